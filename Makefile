@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine with Python 3.11 and make:
+#   make demo   denoise a bundled image with sparse_encode
+#   make test   run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.demo-stamp: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[demo]"
+	touch $@
+
+$(VENV)/.test-stamp: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.demo-stamp
+	$(BIN)/python -m sparsecode demo --output demo_denoise.png
+
+test: $(VENV)/.test-stamp
+	$(BIN)/python -m pytest -q tests
+
+# Peers (SPAMS, PyTorch CPU, ...) are benchmark extras, never runtime dependencies.
+$(VENV)/.bench-stamp: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	touch $@
+
+bench: $(VENV)/.bench-stamp
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/encode.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,7 @@
+"""sparsecode: classical sparse coding with a scikit-learn API."""
+
+from ._config import show_config
+from ._encode import sparse_encode
+from ._version import __version__
+
+__all__ = ["sparse_encode", "show_config", "__version__"]

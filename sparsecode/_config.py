@@ -1,0 +1,92 @@
+"""``show_config``: what sparsecode runs on."""
+
+import platform
+import sys
+from importlib import metadata
+
+_PACKAGES = ("numpy", "scipy", "scikit-learn", "numba", "llvmlite", "joblib",
+             "threadpoolctl", "cupy", "dask", "distributed")
+
+
+def _version(name):
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _gpu_status():
+    try:
+        import cupy
+    except ImportError:
+        return "no (cupy is not installed; pip install 'sparsecode[gpu]')"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # no driver, no device: say why
+        return f"no ({type(exc).__name__}: {exc})"
+    if n == 0:
+        return "no (cupy sees no CUDA device)"
+    name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+    name = name.decode() if isinstance(name, bytes) else name
+    return f"yes ({n} device(s), 0: {name})"
+
+
+def _numba_threading():
+    import numba
+    from numba import njit, prange
+
+    @njit(parallel=True)
+    def _touch(a):
+        for i in prange(a.shape[0]):
+            a[i] += 1.0
+
+    import numpy as np
+
+    _touch(np.zeros(2))
+    return numba.threading_layer(), numba.get_num_threads()
+
+
+def config_info():
+    """The facts ``show_config`` prints, as a dict."""
+    from threadpoolctl import threadpool_info
+
+    from ._version import __version__
+
+    layer, threads = _numba_threading()
+    return {
+        "sparsecode": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in _PACKAGES},
+        "numba_threading_layer": layer,
+        "numba_threads": threads,
+        "blas": [
+            {key: info.get(key) for key in ("internal_api", "version", "num_threads",
+                                            "threading_layer", "architecture")}
+            for info in threadpool_info()
+        ],
+        "gpu": _gpu_status(),
+    }
+
+
+def show_config(file=None):
+    """Print versions, the Numba threading layer, the BLAS in use and whether
+    a GPU is usable.
+
+    Parameters
+    ----------
+    file : file-like, default=None
+        Where to print; ``sys.stdout`` when None.
+    """
+    info = config_info()
+    out = file or sys.stdout
+    print(f"sparsecode {info['sparsecode']} on Python {info['python']} ({info['platform']})", file=out)
+    print("packages:", file=out)
+    for name, version in info["packages"].items():
+        print(f"  {name:<14} {version or 'not installed'}", file=out)
+    print(f"numba threading layer: {info['numba_threading_layer']} "
+          f"({info['numba_threads']} threads)", file=out)
+    print("BLAS / OpenMP libraries:", file=out)
+    for lib in info["blas"]:
+        print("  " + ", ".join(f"{k}={v}" for k, v in lib.items() if v is not None), file=out)
+    print(f"GPU usable: {info['gpu']}", file=out)

@@ -1,0 +1,411 @@
+"""``sparse_encode``: validation, Gram / covariance, algorithm dispatch and
+chunking over samples. The solvers themselves live in ``sparsecode._kernels``."""
+
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+from scipy import linalg
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from ._kernels._cd import cd_batch
+from ._kernels._fista import CHECK_EVERY, fista_batch, fista_step, gap_batch
+from ._kernels._lars import lars_batch
+from ._kernels._omp import omp_batch
+from ._kernels._threshold import row_sq_norms_dense, row_sq_norms_sparse, threshold_batch
+
+ALGORITHMS = ("auto", "lars", "cd", "fista", "ista", "omp", "threshold")
+_LASSO_ALGORITHMS = ("lars", "cd", "fista", "ista")
+
+# Rows per chunk are chosen so that one chunk's dense covariance holds about
+# this many entries (32 MiB in float64): memory stays bounded for any n_samples.
+_CHUNK_ENTRIES = 1 << 22
+
+# Above this estimated code density the (F)ISTA iteration is done as BLAS
+# products on the whole batch; below it, per sample on the support only.
+_GEMM_DENSITY = 0.25
+
+
+def _effective_threads(n_jobs):
+    available = numba.config.NUMBA_NUM_THREADS
+    if n_jobs is None:
+        return available
+    if n_jobs < 0:
+        return max(1, available + 1 + n_jobs)
+    return min(n_jobs, available)
+
+
+@contextmanager
+def _numba_threads(n_jobs):
+    previous = numba.get_num_threads()
+    numba.set_num_threads(_effective_threads(n_jobs))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _pick_algorithm(algorithm, n_nonzero_coefs):
+    if algorithm != "auto":
+        return algorithm
+    # An L0 budget asks for OMP. For the l1 problem, homotopy is exact and,
+    # on the CPU, fastest on every standard problem (benchmarks/README.md):
+    # its cost follows the support size, not the conditioning of D.
+    return "omp" if n_nonzero_coefs is not None else "lars"
+
+
+def _row_sq_norms(X):
+    out = np.empty(X.shape[0])
+    if sp.issparse(X):
+        row_sq_norms_sparse(X.data, X.indptr, out)
+    else:
+        row_sq_norms_dense(X, out)
+    return out
+
+
+def _lipschitz(gram):
+    k = gram.shape[0]
+    top = linalg.eigh(gram, eigvals_only=True, subset_by_index=[k - 1, k - 1])[0]
+    return top if top > 0 else 1.0
+
+
+def _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
+                max_iter, tol, init):
+    """(F)ISTA as BLAS products on the batch plus one fused kernel per step;
+    converged rows leave the batch at each gap check."""
+    n = cov.shape[0]
+    C = np.array(cov, dtype=np.float64, order="C")
+    Z = np.array(init, dtype=np.float64, order="C")
+    Y = Z.copy()
+    T = np.ones(n)
+    sq = sq_norms
+    rows = np.arange(n)
+    out = np.empty_like(Z)
+    n_iter = np.full(n, max_iter, dtype=np.int64)
+    for it in range(1, max_iter + 1):
+        YG = Y @ gram
+        fista_step(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate)
+        if it % CHECK_EVERY and it != max_iter:
+            continue
+        done = np.empty(Z.shape[0], dtype=np.bool_)
+        gap_batch(Z, C, Z @ gram, sq, alpha, positive, tol, done)
+        if done.any():
+            out[rows[done]] = Z[done]
+            n_iter[rows[done]] = it
+            keep = ~done
+            Z, Y, T, C, sq, rows = Z[keep], Y[keep], T[keep], C[keep], sq[keep], rows[keep]
+            if rows.size == 0:
+                break
+    out[rows] = Z
+    return out, n_iter, rows.size
+
+
+def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
+                 omp_tol, max_iter, tol, init, max_active, inv_lip, fista_path,
+                 dtype):
+    """Solve one chunk; returns ``(codes, n_iter, n_failed)``."""
+    n, k = cov.shape
+    n_iter = np.zeros(n, dtype=np.int64)
+    # a few sample blocks per thread balance uneven per-sample cost; each block
+    # allocates its workspaces once
+    n_blocks = max(1, min(n, 4 * numba.get_num_threads()))
+    if algorithm == "threshold":
+        codes = np.empty((n, k), dtype=dtype)
+        threshold_batch(cov, alpha, positive, codes)
+        return codes, n_iter, 0
+    if algorithm == "omp":
+        codes = np.zeros((n, k), dtype=dtype)
+        failed = omp_batch(cov, sq_norms, gram, n_nonzero, omp_tol, codes, n_iter, n_blocks)
+        return codes, n_iter, failed
+    if algorithm == "lars":
+        codes = np.zeros((n, k), dtype=dtype)
+        failed = lars_batch(cov, gram, alpha, positive, max_iter, max_active, codes, n_iter,
+                            n_blocks)
+        return codes, n_iter, failed
+    init = np.zeros((n, k)) if init is None else np.ascontiguousarray(init, dtype=np.float64)
+    if algorithm == "cd":
+        codes = np.empty((n, k), dtype=dtype)
+        failed = cd_batch(cov, sq_norms, gram, alpha, positive, max_iter, tol, init, codes, n_iter,
+                          n_blocks)
+        return codes, n_iter, failed
+    accelerate = algorithm == "fista"
+    if fista_path == "auto":
+        # share of atoms whose correlation already beats alpha: a cheap proxy
+        # for how dense the iterates will be
+        density = np.mean(np.abs(cov) > alpha) if cov.size else 0.0
+        fista_path = "gemm" if density > _GEMM_DENSITY else "support"
+    if fista_path == "gemm":
+        codes, n_iter, failed = _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive,
+                                            accelerate, max_iter, tol, init)
+        return codes.astype(dtype, copy=False), n_iter, failed
+    codes = np.empty((n, k), dtype=dtype)
+    failed = fista_batch(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
+                         max_iter, tol, init, codes, n_iter, n_blocks)
+    return codes, n_iter, failed
+
+
+@validate_params(
+    {
+        "X": ["array-like", "sparse matrix"],
+        "dictionary": ["array-like"],
+        "algorithm": [StrOptions(set(ALGORITHMS))],
+        "alpha": [Interval(Real, 0, None, closed="left"), None],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "positive": ["boolean"],
+        "n_nonzero_coefs": [Interval(Integral, 1, None, closed="left"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "init": ["array-like", None],
+        "sparse_output": ["boolean"],
+        "n_jobs": [Integral, None],
+        "return_n_iter": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positive=False,
+                  n_nonzero_coefs=None, max_iter=1000, tol=1e-6, init=None,
+                  sparse_output=False, n_jobs=None, return_n_iter=False):
+    r"""Sparse coding: find codes ``Z`` such that ``X ~= Z @ dictionary``.
+
+    For the l1 algorithms each row ``x`` of ``X`` is coded by solving
+
+    .. math::
+
+        \min_z \; \frac{1}{2} \| x - z D \|_2^2 + \alpha \| z \|_1
+        + \frac{l_2}{2} \| z \|_2^2 \quad (\text{and } z \ge 0 \text{ if positive}),
+
+    the objective (and the meaning of ``alpha``) of scikit-learn's
+    :func:`sklearn.decomposition.sparse_encode`. Everything works on the Gram
+    form ``G = D D^T``, ``C = X D^T``: a sparse ``X`` costs one sparse-dense
+    product and is never densified.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Data. Any scipy.sparse format; float32 stays float32, other numeric
+        types become float64. Fortran order and read-only arrays are fine.
+
+    dictionary : array-like of shape (n_components, n_features)
+        The atoms, one per row. Cast to ``X``'s dtype. Atoms need not have unit
+        norm; an all-zero atom always gets a zero code.
+
+    algorithm : {"auto", "lars", "cd", "fista", "ista", "omp", "threshold"}, \
+            default="auto"
+        - ``"lars"``: lasso homotopy (LARS with the lasso modification), exact
+          up to rounding; its cost follows the size of the support.
+        - ``"cd"``: coordinate descent on the Gram matrix with an active set.
+        - ``"fista"``: accelerated proximal gradient with adaptive restart;
+          ``"ista"``: the same without momentum. Done per sample on the
+          support when codes are sparse, as whole-batch matrix products when
+          they are dense.
+        - ``"omp"``: batch orthogonal matching pursuit (an L0 method).
+        - ``"threshold"``: ``sign(c) * max(|c| - alpha, 0)`` of ``c = x D^T``;
+          not a solution of the lasso unless the atoms are orthonormal.
+        - ``"auto"``: ``"omp"`` when ``n_nonzero_coefs`` is given, else
+          ``"lars"``, the fastest on the CPU on every standard benchmark problem
+          (see ``benchmarks/README.md``).
+
+    alpha : float, default=None
+        For the l1 algorithms and ``"threshold"``, the penalty above; ``None``
+        means 1.0. For ``"omp"``, the target squared residual norm
+        ``||x - z D||^2`` of each sample (error-targeted OMP, as K-SVD
+        denoising uses); ``None`` means no target.
+
+    l2 : float, default=0.0
+        Ridge term of the elastic net, for the l1 algorithms only.
+
+    positive : bool, default=False
+        Constrain codes to be non-negative (l1 algorithms and ``"threshold"``).
+
+    n_nonzero_coefs : int, default=None
+        For ``"omp"``: the most atoms per sample. When neither it nor
+        ``alpha`` is given, ``max(n_features // 10, 1)`` as in scikit-learn.
+        Values above ``n_components`` are clipped with a warning.
+
+    max_iter : int, default=1000
+        Most iterations per sample: homotopy steps for ``"lars"``, full passes
+        for ``"cd"``, proximal steps for ``"fista"``/``"ista"``. A
+        :class:`~sklearn.exceptions.ConvergenceWarning` says how many samples
+        reached it.
+
+    tol : float, default=1e-6
+        For ``"cd"``, ``"fista"`` and ``"ista"``: a sample stops when its
+        duality gap is below ``tol * 0.5 * ||x||^2``. ``"lars"`` is exact and
+        needs none.
+
+    init : array-like of shape (n_samples, n_components), default=None
+        Starting codes for ``"cd"``, ``"fista"`` and ``"ista"`` (warm start);
+        the exact and greedy methods do not need one and ignore it.
+
+    sparse_output : bool, default=False
+        Return the codes as a CSR matrix (``csr_array`` when ``X`` is a sparse
+        array, else ``csr_matrix``), built chunk by chunk: no dense array of
+        the full size is made.
+
+    n_jobs : int, default=None
+        Threads for the Numba kernels. ``None`` and ``-1`` use all of Numba's
+        threads (``NUMBA_NUM_THREADS``); ``-2`` all but one, and so on.
+
+    return_n_iter : bool, default=False
+        Also return the iterations each sample used (atoms chosen for
+        ``"omp"``, 0 for ``"threshold"``).
+
+    Returns
+    -------
+    codes : {ndarray, sparse matrix} of shape (n_samples, n_components)
+        The codes, in ``X``'s float dtype.
+
+    n_iter : ndarray of shape (n_samples,)
+        Iterations per sample; only when ``return_n_iter`` is True.
+
+    References
+    ----------
+    .. [1] B. Efron, T. Hastie, I. Johnstone, R. Tibshirani, "Least angle
+       regression", Annals of Statistics 32(2), 2004.
+    .. [2] A. Beck, M. Teboulle, "A fast iterative shrinkage-thresholding
+       algorithm for linear inverse problems", SIAM J. Imaging Sci. 2(1), 2009.
+    .. [3] J. Friedman, T. Hastie, R. Tibshirani, "Regularization paths for
+       generalized linear models via coordinate descent", J. Stat. Softw.
+       33(1), 2010.
+    .. [4] R. Rubinstein, M. Zibulevsky, M. Elad, "Efficient implementation of
+       the K-SVD algorithm using batch orthogonal matching pursuit",
+       Technion CS-2008-08, 2008.
+    .. [5] J. Mairal, F. Bach, J. Ponce, G. Sapiro, "Online learning for matrix
+       factorization and sparse coding", JMLR 11, 2010.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecode import sparse_encode
+    >>> rng = np.random.default_rng(0)
+    >>> D = rng.standard_normal((8, 5))
+    >>> D /= np.linalg.norm(D, axis=1, keepdims=True)
+    >>> X = 2.0 * D[[1, 6]]
+    >>> Z = sparse_encode(X, D, alpha=0.1)
+    >>> Z.shape
+    (2, 8)
+    """
+    X_was_sparray = isinstance(X, sp.sparray) if hasattr(sp, "sparray") else False
+    X = check_array(X, accept_sparse=True, accept_large_sparse=True,
+                    dtype=[np.float64, np.float32], input_name="X")
+    dtype = X.dtype
+    dictionary = check_array(dictionary, dtype=[np.float64, np.float32],
+                             input_name="dictionary")
+    n_samples, n_features = X.shape
+    n_components = dictionary.shape[0]
+    if dictionary.shape[1] != n_features:
+        raise ValueError(
+            f"dictionary has {dictionary.shape[1]} features per atom but X has "
+            f"{n_features} features: dictionary must have shape "
+            f"(n_components, {n_features})."
+        )
+    # X's dtype decides the result's; the Gram is formed in float64 anyway.
+    dictionary = dictionary.astype(dtype, copy=False)
+
+    algorithm = _pick_algorithm(algorithm, n_nonzero_coefs)
+    if algorithm in _LASSO_ALGORITHMS or algorithm == "threshold":
+        if n_nonzero_coefs is not None:
+            raise ValueError(
+                f"n_nonzero_coefs applies to algorithm='omp' only; got it with "
+                f"algorithm={algorithm!r}. Use alpha to control sparsity."
+            )
+        alpha = 1.0 if alpha is None else float(alpha)
+    if algorithm in ("omp", "threshold") and l2 > 0:
+        raise ValueError(f"l2 applies to the l1 algorithms only, not algorithm={algorithm!r}.")
+    if algorithm == "omp" and positive:
+        raise ValueError("positive=True is not available with algorithm='omp'.")
+
+    n_nonzero = 0
+    omp_tol = -1.0
+    if algorithm == "omp":
+        if alpha is not None:
+            omp_tol = float(alpha)
+        if n_nonzero_coefs is None:
+            n_nonzero_coefs = (
+                max(n_features // 10, 1) if alpha is None else min(n_components, n_features)
+            )
+        elif n_nonzero_coefs > n_components:
+            warnings.warn(
+                f"n_nonzero_coefs={n_nonzero_coefs} is more than n_components="
+                f"{n_components}; using {n_components}.",
+                UserWarning,
+                stacklevel=2,
+            )
+            n_nonzero_coefs = n_components
+        n_nonzero = int(n_nonzero_coefs)
+
+    if init is not None:
+        init = check_array(init, dtype=[np.float64, np.float32], input_name="init")
+        if init.shape != (n_samples, n_components):
+            raise ValueError(
+                f"init has shape {init.shape}, expected (n_samples, n_components) = "
+                f"{(n_samples, n_components)}."
+            )
+        if algorithm not in ("cd", "fista", "ista"):
+            init = None
+
+    D64 = dictionary.astype(np.float64)
+    gram = D64 @ D64.T
+    if l2 > 0:
+        gram[np.diag_indices_from(gram)] += l2
+    # Without a ridge term at most rank(D) <= n_features atoms can be active.
+    max_active = n_components if l2 > 0 else min(n_components, n_features)
+    inv_lip = 1.0 / _lipschitz(gram) if algorithm in ("fista", "ista") else 0.0
+
+    if sp.issparse(X):
+        X = X.tocsr()
+    DT = np.ascontiguousarray(dictionary.T)
+    chunk = max(1, _CHUNK_ENTRIES // max(n_components, 1))
+    pieces = []
+    codes_out = None if sparse_output else np.empty((n_samples, n_components), dtype=dtype)
+    n_iter = np.empty(n_samples, dtype=np.int64)
+    n_failed = 0
+    with _numba_threads(n_jobs):
+        for start in range(0, n_samples, chunk):
+            stop = min(start + chunk, n_samples)
+            Xc = X[start:stop]
+            cov = np.ascontiguousarray(Xc @ DT, dtype=dtype)
+            sq_norms = _row_sq_norms(Xc)
+            codes, it, failed = _solve_chunk(
+                algorithm, cov, sq_norms, gram, alpha=alpha, positive=positive,
+                n_nonzero=n_nonzero, omp_tol=omp_tol, max_iter=max_iter, tol=tol,
+                init=None if init is None else init[start:stop], max_active=max_active,
+                inv_lip=inv_lip, fista_path="auto", dtype=dtype,
+            )
+            n_iter[start:stop] = it
+            n_failed += failed
+            if sparse_output:
+                pieces.append(sp.csr_matrix(codes))
+            else:
+                codes_out[start:stop] = codes
+
+    if n_failed and algorithm == "omp":
+        warnings.warn(
+            f"Orthogonal matching pursuit ended early on {n_failed} of {n_samples} "
+            "samples: the next atom was linearly dependent on those chosen. The "
+            "requested residual or number of atoms may not have been reached.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    elif n_failed:
+        warnings.warn(
+            f"sparse_encode(algorithm={algorithm!r}) reached max_iter={max_iter} on "
+            f"{n_failed} of {n_samples} samples before the tolerance; increase "
+            "max_iter or tol.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+
+    if sparse_output:
+        codes_out = sp.vstack(pieces, format="csr") if pieces else sp.csr_matrix((0, n_components), dtype=dtype)
+        codes_out = codes_out.astype(dtype, copy=False)
+        if X_was_sparray:
+            codes_out = sp.csr_array(codes_out)
+    if return_n_iter:
+        return codes_out, n_iter
+    return codes_out

@@ -1,0 +1,95 @@
+"""Batch orthogonal matching pursuit with a progressive Cholesky factor.
+
+Per sample, on the Gram form only: select the atom of largest absolute
+correlation, append it to the Cholesky factor of ``G[A][:, A]``, solve for the
+coefficients, update the correlations ``c - G[:, A] z_A`` and the squared
+residual ``||x||^2 - z_A . c_A``. Reference: Rubinstein, Zibulevsky & Elad,
+"Efficient implementation of the K-SVD algorithm using batch orthogonal
+matching pursuit", Technion CS-2008-08.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._common import block_bounds, chol_append, chol_solve
+
+# Same numerical rules as scikit-learn's ``_gram_omp``: stop when the best
+# correlation is negligible or the new atom is dependent on the chosen ones.
+_EPS = np.finfo(np.float64).eps
+
+
+@njit(cache=True, nogil=True)
+def omp_one(c, sq_norm, gram, n_nonzero, tol, corr, c_act, z_act, active, chosen, L):
+    """Returns ``(n_active, dependent)``: ``dependent`` when the pursuit stopped
+    on an atom linearly dependent on the chosen ones. ``tol < 0`` means no
+    residual target."""
+    k = c.shape[0]
+    for j in range(k):
+        corr[j] = c[j]
+        chosen[j] = False
+    residual = sq_norm
+    m = 0
+    if tol >= 0.0 and residual <= tol:
+        return 0, False
+    while m < n_nonzero:
+        best = -1.0
+        lam = -1
+        for j in range(k):
+            v = abs(corr[j])
+            if v > best and not chosen[j]:
+                best = v
+                lam = j
+        if lam < 0 or best * best < _EPS:
+            # what is left of the signal is orthogonal to every atom
+            return m, False
+        if m == 0:
+            if gram[lam, lam] <= _EPS:
+                return m, True
+            L[0, 0] = np.sqrt(gram[lam, lam])
+        elif not chol_append(L, m, gram, active, lam, _EPS):
+            return m, True
+        active[m] = lam
+        chosen[lam] = True
+        c_act[m] = c[lam]
+        m += 1
+        chol_solve(L, m, c_act, z_act)
+        for j in range(k):
+            corr[j] = c[j]
+        for i in range(m):
+            zi = z_act[i]
+            row = gram[active[i]]
+            for j in range(k):
+                corr[j] -= zi * row[j]
+        residual = sq_norm
+        for i in range(m):
+            residual -= z_act[i] * c_act[i]
+        if tol >= 0.0 and abs(residual) <= tol:
+            break
+    return m, False
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def omp_batch(cov, sq_norms, gram, n_nonzero, tol, codes, n_iter, n_blocks):
+    """OMP for every row of ``cov``; ``n_iter`` receives the atoms used.
+    Returns the number of samples that stopped early because the next atom
+    was linearly dependent on the chosen ones."""
+    n, k = cov.shape
+    premature = np.zeros(n_blocks, dtype=np.int64)
+    cap = max(1, n_nonzero)
+    for b in prange(n_blocks):
+        start, stop = block_bounds(b, n_blocks, n)
+        corr = np.empty(k)
+        chosen = np.empty(k, dtype=np.bool_)
+        c_act = np.empty(cap)
+        z_act = np.empty(cap)
+        active = np.empty(cap, dtype=np.int64)
+        L = np.empty((cap, cap))
+        for s in range(start, stop):
+            m, early = omp_one(cov[s], sq_norms[s], gram, n_nonzero, tol,
+                               corr, c_act, z_act, active, chosen, L)
+            for t in range(m):
+                codes[s, active[t]] = z_act[t]
+            n_iter[s] = m
+            if early:
+                premature[b] += 1
+    return premature.sum()
