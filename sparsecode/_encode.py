@@ -2,7 +2,7 @@
 chunking over samples. The solvers themselves live in ``sparsecode._kernels``."""
 
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 
 import numba
@@ -12,6 +12,7 @@ from scipy import linalg
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from threadpoolctl import ThreadpoolController
 
 from ._kernels._cd import cd_batch
 from ._kernels._fista import CHECK_EVERY, fista_batch, fista_step, gap_batch
@@ -40,12 +41,26 @@ def _effective_threads(n_jobs):
     return min(n_jobs, available)
 
 
+_CONTROLLER = None
+
+
 @contextmanager
-def _numba_threads(n_jobs):
+def _numba_threads(n_jobs, blas_threads):
+    """Run the Numba kernels on ``n_jobs`` threads. BLAS gets ``blas_threads``
+    (None: unchanged): OpenBLAS workers spin for a while after each call, and
+    on a 2-core machine a spinning worker takes a core from the kernels."""
+    global _CONTROLLER
     previous = numba.get_num_threads()
     numba.set_num_threads(_effective_threads(n_jobs))
+    if blas_threads is None:
+        limiter = nullcontext()
+    else:
+        if _CONTROLLER is None:
+            _CONTROLLER = ThreadpoolController()
+        limiter = _CONTROLLER.limit(limits=blas_threads, user_api="blas")
     try:
-        yield
+        with limiter:
+            yield
     finally:
         numba.set_num_threads(previous)
 
@@ -107,32 +122,28 @@ def _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
 
 def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
                  omp_tol, max_iter, tol, init, max_active, inv_lip, fista_path,
-                 dtype):
-    """Solve one chunk; returns ``(codes, n_iter, n_failed)``."""
+                 out):
+    """Solve one chunk into ``out`` (C-contiguous, ``cov``'s shape); returns
+    ``(n_iter, n_failed)``."""
     n, k = cov.shape
     n_iter = np.zeros(n, dtype=np.int64)
     # a few sample blocks per thread balance uneven per-sample cost; each block
     # allocates its workspaces once
     n_blocks = max(1, min(n, 4 * numba.get_num_threads()))
     if algorithm == "threshold":
-        codes = np.empty((n, k), dtype=dtype)
-        threshold_batch(cov, alpha, positive, codes)
-        return codes, n_iter, 0
+        threshold_batch(cov, alpha, positive, out)
+        return n_iter, 0
     if algorithm == "omp":
-        codes = np.zeros((n, k), dtype=dtype)
-        failed = omp_batch(cov, sq_norms, gram, n_nonzero, omp_tol, codes, n_iter, n_blocks)
-        return codes, n_iter, failed
+        out[:] = 0
+        return n_iter, omp_batch(cov, sq_norms, gram, n_nonzero, omp_tol, out, n_iter, n_blocks)
     if algorithm == "lars":
-        codes = np.zeros((n, k), dtype=dtype)
-        failed = lars_batch(cov, gram, alpha, positive, max_iter, max_active, codes, n_iter,
-                            n_blocks)
-        return codes, n_iter, failed
+        out[:] = 0
+        return n_iter, lars_batch(cov, gram, alpha, positive, max_iter, max_active, out,
+                                  n_iter, n_blocks)
     init = np.zeros((n, k)) if init is None else np.ascontiguousarray(init, dtype=np.float64)
     if algorithm == "cd":
-        codes = np.empty((n, k), dtype=dtype)
-        failed = cd_batch(cov, sq_norms, gram, alpha, positive, max_iter, tol, init, codes, n_iter,
-                          n_blocks)
-        return codes, n_iter, failed
+        return n_iter, cd_batch(cov, sq_norms, gram, alpha, positive, max_iter, tol, init, out,
+                                n_iter, n_blocks)
     accelerate = algorithm == "fista"
     if fista_path == "auto":
         # share of atoms whose correlation already beats alpha: a cheap proxy
@@ -142,11 +153,59 @@ def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
     if fista_path == "gemm":
         codes, n_iter, failed = _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive,
                                             accelerate, max_iter, tol, init)
-        return codes.astype(dtype, copy=False), n_iter, failed
-    codes = np.empty((n, k), dtype=dtype)
-    failed = fista_batch(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
-                         max_iter, tol, init, codes, n_iter, n_blocks)
-    return codes, n_iter, failed
+        out[:] = codes
+        return n_iter, failed
+    return n_iter, fista_batch(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
+                               max_iter, tol, init, out, n_iter, n_blocks)
+
+
+def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol,
+            max_iter, tol, init, sparse_output, fista_path="auto"):
+    """The work of ``sparse_encode`` on validated inputs: returns the codes
+    (dense or CSR, before the sparse-array wrapping), iterations per sample and
+    the number of samples that failed to converge."""
+    n_samples, n_features = X.shape
+    n_components = dictionary.shape[0]
+    dtype = X.dtype
+    D64 = dictionary.astype(np.float64)
+    gram = D64 @ D64.T
+    if l2 > 0:
+        gram[np.diag_indices_from(gram)] += l2
+    # Without a ridge term at most rank(D) <= n_features atoms can be active.
+    max_active = n_components if l2 > 0 else min(n_components, n_features)
+    inv_lip = 1.0 / _lipschitz(gram) if algorithm in ("fista", "ista") else 0.0
+
+    if sp.issparse(X):
+        X = X.tocsr()
+    DT = np.ascontiguousarray(dictionary.T)
+    chunk = max(1, _CHUNK_ENTRIES // max(n_components, 1))
+    pieces = []
+    codes_out = None if sparse_output else np.empty((n_samples, n_components), dtype=dtype)
+    n_iter = np.empty(n_samples, dtype=np.int64)
+    n_failed = 0
+    for start in range(0, n_samples, chunk):
+        stop = min(start + chunk, n_samples)
+        Xc = X[start:stop]
+        cov = np.ascontiguousarray(Xc @ DT, dtype=dtype)
+        sq_norms = _row_sq_norms(Xc)
+        out = np.empty(cov.shape, dtype=dtype) if sparse_output else codes_out[start:stop]
+        it, failed = _solve_chunk(
+            algorithm, cov, sq_norms, gram, alpha=alpha, positive=positive,
+            n_nonzero=n_nonzero, omp_tol=omp_tol, max_iter=max_iter, tol=tol,
+            init=None if init is None else init[start:stop], max_active=max_active,
+            inv_lip=inv_lip, fista_path=fista_path, out=out,
+        )
+        n_iter[start:stop] = it
+        n_failed += failed
+        if sparse_output:
+            pieces.append(sp.csr_matrix(out))
+
+    if sparse_output:
+        if pieces:
+            codes_out = sp.vstack(pieces, format="csr").astype(dtype, copy=False)
+        else:
+            codes_out = sp.csr_matrix((0, n_components), dtype=dtype)
+    return codes_out, n_iter, n_failed
 
 
 @validate_params(
@@ -349,40 +408,15 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
         if algorithm not in ("cd", "fista", "ista"):
             init = None
 
-    D64 = dictionary.astype(np.float64)
-    gram = D64 @ D64.T
-    if l2 > 0:
-        gram[np.diag_indices_from(gram)] += l2
-    # Without a ridge term at most rank(D) <= n_features atoms can be active.
-    max_active = n_components if l2 > 0 else min(n_components, n_features)
-    inv_lip = 1.0 / _lipschitz(gram) if algorithm in ("fista", "ista") else 0.0
-
-    if sp.issparse(X):
-        X = X.tocsr()
-    DT = np.ascontiguousarray(dictionary.T)
-    chunk = max(1, _CHUNK_ENTRIES // max(n_components, 1))
-    pieces = []
-    codes_out = None if sparse_output else np.empty((n_samples, n_components), dtype=dtype)
-    n_iter = np.empty(n_samples, dtype=np.int64)
-    n_failed = 0
-    with _numba_threads(n_jobs):
-        for start in range(0, n_samples, chunk):
-            stop = min(start + chunk, n_samples)
-            Xc = X[start:stop]
-            cov = np.ascontiguousarray(Xc @ DT, dtype=dtype)
-            sq_norms = _row_sq_norms(Xc)
-            codes, it, failed = _solve_chunk(
-                algorithm, cov, sq_norms, gram, alpha=alpha, positive=positive,
-                n_nonzero=n_nonzero, omp_tol=omp_tol, max_iter=max_iter, tol=tol,
-                init=None if init is None else init[start:stop], max_active=max_active,
-                inv_lip=inv_lip, fista_path="auto", dtype=dtype,
-            )
-            n_iter[start:stop] = it
-            n_failed += failed
-            if sparse_output:
-                pieces.append(sp.csr_matrix(codes))
-            else:
-                codes_out[start:stop] = codes
+    # Only the (F)ISTA GEMM path spends its time in BLAS; elsewhere BLAS makes
+    # a few products and its idle workers must not spin beside the kernels.
+    blas_threads = None if algorithm in ("fista", "ista") else 1
+    with _numba_threads(n_jobs, blas_threads):
+        codes_out, n_iter, n_failed = _encode(
+            X, dictionary, algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,
+            n_nonzero=n_nonzero, omp_tol=omp_tol, max_iter=max_iter, tol=tol, init=init,
+            sparse_output=sparse_output,
+        )
 
     if n_failed and algorithm == "omp":
         warnings.warn(
@@ -401,11 +435,8 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
             stacklevel=2,
         )
 
-    if sparse_output:
-        codes_out = sp.vstack(pieces, format="csr") if pieces else sp.csr_matrix((0, n_components), dtype=dtype)
-        codes_out = codes_out.astype(dtype, copy=False)
-        if X_was_sparray:
-            codes_out = sp.csr_array(codes_out)
+    if sparse_output and X_was_sparray:
+        codes_out = sp.csr_array(codes_out)
     if return_n_iter:
         return codes_out, n_iter
     return codes_out

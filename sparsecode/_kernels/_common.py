@@ -10,43 +10,103 @@ def block_bounds(block, n_blocks, n_samples):
     return block * n_samples // n_blocks, (block + 1) * n_samples // n_blocks
 
 
-@njit(cache=True, nogil=True)
-def chol_append(L, m, gram, active, j, rel_eps):
-    """Add atom ``j`` as row ``m`` of the lower Cholesky factor ``L`` of
-    ``gram[active[:m]][:, active[:m]]``.
+# The Cholesky factor of G[A][:, A] is kept twice, as L (lower) and U = L^T,
+# both row-major: every triangular solve then runs as row axpys, which
+# vectorise, instead of dot products, whose latency chains do not.
 
-    Returns False (and leaves ``L[:m, :m]`` valid) when the new pivot is not
-    positive beyond ``rel_eps * gram[j, j]``: the atom is, numerically, a linear
-    combination of the active ones.
+
+@njit(cache=True, nogil=True)
+def chol_append(L, U, m, gram, active, j, rel_eps):
+    """Add atom ``j`` as row ``m`` of ``L`` (column ``m`` of ``U``), the
+    Cholesky factor of ``gram[active[:m]][:, active[:m]]``.
+
+    Returns False (and leaves the leading ``m x m`` blocks valid) when the new
+    pivot is not positive beyond ``rel_eps * gram[j, j]``: the atom is,
+    numerically, a linear combination of the active ones.
     """
-    row = gram[j]
-    for i in range(m):
-        s = row[active[i]]
-        for t in range(i):
-            s -= L[i, t] * L[m, t]
-        L[m, i] = s / L[i, i]
-    d = gram[j, j]
-    for t in range(m):
-        d -= L[m, t] * L[m, t]
-    if not (d > rel_eps * gram[j, j]) or gram[j, j] <= 0.0:
+    gjj = gram[j, j]
+    if gjj <= 0.0:
         return False
-    L[m, m] = np.sqrt(d)
+    row = gram[j]
+    v = L[m]
+    for i in range(m):
+        v[i] = row[active[i]]
+    forward_solve(U, m, v)
+    d = gjj
+    for t in range(m):
+        d -= v[t] * v[t]
+    if not d > rel_eps * gjj:
+        return False
+    v[m] = np.sqrt(d)
+    for t in range(m + 1):
+        U[t, m] = v[t]
     return True
 
 
 @njit(cache=True, nogil=True)
-def chol_solve(L, m, b, out):
-    """Solve ``L L^T out = b`` with the leading ``m x m`` block of ``L``."""
+def forward_solve(U, m, b):
+    """In place, ``b <- L^{-1} b`` with ``L = U^T`` (rows of U: axpy form)."""
     for i in range(m):
-        s = b[i]
-        for t in range(i):
-            s -= L[i, t] * out[t]
-        out[i] = s / L[i, i]
-    for i in range(m - 1, -1, -1):
-        s = out[i]
+        bi = b[i] / U[i, i]
+        b[i] = bi
+        row = U[i]
         for t in range(i + 1, m):
-            s -= L[t, i] * out[t]
-        out[i] = s / L[i, i]
+            b[t] -= row[t] * bi
+
+
+@njit(cache=True, nogil=True)
+def backward_solve(L, m, b):
+    """In place, ``b <- L^{-T} b`` (rows of L: axpy form)."""
+    for i in range(m - 1, -1, -1):
+        bi = b[i] / L[i, i]
+        b[i] = bi
+        row = L[i]
+        for t in range(i):
+            b[t] -= row[t] * bi
+
+
+@njit(cache=True, nogil=True)
+def chol_solve(L, U, m, b, out):
+    """Solve ``L L^T out = b`` with the leading ``m x m`` blocks."""
+    for i in range(m):
+        out[i] = b[i]
+    forward_solve(U, m, out)
+    backward_solve(L, m, out)
+
+
+@njit(cache=True, nogil=True)
+def chol_delete(L, U, m, idx, y):
+    """Remove atom ``idx`` (of ``m``) from the factor: delete column ``idx`` of
+    ``U``, restore the triangle with Givens rotations on rows of ``U``
+    (contiguous), apply the same rotations to ``y = L^{-1} s`` so that it stays
+    the forward solve of the shortened ``s``, and refresh the changed rows of
+    ``L``. Cost O(m^2), against O(m^3) for refactoring."""
+    for r in range(m):
+        row = U[r]
+        for t in range(idx, m - 1):
+            row[t] = row[t + 1]
+    for t in range(idx, m - 1):
+        a = U[t, t]
+        b = U[t + 1, t]
+        r = np.hypot(a, b)
+        c = a / r
+        s = b / r
+        top = U[t]
+        bottom = U[t + 1]
+        for q in range(t, m - 1):
+            u1 = top[q]
+            u2 = bottom[q]
+            top[q] = c * u1 + s * u2
+            bottom[q] = c * u2 - s * u1
+        bottom[t] = 0.0
+        y1 = y[t]
+        y2 = y[t + 1]
+        y[t] = c * y1 + s * y2
+        y[t + 1] = c * y2 - s * y1
+    for r in range(idx, m - 1):
+        row = L[r]
+        for t in range(r + 1):
+            row[t] = U[t, r]
 
 
 @njit(cache=True, nogil=True)

@@ -10,7 +10,7 @@ Presnell & Turlach 2000; Efron, Hastie, Johnstone & Tibshirani 2004.
 import numpy as np
 from numba import njit, prange
 
-from ._common import block_bounds, chol_append, chol_solve
+from ._common import backward_solve, block_bounds, chol_append, chol_delete, chol_solve
 
 # A new Cholesky pivot below this fraction of the atom's squared norm means
 # the atom is (numerically) a combination of the active ones.
@@ -18,77 +18,148 @@ _DEGENERATE = 1e-10
 
 
 @njit(cache=True, nogil=True)
-def _rebuild(L, m, gram, active):
-    for t in range(m):
-        chol_append(L, t, gram, active, active[t], 0.0)
+def _combine_rows(gram, active, w, m, a):
+    """``a = sum_i w[i] * gram[active[i]]``, four rows per sweep of ``a``."""
+    k = a.shape[0]
+    for j in range(k):
+        a[j] = 0.0
+    i = 0
+    while i + 4 <= m:
+        r0 = gram[active[i]]
+        r1 = gram[active[i + 1]]
+        r2 = gram[active[i + 2]]
+        r3 = gram[active[i + 3]]
+        w0 = w[i]
+        w1 = w[i + 1]
+        w2 = w[i + 2]
+        w3 = w[i + 3]
+        for j in range(k):
+            a[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j]
+        i += 4
+    while i < m:
+        r0 = gram[active[i]]
+        w0 = w[i]
+        for j in range(k):
+            a[j] += w0 * r0[j]
+        i += 1
 
 
-@njit(cache=True, nogil=True)
-def lars_one(c, gram, alpha, positive, max_iter, max_active,
-             corr, a, w, z_act, signs, active, position, excluded, L):
-    """Solve one sample. Returns ``(n_active, n_steps, converged)``; the
-    solution is ``z[active[:n_active]] = z_act[:n_active]``."""
-    k = c.shape[0]
+@njit(cache=True, nogil=True, error_model="numpy")
+def _join_sign(aj, cj, lam, positive):
+    if positive:
+        return 1.0
+    d1 = 1.0 - aj
+    d2 = 1.0 + aj
+    g1 = (lam - cj) / d1 if d1 > 0.0 else np.inf
+    g2 = (lam + cj) / d2 if d2 > 0.0 else np.inf
+    return 1.0 if g1 <= g2 else -1.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _seed(c, corr, positive, skip):
+    """Largest correlation (signed when ``positive``) and its atom, over
+    ``corr = c``, skipping atom ``skip``."""
     lam = 0.0
     first = -1
-    for j in range(k):
+    for j in range(c.shape[0]):
         corr[j] = c[j]
-        position[j] = -1
-        excluded[j] = False
         v = corr[j] if positive else abs(corr[j])
-        if v > lam:
+        if v > lam and j != skip:
             lam = v
             first = j
+    return lam, first
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lars_one(c, gram, alpha, positive, max_iter, max_active,
+             corr, a, w, y, z_act, signs, active, blocked, cand, L, U):
+    """Solve one sample. Returns ``(n_active, n_steps, converged)``; the
+    solution is ``z[active[:n_active]] = z_act[:n_active]``.
+
+    ``blocked[j]`` is 0 for atoms free to join and +inf for the active ones,
+    those found dependent on the active set, and the atom dropped at the
+    previous step (which, by the lasso modification, must not re-enter at once).
+    """
+    k = c.shape[0]
+    for j in range(k):
+        blocked[j] = 0.0
+    lam, idx = _seed(c, corr, positive, -1)
     if lam <= alpha:
         return 0, 0, True
-
     m = 0
-    L[0, 0] = np.sqrt(gram[first, first])
-    active[0] = first
-    signs[0] = 1.0 if corr[first] > 0 else -1.0
-    z_act[0] = 0.0
-    position[first] = 0
-    m = 1
-    just_added = first
-    just_dropped = -1
     steps = 0
     converged = False
-    while steps < max_iter:
+    just_added = -1
+    just_dropped = -1
+    sign = 1.0 if corr[idx] > 0 else -1.0
+    event = 1
+    while True:
+        if event == 1:
+            if chol_append(L, U, m, gram, active, idx, _DEGENERATE):
+                # y = L^{-1} s grows by one entry: the rows above are unchanged
+                acc = sign
+                for t in range(m):
+                    acc -= L[m, t] * y[t]
+                y[m] = acc / L[m, m]
+                active[m] = idx
+                signs[m] = sign
+                z_act[m] = 0.0
+                m += 1
+                just_added = idx
+            blocked[idx] = np.inf
+        elif event == 2:
+            j = active[idx]
+            just_dropped = j
+            chol_delete(L, U, m, idx, y)
+            for t in range(idx, m - 1):
+                active[t] = active[t + 1]
+                signs[t] = signs[t + 1]
+                z_act[t] = z_act[t + 1]
+            m -= 1
+            if m == 0:
+                # Numerically the path emptied the active set (z = 0 again):
+                # re-seed from the largest correlation.
+                blocked[j] = 0.0
+                lam, idx = _seed(c, corr, positive, j)
+                if lam <= alpha:
+                    converged = True
+                    break
+                sign = 1.0 if corr[idx] > 0 else -1.0
+                event = 1
+                continue
+        if steps >= max_iter:
+            break
         steps += 1
-        chol_solve(L, m, signs, w)
-        for j in range(k):
-            a[j] = 0.0
+
         for i in range(m):
-            wi = w[i]
-            row = gram[active[i]]
-            for j in range(k):
-                a[j] += wi * row[j]
+            w[i] = y[i]
+        backward_solve(L, m, w)
+        _combine_rows(gram, active, w, m, a)
 
         # next event: reach alpha (0), an atom joins (1), an atom leaves (2)
         gamma = lam - alpha
         event = 0
         idx = -1
-        sign = 0.0
         if m < max_active:
+            # Branch-free, vectorisable pass: the level drop at which each
+            # free atom would join (blocked atoms get +inf), then one argmin.
             for j in range(k):
-                if position[j] >= 0 or excluded[j] or j == just_dropped:
-                    continue
                 aj = a[j]
                 cj = corr[j]
-                if aj < 1.0:
-                    g = (lam - cj) / (1.0 - aj)
-                    if g < gamma:
-                        gamma = g
-                        event = 1
-                        idx = j
-                        sign = 1.0
-                if not positive and aj > -1.0:
-                    g = (lam + cj) / (1.0 + aj)
-                    if g < gamma:
-                        gamma = g
-                        event = 1
-                        idx = j
-                        sign = -1.0
+                d = 1.0 - aj
+                g = (lam - cj) / d if d > 0.0 else np.inf
+                if not positive:
+                    d = 1.0 + aj
+                    g2 = (lam + cj) / d if d > 0.0 else np.inf
+                    g = min(g, g2)
+                cand[j] = g + blocked[j]
+            for j in range(k):
+                if cand[j] < gamma:
+                    gamma = cand[j]
+                    idx = j
+            if idx >= 0:
+                event = 1
+                sign = _join_sign(a[idx], corr[idx], lam, positive)
         for i in range(m):
             if active[i] == just_added:
                 continue
@@ -107,59 +178,19 @@ def lars_one(c, gram, alpha, positive, max_iter, max_active,
             corr[j] -= gamma * a[j]
         lam -= gamma
         just_added = -1
-        just_dropped = -1
-
+        if just_dropped >= 0:
+            blocked[just_dropped] = 0.0
+            just_dropped = -1
         if event == 0:
             converged = True
             break
-        if event == 1:
-            if chol_append(L, m, gram, active, idx, _DEGENERATE):
-                active[m] = idx
-                signs[m] = sign
-                z_act[m] = 0.0
-                position[idx] = m
-                m += 1
-                just_added = idx
-            else:
-                excluded[idx] = True
-        else:
-            j = active[idx]
-            position[j] = -1
-            just_dropped = j
-            for t in range(idx, m - 1):
-                active[t] = active[t + 1]
-                signs[t] = signs[t + 1]
-                z_act[t] = z_act[t + 1]
-                position[active[t]] = t
-            m -= 1
-            _rebuild(L, m, gram, active)
-            if m == 0:
-                # Numerically the path emptied the active set (z = 0 again):
-                # re-seed from the atom with the largest correlation.
-                lam = 0.0
-                for j2 in range(k):
-                    corr[j2] = c[j2]
-                    v = corr[j2] if positive else abs(corr[j2])
-                    if v > lam and j2 != just_dropped:
-                        lam = v
-                        idx = j2
-                if lam <= alpha:
-                    converged = True
-                    break
-                L[0, 0] = np.sqrt(gram[idx, idx])
-                active[0] = idx
-                signs[0] = 1.0 if corr[idx] > 0 else -1.0
-                z_act[0] = 0.0
-                position[idx] = 0
-                m = 1
-                just_added = idx
 
     if converged and m > 0:
         # Polish: on the final support and signs the solution is
         # G_AA z_A = c_A - alpha s_A; take it unless a sign disagrees.
         for i in range(m):
             a[i] = c[active[i]] - alpha * signs[i]
-        chol_solve(L, m, a, w)
+        chol_solve(L, U, m, a, w)
         ok = True
         for i in range(m):
             if w[i] * signs[i] <= 0.0:
@@ -181,17 +212,19 @@ def lars_batch(cov, gram, alpha, positive, max_iter, max_active, codes, n_iter, 
         start, stop = block_bounds(b, n_blocks, n)
         corr = np.empty(k)
         a = np.empty(k)
+        cand = np.empty(k)
+        blocked = np.empty(k)
         w = np.empty(max_active)
+        y = np.empty(max_active)
         z_act = np.empty(max_active)
         signs = np.empty(max_active)
         active = np.empty(max_active, dtype=np.int64)
-        position = np.empty(k, dtype=np.int64)
-        excluded = np.empty(k, dtype=np.bool_)
         L = np.empty((max_active, max_active))
+        U = np.empty((max_active, max_active))
         for s in range(start, stop):
             m, steps, conv = lars_one(cov[s], gram, alpha, positive, max_iter,
-                                      max_active, corr, a, w, z_act, signs,
-                                      active, position, excluded, L)
+                                      max_active, corr, a, w, y, z_act, signs,
+                                      active, blocked, cand, L, U)
             for t in range(m):
                 codes[s, active[t]] = z_act[t]
             n_iter[s] = steps

@@ -19,7 +19,7 @@ _EPS = np.finfo(np.float64).eps
 
 
 @njit(cache=True, nogil=True)
-def omp_one(c, sq_norm, gram, n_nonzero, tol, corr, c_act, z_act, active, chosen, L):
+def omp_one(c, sq_norm, gram, n_nonzero, tol, corr, c_act, z_act, active, chosen, L, U):
     """Returns ``(n_active, dependent)``: ``dependent`` when the pursuit stopped
     on an atom linearly dependent on the chosen ones. ``tol < 0`` means no
     residual target."""
@@ -42,17 +42,13 @@ def omp_one(c, sq_norm, gram, n_nonzero, tol, corr, c_act, z_act, active, chosen
         if lam < 0 or best * best < _EPS:
             # what is left of the signal is orthogonal to every atom
             return m, False
-        if m == 0:
-            if gram[lam, lam] <= _EPS:
-                return m, True
-            L[0, 0] = np.sqrt(gram[lam, lam])
-        elif not chol_append(L, m, gram, active, lam, _EPS):
+        if not chol_append(L, U, m, gram, active, lam, _EPS):
             return m, True
         active[m] = lam
         chosen[lam] = True
         c_act[m] = c[lam]
         m += 1
-        chol_solve(L, m, c_act, z_act)
+        chol_solve(L, U, m, c_act, z_act)
         for j in range(k):
             corr[j] = c[j]
         for i in range(m):
@@ -84,9 +80,10 @@ def omp_batch(cov, sq_norms, gram, n_nonzero, tol, codes, n_iter, n_blocks):
         z_act = np.empty(cap)
         active = np.empty(cap, dtype=np.int64)
         L = np.empty((cap, cap))
+        U = np.empty((cap, cap))
         for s in range(start, stop):
             m, early = omp_one(cov[s], sq_norms[s], gram, n_nonzero, tol,
-                               corr, c_act, z_act, active, chosen, L)
+                               corr, c_act, z_act, active, chosen, L, U)
             for t in range(m):
                 codes[s, active[t]] = z_act[t]
             n_iter[s] = m
