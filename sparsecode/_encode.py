@@ -273,7 +273,9 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
         For the l1 algorithms and ``"threshold"``, the penalty above; ``None``
         means 1.0. For ``"omp"``, the target squared residual norm
         ``||x - z D||^2`` of each sample (error-targeted OMP, as K-SVD
-        denoising uses); ``None`` means no target.
+        denoising uses): atoms are added until it is met, so a sample already
+        within it gets none (scikit-learn's ``orthogonal_mp`` always takes
+        one); ``None`` means no target.
 
     l2 : float, default=0.0
         Ridge term of the elastic net, for the l1 algorithms only.
@@ -393,7 +395,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
                 f"n_nonzero_coefs={n_nonzero_coefs} is more than n_components="
                 f"{n_components}; using {n_components}.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             n_nonzero_coefs = n_components
         n_nonzero = int(n_nonzero_coefs)
@@ -424,7 +426,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
             "samples: the next atom was linearly dependent on those chosen. The "
             "requested residual or number of atoms may not have been reached.",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     elif n_failed:
         warnings.warn(
@@ -432,7 +434,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
             f"{n_failed} of {n_samples} samples before the tolerance; increase "
             "max_iter or tol.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
     if sparse_output and X_was_sparray:

@@ -78,7 +78,8 @@ def lars_one(c, gram, alpha, positive, max_iter, max_active,
 
     ``blocked[j]`` is 0 for atoms free to join and +inf for the active ones,
     those found dependent on the active set, and the atom dropped at the
-    previous step (which, by the lasso modification, must not re-enter at once).
+    previous step (by the lasso modification it leaves the boundary it was
+    on, so only its opposite boundary is checked, separately).
     """
     k = c.shape[0]
     for j in range(k):
@@ -91,6 +92,7 @@ def lars_one(c, gram, alpha, positive, max_iter, max_active,
     converged = False
     just_added = -1
     just_dropped = -1
+    dropped_sign = 0.0
     sign = 1.0 if corr[idx] > 0 else -1.0
     event = 1
     while True:
@@ -110,6 +112,7 @@ def lars_one(c, gram, alpha, positive, max_iter, max_active,
         elif event == 2:
             j = active[idx]
             just_dropped = j
+            dropped_sign = signs[idx]
             chol_delete(L, U, m, idx, y)
             for t in range(idx, m - 1):
                 active[t] = active[t + 1]
@@ -160,6 +163,19 @@ def lars_one(c, gram, alpha, positive, max_iter, max_active,
             if idx >= 0:
                 event = 1
                 sign = _join_sign(a[idx], corr[idx], lam, positive)
+            if just_dropped >= 0 and not positive:
+                # The atom that just left sits at its old boundary, which it
+                # leaves at once; it may still reach the opposite one.
+                aj = a[just_dropped]
+                cj = corr[just_dropped]
+                d = 1.0 + dropped_sign * aj
+                if d > 0.0:
+                    g = (lam + dropped_sign * cj) / d
+                    if g < gamma:
+                        gamma = g
+                        event = 1
+                        idx = just_dropped
+                        sign = -dropped_sign
         for i in range(m):
             if active[i] == just_added:
                 continue

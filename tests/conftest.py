@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+
+def make_problem(n_samples=25, n_features=12, n_components=24, seed=0, dtype=np.float64):
+    """A small overcomplete problem with unit-norm atoms and an alpha that
+    leaves a few atoms active per sample."""
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((n_components, n_features))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    Z = rng.standard_normal((n_samples, n_components)) * (rng.random((n_samples, n_components)) < 0.2)
+    X = Z @ D + 0.1 * rng.standard_normal((n_samples, n_features))
+    alpha = 0.2 * float(np.median(np.abs(X @ D.T).max(axis=1)))
+    return X.astype(dtype), D.astype(dtype), alpha
+
+
+@pytest.fixture
+def problem():
+    return make_problem()
+
+
+def lasso_objective(X, D, Z, alpha, l2=0.0):
+    """Per-sample objective 0.5 ||x - zD||^2 + alpha ||z||_1 + 0.5 l2 ||z||^2,
+    in float64 on dense arrays (the oracle side of the tests)."""
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    Z = np.asarray(Z.toarray() if hasattr(Z, "toarray") else Z, dtype=np.float64)
+    D = np.asarray(D, dtype=np.float64)
+    R = X - Z @ D
+    return 0.5 * (R**2).sum(1) + alpha * np.abs(Z).sum(1) + 0.5 * l2 * (Z**2).sum(1)
+
+
+def kkt_violation(X, D, Z, alpha, l2=0.0, positive=False):
+    """Largest violation of the lasso optimality conditions: with
+    corr = D (x - zD) - l2 z, corr_j = alpha sign(z_j) where z_j != 0 and
+    |corr_j| <= alpha (corr_j <= alpha if positive) where z_j == 0."""
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    Z = np.asarray(Z.toarray() if hasattr(Z, "toarray") else Z, dtype=np.float64)
+    D = np.asarray(D, dtype=np.float64)
+    corr = (X - Z @ D) @ D.T - l2 * Z
+    nz = Z != 0
+    on = np.abs(corr - alpha * np.sign(Z))[nz]
+    off = corr[~nz] if positive else np.abs(corr[~nz])
+    worst = max(on.max(initial=0.0), (off - alpha).max(initial=0.0))
+    if positive:
+        worst = max(worst, (-Z).max(initial=0.0))
+    return worst
