@@ -110,6 +110,33 @@ def chol_delete(L, U, m, idx, y):
 
 
 @njit(cache=True, nogil=True)
+def combine_rows(gram, active, w, m, a):
+    """``a = sum_i w[i] * gram[active[i]]``, four rows per sweep of ``a``."""
+    k = a.shape[0]
+    for j in range(k):
+        a[j] = 0.0
+    i = 0
+    while i + 4 <= m:
+        r0 = gram[active[i]]
+        r1 = gram[active[i + 1]]
+        r2 = gram[active[i + 2]]
+        r3 = gram[active[i + 3]]
+        w0 = w[i]
+        w1 = w[i + 1]
+        w2 = w[i + 2]
+        w3 = w[i + 3]
+        for j in range(k):
+            a[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j]
+        i += 4
+    while i < m:
+        r0 = gram[active[i]]
+        w0 = w[i]
+        for j in range(k):
+            a[j] += w0 * r0[j]
+        i += 1
+
+
+@njit(cache=True, nogil=True)
 def lasso_gap(z, c, corr, sq_norm, alpha, positive):
     """Duality gap of ``0.5 ||x - z D||^2 + alpha ||z||_1`` in Gram form.
 

@@ -10,38 +10,11 @@ Presnell & Turlach 2000; Efron, Hastie, Johnstone & Tibshirani 2004.
 import numpy as np
 from numba import njit, prange
 
-from ._common import backward_solve, block_bounds, chol_append, chol_delete, chol_solve
+from ._common import backward_solve, block_bounds, chol_append, chol_delete, chol_solve, combine_rows
 
 # A new Cholesky pivot below this fraction of the atom's squared norm means
 # the atom is (numerically) a combination of the active ones.
 _DEGENERATE = 1e-10
-
-
-@njit(cache=True, nogil=True)
-def _combine_rows(gram, active, w, m, a):
-    """``a = sum_i w[i] * gram[active[i]]``, four rows per sweep of ``a``."""
-    k = a.shape[0]
-    for j in range(k):
-        a[j] = 0.0
-    i = 0
-    while i + 4 <= m:
-        r0 = gram[active[i]]
-        r1 = gram[active[i + 1]]
-        r2 = gram[active[i + 2]]
-        r3 = gram[active[i + 3]]
-        w0 = w[i]
-        w1 = w[i + 1]
-        w2 = w[i + 2]
-        w3 = w[i + 3]
-        for j in range(k):
-            a[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j]
-        i += 4
-    while i < m:
-        r0 = gram[active[i]]
-        w0 = w[i]
-        for j in range(k):
-            a[j] += w0 * r0[j]
-        i += 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -137,7 +110,7 @@ def lars_one(c, gram, alpha, positive, max_iter, max_active,
         for i in range(m):
             w[i] = y[i]
         backward_solve(L, m, w)
-        _combine_rows(gram, active, w, m, a)
+        combine_rows(gram, active, w, m, a)
 
         # next event: reach alpha (0), an atom joins (1), an atom leaves (2)
         gamma = lam - alpha

@@ -11,7 +11,7 @@ matching pursuit", Technion CS-2008-08.
 import numpy as np
 from numba import njit, prange
 
-from ._common import block_bounds, chol_append, chol_solve
+from ._common import block_bounds, chol_append, chol_solve, combine_rows
 
 # Same numerical rules as scikit-learn's ``_gram_omp``: stop when the best
 # correlation is negligible or the new atom is dependent on the chosen ones.
@@ -19,43 +19,41 @@ _EPS = np.finfo(np.float64).eps
 
 
 @njit(cache=True, nogil=True)
-def omp_one(c, sq_norm, gram, n_nonzero, tol, corr, c_act, z_act, active, chosen, L, U):
+def omp_one(c, sq_norm, gram, n_nonzero, tol, corr, c_act, z_act, active, L, U):
     """Returns ``(n_active, dependent)``: ``dependent`` when the pursuit stopped
     on an atom linearly dependent on the chosen ones. ``tol < 0`` means no
-    residual target."""
+    residual target. ``corr`` is a workspace of ``c``'s length."""
     k = c.shape[0]
     for j in range(k):
         corr[j] = c[j]
-        chosen[j] = False
     residual = sq_norm
     m = 0
     if tol >= 0.0 and residual <= tol:
         return 0, False
     while m < n_nonzero:
+        # The residual is orthogonal to the chosen atoms, whose correlations
+        # are set to exactly 0: a plain argmax never picks them again.
         best = -1.0
         lam = -1
         for j in range(k):
             v = abs(corr[j])
-            if v > best and not chosen[j]:
+            if v > best:
                 best = v
                 lam = j
-        if lam < 0 or best * best < _EPS:
+        if best * best < _EPS:
             # what is left of the signal is orthogonal to every atom
             return m, False
         if not chol_append(L, U, m, gram, active, lam, _EPS):
             return m, True
         active[m] = lam
-        chosen[lam] = True
         c_act[m] = c[lam]
         m += 1
         chol_solve(L, U, m, c_act, z_act)
+        combine_rows(gram, active, z_act, m, corr)
         for j in range(k):
-            corr[j] = c[j]
+            corr[j] = c[j] - corr[j]
         for i in range(m):
-            zi = z_act[i]
-            row = gram[active[i]]
-            for j in range(k):
-                corr[j] -= zi * row[j]
+            corr[active[i]] = 0.0
         residual = sq_norm
         for i in range(m):
             residual -= z_act[i] * c_act[i]
@@ -75,7 +73,6 @@ def omp_batch(cov, sq_norms, gram, n_nonzero, tol, codes, n_iter, n_blocks):
     for b in prange(n_blocks):
         start, stop = block_bounds(b, n_blocks, n)
         corr = np.empty(k)
-        chosen = np.empty(k, dtype=np.bool_)
         c_act = np.empty(cap)
         z_act = np.empty(cap)
         active = np.empty(cap, dtype=np.int64)
@@ -83,7 +80,7 @@ def omp_batch(cov, sq_norms, gram, n_nonzero, tol, codes, n_iter, n_blocks):
         U = np.empty((cap, cap))
         for s in range(start, stop):
             m, early = omp_one(cov[s], sq_norms[s], gram, n_nonzero, tol,
-                               corr, c_act, z_act, active, chosen, L, U)
+                               corr, c_act, z_act, active, L, U)
             for t in range(m):
                 codes[s, active[t]] = z_act[t]
             n_iter[s] = m
