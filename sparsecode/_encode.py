@@ -24,8 +24,9 @@ ALGORITHMS = ("auto", "lars", "cd", "fista", "ista", "omp", "threshold")
 _LASSO_ALGORITHMS = ("lars", "cd", "fista", "ista")
 
 # Rows per chunk are chosen so that one chunk's dense covariance holds about
-# this many entries (32 MiB in float64): memory stays bounded for any n_samples.
-_CHUNK_ENTRIES = 1 << 22
+# this many entries (4 MiB in float64): memory stays bounded for any n_samples,
+# and the kernels read each covariance row while the GEMM left it in cache.
+_CHUNK_ENTRIES = 1 << 19
 
 # Above this estimated code density the (F)ISTA iteration is done as BLAS
 # products on the whole batch; below it, per sample on the support only.
