@@ -254,12 +254,28 @@ def test_n_nonzero_coefs_clipped_with_warning(problem):
     assert np.all(np.isfinite(Z))
 
 
-def test_auto_picks_lars_or_omp(problem):
+def test_auto_rule(problem):
     X, D, alpha = problem
+    rng = np.random.default_rng(0)
+    # image-patch-like: coherent atoms -> homotopy
+    assert encode_module.mean_max_coherence(D) > 0.2
     np.testing.assert_array_equal(sparse_encode(X, D, alpha=alpha),
                                   sparse_encode(X, D, algorithm="lars", alpha=alpha))
+    # random atoms in high dimension: incoherent -> coordinate descent
+    Dh = rng.standard_normal((20, 2000))
+    Xh = rng.standard_normal((5, 2000))
+    assert encode_module.mean_max_coherence(Dh) < 0.2
+    np.testing.assert_array_equal(sparse_encode(Xh, Dh, alpha=1.0),
+                                  sparse_encode(Xh, Dh, algorithm="cd", alpha=1.0))
     np.testing.assert_array_equal(sparse_encode(X, D, n_nonzero_coefs=3),
                                   sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3))
+
+
+def test_mean_max_coherence():
+    D = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0], [0.0, 0.0]])
+    # cosines: atom 0 -> max(0, 1/sqrt2), atom 1 -> 1/sqrt2, atom 2 -> 1/sqrt2; zero atom ignored
+    assert encode_module.mean_max_coherence(D) == pytest.approx(1 / np.sqrt(2))
+    assert encode_module.mean_max_coherence(D[:1]) == 0.0
 
 
 def test_n_jobs_does_not_change_results(problem):
