@@ -26,6 +26,7 @@ from sparsecode import sparse_encode
         (dict(algorithm="omp", l2=0.5), "l2 applies to the l1 algorithms"),
         (dict(algorithm="threshold", l2=0.5), "l2 applies to the l1 algorithms"),
         (dict(n_jobs=1.5), "n_jobs"),
+        (dict(n_jobs=0), "n_jobs == 0"),
     ],
 )
 def test_bad_parameters(kwargs, match, problem):
