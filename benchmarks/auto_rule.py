@@ -63,7 +63,7 @@ def main():
             t_lars, Z = best_time(X, D, "lars", alpha)
             t_cd, _ = best_time(X, D, "cd", alpha)
         coherence = mean_max_coherence(D)
-        pick = _pick_algorithm("auto", None, D)
+        pick = _pick_algorithm("auto", None, D @ D.T)
         ratio = (t_cd if pick == "cd" else t_lars) / min(t_cd, t_lars)
         nnz = np.count_nonzero(Z) / Z.shape[0]
         print(f"| {name} | {alpha:.3g} | {coherence:.2f} | {nnz:.1f} | {t_lars:.3f} | {t_cd:.3f} "

@@ -82,29 +82,36 @@ def mean_max_coherence(dictionary):
     atom: about 0.05 for Gaussian atoms in 5000 dimensions, 0.8 and more for
     image patches."""
     D = np.asarray(dictionary, dtype=np.float64)
-    norms = np.linalg.norm(D, axis=1)
-    D = D[norms > 0] / norms[norms > 0, None]
-    if D.shape[0] < 2:
+    return _gram_coherence(D @ D.T)
+
+
+def _gram_coherence(gram):
+    norms = np.sqrt(np.diag(gram))
+    keep = norms > 0
+    if keep.sum() < 2:
         return 0.0
-    cos = np.abs(D @ D.T)
+    cos = np.abs(gram[np.ix_(keep, keep)]) / np.outer(norms[keep], norms[keep])
     np.fill_diagonal(cos, 0.0)
     return float(cos.max(axis=1).mean())
 
 
-def _pick_algorithm(algorithm, n_nonzero_coefs, dictionary):
+def _pick_algorithm(algorithm, n_nonzero_coefs, gram=None):
     """The rule behind ``algorithm="auto"``.
 
     An L0 budget asks for OMP. For the l1 problem, homotopy's cost grows with
     the square of the support and coordinate descent's with its conditioning:
     on coherent dictionaries (image patches, learned dictionaries) homotopy is
     7-35x faster, on incoherent ones coordinate descent is as fast with small
-    supports and up to 20x faster with large ones.
+    supports and up to 20x faster with large ones. Without ``gram`` (before it
+    is formed) an l1 "auto" stays "auto".
     """
     if algorithm != "auto":
         return algorithm
     if n_nonzero_coefs is not None:
         return "omp"
-    return "cd" if mean_max_coherence(dictionary) < _CD_COHERENCE else "lars"
+    if gram is None:
+        return "auto"
+    return "cd" if _gram_coherence(gram) < _CD_COHERENCE else "lars"
 
 
 def _row_sq_norms(X):
@@ -216,6 +223,7 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
     dtype = X.dtype
     D64 = dictionary.astype(np.float64)
     gram = D64 @ D64.T
+    algorithm = _pick_algorithm(algorithm, None, gram)
     if l2 > 0:
         gram[np.diag_indices_from(gram)] += l2
     # Without a ridge term at most rank(D) <= n_features atoms can be active.
@@ -418,8 +426,8 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     # X's dtype decides the result's; the Gram is formed in float64 anyway.
     dictionary = dictionary.astype(dtype, copy=False)
 
-    algorithm = _pick_algorithm(algorithm, n_nonzero_coefs, dictionary)
-    if algorithm in _LASSO_ALGORITHMS or algorithm == "threshold":
+    algorithm = _pick_algorithm(algorithm, n_nonzero_coefs)
+    if algorithm in _LASSO_ALGORITHMS + ("auto", "threshold"):
         if n_nonzero_coefs is not None:
             raise ValueError(
                 f"n_nonzero_coefs applies to algorithm='omp' only; got it with "
@@ -457,7 +465,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
                 f"init has shape {init.shape}, expected (n_samples, n_components) = "
                 f"{(n_samples, n_components)}."
             )
-        if algorithm not in ("cd", "fista", "ista"):
+        if algorithm not in ("auto", "cd", "fista", "ista"):
             init = None
 
     # Only the (F)ISTA GEMM path spends its time in BLAS; elsewhere BLAS makes
