@@ -17,15 +17,19 @@ from ._common import backward_solve, block_bounds, chol_append, chol_delete, cho
 _DEGENERATE = 1e-10
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _join_sign(aj, cj, lam, positive):
-    if positive:
-        return 1.0
+@njit(cache=True, nogil=True, inline="always")
+def _reaches_plus_first(aj, cj, lam):
+    """Whether ``corr_j - g a_j`` meets ``+(lam - g)`` before ``-(lam - g)``
+    as ``g`` grows: comparing the two crossing points
+    ``(lam - c) / (1 - a)`` and ``(lam + c) / (1 + a)`` without dividing, which
+    leaves one division per atom in the scan."""
     d1 = 1.0 - aj
     d2 = 1.0 + aj
-    g1 = (lam - cj) / d1 if d1 > 0.0 else np.inf
-    g2 = (lam + cj) / d2 if d2 > 0.0 else np.inf
-    return 1.0 if g1 <= g2 else -1.0
+    if not d1 > 0.0:
+        return False
+    if not d2 > 0.0:
+        return True
+    return lam * aj < cj
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -119,23 +123,30 @@ def lars_one(c, gram, alpha, positive, max_iter, max_active,
         if m < max_active:
             # Branch-free, vectorisable pass: the level drop at which each
             # free atom would join (blocked atoms get +inf), then one argmin.
-            for j in range(k):
-                aj = a[j]
-                cj = corr[j]
-                d = 1.0 - aj
-                g = (lam - cj) / d if d > 0.0 else np.inf
-                if not positive:
-                    d = 1.0 + aj
-                    g2 = (lam + cj) / d if d > 0.0 else np.inf
-                    g = min(g, g2)
-                cand[j] = g + blocked[j]
+            if positive:
+                for j in range(k):
+                    d = 1.0 - a[j]
+                    g = (lam - corr[j]) / d if d > 0.0 else np.inf
+                    cand[j] = g + blocked[j]
+            else:
+                for j in range(k):
+                    aj = a[j]
+                    cj = corr[j]
+                    if _reaches_plus_first(aj, cj, lam):
+                        num = lam - cj
+                        den = 1.0 - aj
+                    else:
+                        num = lam + cj
+                        den = 1.0 + aj
+                    g = num / den if den > 0.0 else np.inf
+                    cand[j] = g + blocked[j]
             for j in range(k):
                 if cand[j] < gamma:
                     gamma = cand[j]
                     idx = j
             if idx >= 0:
                 event = 1
-                sign = _join_sign(a[idx], corr[idx], lam, positive)
+                sign = 1.0 if positive or _reaches_plus_first(a[idx], corr[idx], lam) else -1.0
             if just_dropped >= 0 and not positive:
                 # The atom that just left sits at its old boundary, which it
                 # leaves at once; it may still reach the opposite one.
