@@ -34,6 +34,10 @@ _CHUNK_ENTRIES = 1 << 19
 # problem A, where the support path was still 1.1x faster).
 _GEMM_DENSITY = 0.5
 
+# Sample blocks per thread and chunk: enough to even out uneven per-sample cost
+# under static scheduling, few enough that each block's workspaces pay off.
+_BLOCKS_PER_THREAD = 4
+
 
 def _effective_threads(n_jobs):
     available = numba.config.NUMBA_NUM_THREADS
@@ -183,7 +187,7 @@ def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
     n_iter = np.zeros(n, dtype=np.int64)
     # a few sample blocks per thread balance uneven per-sample cost; each block
     # allocates its workspaces once
-    n_blocks = max(1, min(n, 4 * numba.get_num_threads()))
+    n_blocks = max(1, min(n, _BLOCKS_PER_THREAD * numba.get_num_threads()))
     if algorithm == "threshold":
         threshold_batch(cov, alpha, positive, out)
         return n_iter, 0
