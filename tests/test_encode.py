@@ -23,6 +23,8 @@ def as_format(X, fmt):
         return X
     if fmt == "fortran":
         return np.asfortranarray(X)
+    if fmt == "strided":
+        return np.repeat(X, 2, axis=1)[:, ::2]
     if fmt == "readonly":
         X = X.copy()
         X.flags.writeable = False
@@ -152,7 +154,8 @@ def test_threshold_closed_form(problem):
 
 
 @pytest.mark.parametrize("algorithm", LASSO + ["omp", "threshold"])
-@pytest.mark.parametrize("fmt", ["fortran", "readonly", "csr", "csc", "coo", "csr_array", "csc_array"])
+@pytest.mark.parametrize("fmt", ["fortran", "strided", "readonly", "csr", "csc", "coo", "csr_array",
+                                 "csc_array"])
 def test_input_formats_give_the_same_codes(algorithm, fmt, problem):
     X, D, alpha = problem
     kw = dict(alpha=alpha, **TIGHT) if algorithm != "omp" else dict(n_nonzero_coefs=4)
@@ -169,6 +172,25 @@ def test_float32_close_to_float64(algorithm, problem):
     Z32 = sparse_encode(X.astype(np.float32), D.astype(np.float32), algorithm=algorithm, **kw)
     assert Z32.dtype == np.float32
     np.testing.assert_allclose(Z32, Z64, atol=1e-4 * np.abs(Z64).max())
+
+
+def test_non_contiguous_dictionary(problem):
+    X, D, alpha = problem
+    strided = np.repeat(D, 2, axis=1)[:, ::2]
+    assert not strided.flags.c_contiguous
+    np.testing.assert_array_equal(sparse_encode(X, strided, alpha=alpha),
+                                  sparse_encode(X, D, alpha=alpha))
+    np.testing.assert_array_equal(sparse_encode(X, np.asfortranarray(D), alpha=alpha),
+                                  sparse_encode(X, D, alpha=alpha))
+
+
+@pytest.mark.parametrize("algorithm", LASSO)
+def test_alpha_zero_is_least_squares_without_nan(algorithm, problem):
+    X, D, _ = problem
+    Z = sparse_encode(X, D, algorithm=algorithm, alpha=0.0, tol=1e-10, max_iter=100_000)
+    assert np.all(np.isfinite(Z))
+    # overcomplete and full rank: the residual vanishes
+    np.testing.assert_allclose(Z @ D, X, atol=1e-3)
 
 
 def test_integer_input_becomes_float64():
