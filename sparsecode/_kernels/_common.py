@@ -111,11 +111,33 @@ def chol_delete(L, U, m, idx, y):
 
 @njit(cache=True, nogil=True)
 def combine_rows(gram, active, w, m, a):
-    """``a = sum_i w[i] * gram[active[i]]``, four rows per sweep of ``a``."""
+    """``a = sum_i w[i] * gram[active[i]]``, eight (then four, then one) rows
+    per sweep of ``a``: fewer passes over ``a`` for the same reads of ``gram``."""
     k = a.shape[0]
     for j in range(k):
         a[j] = 0.0
     i = 0
+    while i + 8 <= m:
+        r0 = gram[active[i]]
+        r1 = gram[active[i + 1]]
+        r2 = gram[active[i + 2]]
+        r3 = gram[active[i + 3]]
+        r4 = gram[active[i + 4]]
+        r5 = gram[active[i + 5]]
+        r6 = gram[active[i + 6]]
+        r7 = gram[active[i + 7]]
+        w0 = w[i]
+        w1 = w[i + 1]
+        w2 = w[i + 2]
+        w3 = w[i + 3]
+        w4 = w[i + 4]
+        w5 = w[i + 5]
+        w6 = w[i + 6]
+        w7 = w[i + 7]
+        for j in range(k):
+            a[j] += ((w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j])
+                     + (w4 * r4[j] + w5 * r5[j] + w6 * r6[j] + w7 * r7[j]))
+        i += 8
     while i + 4 <= m:
         r0 = gram[active[i]]
         r1 = gram[active[i + 1]]
