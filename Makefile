@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,10 @@ $(VENV)/.bench-stamp: pyproject.toml | $(BIN)/python
 bench: $(VENV)/.bench-stamp
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/encode.py
 
-clean:
+# Numba keys a cached kernel on its own file only: after editing a helper that
+# other kernel files call (sparsecode/_kernels/_common.py), drop the caches.
+clean-cache:
+	find sparsecode -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean: clean-cache
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
