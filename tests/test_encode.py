@@ -360,3 +360,25 @@ def test_int64_indexed_sparse(problem):
     Xs.indices = Xs.indices.astype(np.int64)
     Xs.indptr = Xs.indptr.astype(np.int64)
     np.testing.assert_allclose(sparse_encode(Xs, D, alpha=alpha), sparse_encode(X, D, alpha=alpha))
+
+
+def test_sparse_output_never_holds_the_dense_codes(monkeypatch):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    D = rng.standard_normal((64, 30))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = sp.random(20000, 30, density=0.1, random_state=0, format="csr")
+    dense_bytes = 20000 * 64 * 8  # 10 MiB
+    monkeypatch.setattr(encode_module, "_CHUNK_ENTRIES", 1 << 14)  # 256 rows per chunk
+    sparse_encode(X[:10], D, alpha=0.3, sparse_output=True)  # compile outside the trace
+    tracemalloc.start()
+    try:
+        Z = sparse_encode(X, D, alpha=0.3, sparse_output=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    result_bytes = Z.data.nbytes + Z.indices.nbytes + Z.indptr.nbytes
+    assert result_bytes < dense_bytes / 4
+    # the result, one chunk's dense work arrays and the stacking of the pieces
+    assert peak < 3 * result_bytes + dense_bytes / 8
