@@ -55,7 +55,8 @@ def best_time(X, D, algorithm, alpha, repeat=2):
 
 def main():
     print(f"{N} samples per case; times in seconds (best of 2)\n")
-    print("| problem | alpha | coherence | mean nnz | lars | cd | auto picks | auto's time / best |")
+    print("| problem | alpha | coherence | mean nnz | lars | cd | auto picks "
+          "| auto's time / best |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
     for name, X, D, alpha in cases():
         with warnings.catch_warnings():

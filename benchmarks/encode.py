@@ -154,11 +154,13 @@ def table(problem, results):
             ratio = f"{r['time'] / ours['time']:.2f}x" if ours else ""
             gap = (r["objective"] - best) / abs(best)
             peak = "" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
-            lines.append(f"| {m} | {r['time']:.3f} | {ratio} | {gap:.1e} | {r['nnz']:.2f} | {peak} |")
+            lines.append(f"| {m} | {r['time']:.3f} | {ratio} | {gap:.1e} | {r['nnz']:.2f} "
+                         f"| {peak} |")
     sample = next((r for r in results.values() if "error" not in r), None)
     if sample:
         lines.append("")
-        lines.append(f"X data: {sample['x_mib']:.1f} MiB; dense codes: {sample['codes_mib']:.1f} MiB. "
+        lines.append(f"X data: {sample['x_mib']:.1f} MiB; "
+                     f"dense codes: {sample['codes_mib']:.1f} MiB. "
                      "'vs sparsecode': time over sparsecode-lars (lasso rows) or "
                      "sparsecode-omp (OMP rows); objective gap: relative to the best of its kind.")
     return "\n".join(lines)
@@ -169,7 +171,8 @@ def main():
     parser.add_argument("--worker", nargs=2, metavar=("PROBLEM", "METHOD"), help=argparse.SUPPRESS)
     parser.add_argument("--problems", nargs="+", default=["A", "B"], choices=sorted(PROBLEMS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--repeat", type=int, default=3, help="runs per method; the minimum is kept")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per method; the minimum is kept")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per method")
     parser.add_argument("--markdown", help="also write the tables to this file")
     args = parser.parse_args()

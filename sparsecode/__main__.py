@@ -117,7 +117,8 @@ def _save_png(path, images):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sparsecode", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sparsecode",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"sparsecode {__version__}")
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="denoise a bundled image with sparse_encode")

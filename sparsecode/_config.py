@@ -80,7 +80,8 @@ def show_config(file=None):
     """
     info = config_info()
     out = file or sys.stdout
-    print(f"sparsecode {info['sparsecode']} on Python {info['python']} ({info['platform']})", file=out)
+    print(f"sparsecode {info['sparsecode']} on Python {info['python']} "
+          f"({info['platform']})", file=out)
     print("packages:", file=out)
     for name, version in info["packages"].items():
         print(f"  {name:<14} {version or 'not installed'}", file=out)

@@ -18,7 +18,11 @@ from ._kernels._cd import cd_batch
 from ._kernels._fista import CHECK_EVERY, fista_batch, fista_step, gap_batch
 from ._kernels._lars import lars_batch
 from ._kernels._omp import omp_batch
-from ._kernels._threshold import row_sq_norms_dense, row_sq_norms_sparse, threshold_batch
+from ._kernels._threshold import (
+    row_sq_norms_dense,
+    row_sq_norms_sparse,
+    threshold_batch,
+)
 
 ALGORITHMS = ("auto", "lars", "cd", "fista", "ista", "omp", "threshold")
 _LASSO_ALGORITHMS = ("lars", "cd", "fista", "ista")

@@ -8,7 +8,8 @@ def make_problem(n_samples=25, n_features=12, n_components=24, seed=0, dtype=np.
     rng = np.random.default_rng(seed)
     D = rng.standard_normal((n_components, n_features))
     D /= np.linalg.norm(D, axis=1, keepdims=True)
-    Z = rng.standard_normal((n_samples, n_components)) * (rng.random((n_samples, n_components)) < 0.2)
+    mask = rng.random((n_samples, n_components)) < 0.2
+    Z = rng.standard_normal((n_samples, n_components)) * mask
     X = Z @ D + 0.1 * rng.standard_normal((n_samples, n_features))
     alpha = 0.2 * float(np.median(np.abs(X @ D.T).max(axis=1)))
     return X.astype(dtype), D.astype(dtype), alpha

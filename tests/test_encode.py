@@ -11,8 +11,8 @@ from sklearn.decomposition import sparse_encode as sk_sparse_encode
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import ElasticNet, orthogonal_mp_gram
 
-from sparsecode import sparse_encode
 from sparsecode import _encode as encode_module
+from sparsecode import sparse_encode
 
 LASSO = ["lars", "cd", "fista", "ista"]
 TIGHT = dict(tol=1e-12, max_iter=200_000)
@@ -167,7 +167,10 @@ def test_input_formats_give_the_same_codes(algorithm, fmt, problem):
 @pytest.mark.parametrize("algorithm", LASSO + ["omp"])
 def test_float32_close_to_float64(algorithm, problem):
     X, D, alpha = problem
-    kw = dict(alpha=alpha, tol=1e-9, max_iter=100_000) if algorithm != "omp" else dict(n_nonzero_coefs=4)
+    if algorithm == "omp":
+        kw = dict(n_nonzero_coefs=4)
+    else:
+        kw = dict(alpha=alpha, tol=1e-9, max_iter=100_000)
     Z64 = sparse_encode(X, D, algorithm=algorithm, **kw)
     Z32 = sparse_encode(X.astype(np.float32), D.astype(np.float32), algorithm=algorithm, **kw)
     assert Z32.dtype == np.float32

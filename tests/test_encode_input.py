@@ -58,7 +58,7 @@ def test_bad_arrays(problem):
         sparse_encode(X, D[:, :11])
     with pytest.raises(ValueError, match="Expected 2D array"):
         sparse_encode(X[0], D)
-    with pytest.raises(TypeError, match="dictionary. parameter of sparse_encode must be an array-like"):
+    with pytest.raises(TypeError, match="dictionary. parameter of sparse_encode must be an"):
         sparse_encode(X, sp.csr_matrix(D))
     with pytest.raises(ValueError, match="init has shape"):
         sparse_encode(X, D, algorithm="cd", init=np.zeros((3, 3)))

@@ -10,7 +10,14 @@ Presnell & Turlach 2000; Efron, Hastie, Johnstone & Tibshirani 2004.
 import numpy as np
 from numba import njit, prange
 
-from ._common import backward_solve, block_bounds, chol_append, chol_delete, chol_solve, combine_rows
+from ._common import (
+    backward_solve,
+    block_bounds,
+    chol_append,
+    chol_delete,
+    chol_solve,
+    combine_rows,
+)
 
 # A new Cholesky pivot below this fraction of the atom's squared norm means
 # the atom is (numerically) a combination of the active ones.
