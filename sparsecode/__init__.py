@@ -1,7 +1,8 @@
 """sparsecode: classical sparse coding with a scikit-learn API."""
 
 from ._config import show_config
+from ._dictionary import DictionaryLearner
 from ._encode import sparse_encode
 from ._version import __version__
 
-__all__ = ["sparse_encode", "show_config", "__version__"]
+__all__ = ["DictionaryLearner", "sparse_encode", "show_config", "__version__"]

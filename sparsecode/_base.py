@@ -1,0 +1,156 @@
+"""Shared pieces of the dictionary-based estimators: coding at transform time,
+reconstruction, and the lasso objective as a score."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._encode import sparse_encode
+
+
+def lasso_objective(X, codes, dictionary, alpha, l2=0.0):
+    """Per-sample ``0.5 ||x - z D||^2 + alpha ||z||_1 + 0.5 l2 ||z||^2`` in
+    Gram form: a sparse ``X`` (and sparse codes) stay sparse."""
+    D = np.asarray(dictionary, dtype=np.float64)
+    if sp.issparse(X):
+        sq = np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
+    else:
+        Xd = np.asarray(X, dtype=np.float64)
+        sq = np.einsum("ij,ij->i", Xd, Xd)
+    C = np.asarray(X @ D.T, dtype=np.float64)
+    if sp.issparse(codes):
+        codes = codes.tocsr().astype(np.float64)
+        ZG = np.asarray(codes @ (D @ D.T))
+        zc = np.asarray(codes.multiply(C).sum(axis=1)).ravel()
+        zgz = np.asarray(codes.multiply(ZG).sum(axis=1)).ravel()
+        l1 = np.asarray(abs(codes).sum(axis=1)).ravel()
+        zz = np.asarray(codes.multiply(codes).sum(axis=1)).ravel()
+    else:
+        Z = np.asarray(codes, dtype=np.float64)
+        ZG = Z @ (D @ D.T)
+        zc = np.einsum("ij,ij->i", Z, C)
+        zgz = np.einsum("ij,ij->i", Z, ZG)
+        l1 = np.abs(Z).sum(axis=1)
+        zz = np.einsum("ij,ij->i", Z, Z)
+    residual = np.maximum(sq - 2.0 * zc + zgz, 0.0)
+    return 0.5 * residual + alpha * l1 + 0.5 * l2 * zz
+
+
+class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+    """Transform, inverse transform and score for estimators with a fitted
+    ``components_`` (atoms as rows) and the ``transform_*`` parameters."""
+
+    def _transform_alpha(self):
+        if self.transform_alpha is not None:
+            return self.transform_alpha
+        if self._transform_algorithm_used() == "omp":
+            return None
+        return self.alpha
+
+    def _transform_algorithm_used(self):
+        algorithm = self.transform_algorithm
+        if algorithm == "auto" and self.transform_n_nonzero_coefs is not None:
+            return "omp"
+        return algorithm
+
+    def _encode(self, X, sparse_output=False):
+        return sparse_encode(
+            X, self.components_, algorithm=self.transform_algorithm,
+            alpha=self._transform_alpha(), n_nonzero_coefs=self.transform_n_nonzero_coefs,
+            positive=self.positive_code,
+            l2=self.l2 if self._transform_algorithm_used() != "omp" else 0.0,
+            sparse_output=sparse_output, n_jobs=self.n_jobs,
+        )
+
+    def transform(self, X):
+        """Encode ``X`` on the learned dictionary.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        codes : {ndarray, sparse matrix} of shape (n_samples, n_components)
+            The codes (CSR with ``sparse_output=True``); with ``split_sign=True``
+            the positive and negative parts side by side, ``2 * n_components``
+            columns.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=True, dtype=[np.float64, np.float32],
+                          reset=False)
+        codes = self._encode(X, sparse_output=self.sparse_output)
+        if not self.split_sign:
+            return codes
+        if sp.issparse(codes):
+            pos = codes.maximum(0)
+            neg = (-codes).maximum(0)
+            out = sp.hstack([pos, neg], format="csr")
+            return out if not isinstance(codes, sp.sparray) else sp.csr_array(out)
+        return np.hstack([np.maximum(codes, 0), np.maximum(-codes, 0)])
+
+    def inverse_transform(self, X):
+        """Reconstruct data from codes: ``X @ components_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_components)
+            Codes, as returned by ``transform`` (``2 * n_components`` columns
+            with ``split_sign=True``).
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        from sklearn.utils import check_array
+
+        codes = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        k = self.components_.shape[0]
+        width = 2 * k if self.split_sign else k
+        if codes.shape[1] != width:
+            raise ValueError(
+                f"X has {codes.shape[1]} columns but codes of this estimator have {width}."
+            )
+        if self.split_sign:
+            codes = codes[:, :k] - codes[:, k:]
+        out = codes @ self.components_.astype(codes.dtype, copy=False)
+        return np.asarray(out.todense() if sp.issparse(out) else out)
+
+    def score(self, X, y=None):
+        """Minus the mean lasso objective of ``X`` coded with the transform
+        settings: higher is better, so ``GridSearchCV`` can choose ``alpha``
+        and ``n_components`` without labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=True, dtype=[np.float64, np.float32],
+                          reset=False)
+        codes = self._encode(X)
+        if self._transform_algorithm_used() == "omp":
+            # OMP's alpha is a residual target: score with the l1 weight learnt with
+            alpha, l2 = self.alpha, 0.0
+        else:
+            alpha, l2 = self._transform_alpha(), self.l2
+        return -float(np.mean(lasso_objective(X, codes, self.components_, alpha, l2)))
+
+    @property
+    def _n_features_out(self):
+        k = self.components_.shape[0]
+        return 2 * k if self.split_sign else k
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

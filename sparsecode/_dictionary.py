@@ -1,0 +1,402 @@
+"""DictionaryLearner: online (Mairal et al. 2010) and batch dictionary learning."""
+
+import copy
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_array, check_random_state, gen_batches
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from ._base import BaseSparseCoder, lasso_objective
+from ._encode import ALGORITHMS, sparse_encode
+from ._kernels._dict_update import bcd_update
+
+# An atom whose squared code mass A_jj is below this is "unused" and resampled
+# (the threshold of SPAMS and scikit-learn).
+_UNUSED = 1e-6
+
+
+class DictionaryLearner(BaseSparseCoder, BaseEstimator):
+    r"""Learn a dictionary whose atoms code the data sparsely.
+
+    Solves
+
+    .. math::
+
+        \min_{D, Z} \frac{1}{n} \sum_i \frac{1}{2} \| x_i - z_i D \|_2^2
+        + \alpha \| z_i \|_1 + \frac{l_2}{2} \| z_i \|_2^2
+        \quad \text{s.t. } \| d_k \|_2 \le 1,
+
+    the objective of scikit-learn's ``MiniBatchDictionaryLearning``, with
+    the codes from :func:`sparsecode.sparse_encode`.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Number of atoms; ``None`` means ``n_features``.
+    alpha : float, default=1.0
+        l1 penalty of the codes while learning.
+    method : {"online", "batch"}, default="online"
+        ``"online"``: minibatches, sufficient statistics ``A = sum z z^T`` and
+        ``B = sum z^T x`` with Mairal's forgetting schedule, one block
+        coordinate descent sweep over the atoms per minibatch; ``partial_fit``
+        continues where it stopped. ``"batch"``: alternate coding all of ``X``
+        (warm-started) and updating the atoms until the objective settles.
+    fit_algorithm : str, default="auto"
+        ``sparse_encode`` algorithm while learning (an l1 one).
+    transform_algorithm : str, default="auto"
+        ``sparse_encode`` algorithm in ``transform`` and ``score``.
+    transform_alpha : float, default=None
+        ``alpha`` in ``transform``; ``None`` means ``alpha`` (for OMP: no
+        residual target).
+    transform_n_nonzero_coefs : int, default=None
+        Atoms per sample for ``transform_algorithm="omp"``.
+    positive_code, positive_dict : bool, default=False
+        Non-negative codes / atoms.
+    l2 : float, default=0.0
+        Ridge term on the codes (elastic net).
+    batch_size : int, default=256
+        Samples per minibatch (online).
+    max_iter : int, default=10
+        Epochs (online) or alternations (batch).
+    tol : float, default=1e-3
+        Online: stop when the mean atom change of a step is below ``tol``.
+        Batch: stop when the objective's relative decrease is below ``tol``.
+    max_no_improvement : int, default=10
+        Online: stop after this many steps without improvement of the
+        smoothed minibatch objective; ``None`` disables it.
+    dict_init : array-like of shape (n_components, n_features), default=None
+        Starting atoms; by default random samples of ``X``, unit norm.
+    shuffle : bool, default=True
+        Shuffle the samples before making minibatches.
+    split_sign : bool, default=False
+        ``transform`` returns ``[max(z, 0), max(-z, 0)]``.
+    sparse_output : bool, default=False
+        ``transform`` returns CSR codes.
+    callback : callable, default=None
+        Called with ``locals()`` after every step.
+    verbose : int, default=0
+        Print the objective every epoch (1) or every step (2).
+    n_jobs : int, default=None
+        Threads for the coding kernels (see ``sparse_encode``).
+    random_state : int, RandomState instance or None, default=None
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The atoms, unit norm (or zero).
+    n_iter_ : int
+        Epochs (online) or alternations (batch) run.
+    n_steps_ : int
+        Minibatch steps (online) or alternations (batch).
+    objective_ : list of float
+        Mean objective of each minibatch before its update (online) or of
+        ``X`` after each coding (batch).
+    n_resampled_ : int
+        Atoms replaced by badly reconstructed samples because no code used
+        them.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    References
+    ----------
+    .. [1] J. Mairal, F. Bach, J. Ponce, G. Sapiro, "Online learning for
+       matrix factorization and sparse coding", JMLR 11, 2010.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecode import DictionaryLearner
+    >>> X = np.random.default_rng(0).standard_normal((200, 16))
+    >>> dl = DictionaryLearner(n_components=24, alpha=0.5, random_state=0).fit(X)
+    >>> dl.components_.shape
+    (24, 16)
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "method": [StrOptions({"online", "batch"})],
+        "fit_algorithm": [StrOptions({"auto", "lars", "cd", "fista", "ista"})],
+        "transform_algorithm": [StrOptions(set(ALGORITHMS))],
+        "transform_alpha": [Interval(Real, 0, None, closed="left"), None],
+        "transform_n_nonzero_coefs": [Interval(Integral, 1, None, closed="left"), None],
+        "positive_code": ["boolean"],
+        "positive_dict": ["boolean"],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_no_improvement": [Interval(Integral, 0, None, closed="left"), None],
+        "dict_init": [np.ndarray, None],
+        "shuffle": ["boolean"],
+        "split_sign": ["boolean"],
+        "sparse_output": ["boolean"],
+        "callback": [callable, None],
+        "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, n_components=None, *, alpha=1.0, method="online", fit_algorithm="auto",
+                 transform_algorithm="auto", transform_alpha=None,
+                 transform_n_nonzero_coefs=None, positive_code=False, positive_dict=False,
+                 l2=0.0, batch_size=256, max_iter=10, tol=1e-3, max_no_improvement=10,
+                 dict_init=None, shuffle=True, split_sign=False, sparse_output=False,
+                 callback=None, verbose=0, n_jobs=None, random_state=None):
+        self.n_components = n_components
+        self.alpha = alpha
+        self.method = method
+        self.fit_algorithm = fit_algorithm
+        self.transform_algorithm = transform_algorithm
+        self.transform_alpha = transform_alpha
+        self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
+        self.positive_code = positive_code
+        self.positive_dict = positive_dict
+        self.l2 = l2
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.max_no_improvement = max_no_improvement
+        self.dict_init = dict_init
+        self.shuffle = shuffle
+        self.split_sign = split_sign
+        self.sparse_output = sparse_output
+        self.callback = callback
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ set-up
+    def _n_atoms(self, n_features):
+        return n_features if self.n_components is None else self.n_components
+
+    def _init_dictionary(self, X, rng):
+        k = self._n_atoms(X.shape[1])
+        if self.dict_init is not None:
+            D = check_array(self.dict_init, dtype=X.dtype, input_name="dict_init").copy()
+            if D.shape != (k, X.shape[1]):
+                raise ValueError(
+                    f"dict_init has shape {D.shape}, expected (n_components, n_features) = "
+                    f"{(k, X.shape[1])}."
+                )
+        else:
+            rows = rng.choice(X.shape[0], size=k, replace=X.shape[0] < k)
+            D = X[rows]
+            D = np.asarray(D.todense() if sp.issparse(D) else D, dtype=X.dtype).copy()
+            # repeated or empty rows get a random direction: atoms must differ
+            seen = set()
+            for j, r in enumerate(rows):
+                if r in seen or not np.any(D[j]):
+                    D[j] = rng.standard_normal(X.shape[1])
+                seen.add(r)
+            if self.positive_dict:
+                D = np.abs(D)
+        norms = np.linalg.norm(D, axis=1, keepdims=True)
+        return np.divide(D, np.maximum(norms, 1e-300), out=np.zeros_like(D), where=norms > 0)
+
+    def _encode_fit(self, X, D, init=None):
+        return sparse_encode(
+            X, D, algorithm=self.fit_algorithm, alpha=self.alpha, l2=self.l2,
+            positive=self.positive_code, init=init, n_jobs=self.n_jobs,
+        )
+
+    def _resample(self, D, unused, X, codes, rng):
+        """Replace unused atoms by the worst reconstructed samples of ``X``."""
+        idx = np.flatnonzero(unused)
+        if idx.size == 0:
+            return 0
+        residual = lasso_objective(X, codes, D, 0.0)
+        worst = np.argsort(-residual, kind="stable")[: idx.size]
+        for j, s in zip(idx, worst):
+            row = X[s]
+            row = np.asarray(row.todense() if sp.issparse(row) else row, dtype=np.float64).ravel()
+            row = row + 0.01 * (row.std() or 1.0) * rng.standard_normal(row.size)
+            if self.positive_dict:
+                row = np.abs(row)
+            D[j] = row / max(np.linalg.norm(row), 1e-300)
+        return idx.size
+
+    # -------------------------------------------------------------- online
+    def _online_step(self, X, D, A, B, step, rng):
+        """Code the minibatch ``X`` on ``D``, fold its statistics into ``A``
+        and ``B`` (step ``step`` of the forgetting schedule), update ``D``; all
+        in place. Returns the minibatch's mean objective before the update,
+        the largest atom change and the number of atoms resampled."""
+        n = X.shape[0]
+        codes = self._encode_fit(X, D)
+        cost = float(np.mean(lasso_objective(X, codes, D, self.alpha, self.l2)))
+        # Mairal et al.'s forgetting schedule, as in scikit-learn
+        if step < self.batch_size - 1:
+            theta = (step + 1) * self.batch_size
+        else:
+            theta = self.batch_size**2 + step + 1 - self.batch_size
+        beta = (theta + 1 - self.batch_size) / (theta + 1)
+        Z = codes.astype(np.float64)
+        A *= beta
+        A += Z.T @ Z / n
+        B *= beta
+        B += np.asarray((X.T @ Z).T, dtype=np.float64) / n
+        D64 = D.astype(np.float64)
+        unused = np.zeros(D.shape[0], dtype=np.bool_)
+        change = bcd_update(D64, A, B, self.positive_dict, _UNUSED, unused)
+        resampled = self._resample(D64, unused, X, codes, rng)
+        D[:] = D64
+        return cost, change, resampled
+
+    def _fit_online(self, X, D, rng):
+        n = X.shape[0]
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        batches = list(gen_batches(n, self.batch_size))
+        steps_per_epoch = len(batches)
+        ewa, ewa_min, no_improvement = None, None, 0
+        started = time.perf_counter()
+        step = 0
+        for epoch in range(self.max_iter):
+            stop = False
+            for batch in batches:
+                Xb = X[order[batch]]
+                cost, change, resampled = self._online_step(Xb, D, self._A, self._B, step, rng)
+                self.objective_.append(cost)
+                self.n_resampled_ += resampled
+                step += 1
+                self._step = step
+                if self.verbose > 1:
+                    print(f"[DictionaryLearner] step {step}: batch objective {cost:.6g}")
+                if self.callback is not None:
+                    self.callback(locals())
+                # warm-up of min(100 steps, one epoch) before judging progress
+                if step <= min(100, steps_per_epoch):
+                    continue
+                w = min(Xb.shape[0] / (n + 1), 1.0)
+                ewa = cost if ewa is None else ewa * (1 - w) + cost * w
+                if self.tol > 0 and change / np.sqrt(D.shape[0]) <= self.tol:
+                    stop = True
+                elif ewa_min is None or ewa < ewa_min:
+                    ewa_min, no_improvement = ewa, 0
+                else:
+                    no_improvement += 1
+                    stop = (self.max_no_improvement is not None
+                            and no_improvement >= self.max_no_improvement)
+                if stop:
+                    break
+            if self.verbose:
+                print(f"[DictionaryLearner] epoch {epoch + 1}: objective "
+                      f"{np.mean(self.objective_[-steps_per_epoch:]):.6g}, "
+                      f"{time.perf_counter() - started:.2f} s")
+            if stop:
+                break
+        self.n_steps_ = step
+        self.n_iter_ = int(np.ceil(step / steps_per_epoch)) if steps_per_epoch else 0
+
+    # -------------------------------------------------------------- batch
+    def _fit_batch(self, X, D, rng):
+        n = X.shape[0]
+        codes = None
+        previous = np.inf
+        it = 0
+        for it in range(1, self.max_iter + 1):
+            init = codes if self.fit_algorithm in ("cd", "fista", "ista") else None
+            codes = self._encode_fit(X, D, init=init)
+            cost = float(np.mean(lasso_objective(X, codes, D, self.alpha, self.l2)))
+            self.objective_.append(cost)
+            if self.verbose:
+                print(f"[DictionaryLearner] iteration {it}: objective {cost:.6g}")
+            if self.callback is not None:
+                self.callback(locals())
+            if previous - cost <= self.tol * abs(cost):
+                break
+            previous = cost
+            Z = codes.astype(np.float64)
+            A = Z.T @ Z / n
+            B = np.asarray((X.T @ Z).T, dtype=np.float64) / n
+            D64 = D.astype(np.float64)
+            unused = np.zeros(D.shape[0], dtype=np.bool_)
+            for _ in range(10):  # block coordinate descent to (near) convergence
+                if bcd_update(D64, A, B, self.positive_dict, _UNUSED, unused) < 1e-6:
+                    break
+            self.n_resampled_ += self._resample(D64, unused, X, codes, rng)
+            D[:] = D64
+        self.n_steps_ = it
+        self.n_iter_ = it
+
+    # ---------------------------------------------------------------- API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the dictionary from ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; a sparse matrix is never densified.
+        y : Ignored
+
+        Returns
+        -------
+        self : DictionaryLearner
+        """
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        rng = check_random_state(self.random_state)
+        D = self._init_dictionary(X, rng)
+        k = D.shape[0]
+        self._A = np.zeros((k, k))
+        self._B = np.zeros((k, X.shape[1]))
+        self._step = 0
+        self._rng = rng
+        self.objective_ = []
+        self.n_resampled_ = 0
+        if self.method == "online":
+            self._fit_online(X, D, rng)
+        else:
+            self._fit_batch(X, D, rng)
+        self.components_ = D
+        return self
+
+    @available_if(lambda self: self.method == "online")
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One online step on the minibatch ``X``; only with ``method="online"``.
+
+        The first call initialises the dictionary from ``X`` (or
+        ``dict_init``); later calls continue from the stored statistics, which
+        pickle with the estimator.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : DictionaryLearner
+        """
+        first = not hasattr(self, "components_")
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                          reset=first)
+        # Work on copies and commit at the end: a failed call leaves a fitted
+        # estimator as it was, and the state (with the random generator)
+        # pickles and resumes bit for bit.
+        if first:
+            rng = check_random_state(self.random_state)
+            D = self._init_dictionary(X, rng)
+            A = np.zeros((D.shape[0], D.shape[0]))
+            B = np.zeros((D.shape[0], X.shape[1]))
+            step, objective, resampled = 0, [], 0
+        else:
+            rng = copy.deepcopy(self._rng)
+            D = self.components_.astype(X.dtype, copy=True)
+            A, B, step = self._A.copy(), self._B.copy(), self._step
+            objective, resampled = list(self.objective_), self.n_resampled_
+        cost, _, n_new = self._online_step(X, D, A, B, step, rng)
+        self._rng, self._A, self._B, self._step = rng, A, B, step + 1
+        self.objective_ = objective + [cost]
+        self.n_resampled_ = resampled + n_new
+        self.components_ = D
+        self.n_steps_ = self._step
+        self.n_iter_ = self._step
+        return self

@@ -1,0 +1,165 @@
+"""DictionaryLearner against scikit-learn's MiniBatchDictionaryLearning and
+the properties the problem guarantees."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.decomposition import MiniBatchDictionaryLearning
+from sklearn.decomposition import sparse_encode as sk_sparse_encode
+from sklearn.model_selection import GridSearchCV
+
+from sparsecode import DictionaryLearner
+from sparsecode._base import lasso_objective
+
+
+def patches(n, seed=0):
+    from sklearn.datasets import load_sample_image
+    from sklearn.feature_extraction.image import extract_patches_2d
+
+    image = load_sample_image("china.jpg").mean(axis=2) / 255.0
+    P = extract_patches_2d(image, (6, 6), max_patches=n, random_state=seed).reshape(n, -1)
+    P -= P.mean(axis=1, keepdims=True)
+    return P / max(np.linalg.norm(P, axis=1).mean(), 1e-12)
+
+
+def heldout_objective(D, X, alpha):
+    codes = sk_sparse_encode(X, D, algorithm="lasso_cd", alpha=alpha, max_iter=5000)
+    return float(np.mean(lasso_objective(X, codes, D, alpha)))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return patches(1500, seed=0), patches(500, seed=1)
+
+
+def test_batch_objective_decreases(data):
+    X, _ = data
+    dl = DictionaryLearner(n_components=48, alpha=0.1, method="batch", max_iter=8, tol=0,
+                           random_state=0).fit(X)
+    obj = np.array(dl.objective_)
+    assert len(obj) == 8 and dl.n_resampled_ == 0
+    assert np.all(np.diff(obj) <= 1e-10 * obj[:-1])
+    assert obj[-1] < 0.9 * obj[0]
+
+
+def test_online_matches_sklearn_heldout_objective(data):
+    X, X_test = data
+    kw = dict(n_components=48, alpha=0.1, batch_size=64, random_state=0)
+    ours = DictionaryLearner(max_iter=3, tol=0, max_no_improvement=None, **kw).fit(X)
+    ref = MiniBatchDictionaryLearning(max_iter=3, tol=0, max_no_improvement=None, **kw).fit(X)
+    assert ours.n_steps_ == ref.n_steps_
+    ours_obj = heldout_objective(ours.components_, X_test, 0.1)
+    ref_obj = heldout_objective(ref.components_, X_test, 0.1)
+    # same samples seen, as good a dictionary to within 2%
+    assert ours_obj <= 1.02 * ref_obj
+    # and clearly better than the random patches it started from
+    start = DictionaryLearner(max_iter=0, **kw).fit(X).components_
+    assert ours_obj < 0.95 * heldout_objective(start, X_test, 0.1)
+
+
+@pytest.mark.parametrize("method", ["online", "batch"])
+def test_constraints_hold(method, data):
+    X, _ = data
+    dl = DictionaryLearner(n_components=20, alpha=0.1, method=method, max_iter=3,
+                           positive_code=True, positive_dict=True, random_state=0).fit(X)
+    norms = np.linalg.norm(dl.components_, axis=1)
+    assert np.all(norms <= 1 + 1e-12)
+    assert np.all(dl.components_ >= 0)
+    assert np.all(dl.transform(X) >= 0)
+
+
+@pytest.mark.parametrize("method", ["online", "batch"])
+def test_dense_and_csr_learn_the_same_dictionary(method):
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 40, density=0.2, random_state=0, format="csr")
+    X.data = rng.standard_normal(X.nnz)
+    kw = dict(n_components=12, alpha=0.05, method=method, batch_size=50, max_iter=3,
+              random_state=0)
+    dense = DictionaryLearner(**kw).fit(X.toarray())
+    sparse = DictionaryLearner(**kw).fit(X)
+    np.testing.assert_allclose(sparse.components_, dense.components_, atol=1e-8)
+    np.testing.assert_allclose(sparse.transform(X), dense.transform(X.toarray()), atol=1e-8)
+
+
+def test_float32_is_preserved(data):
+    X, _ = data
+    dl = DictionaryLearner(n_components=10, alpha=0.1, max_iter=2, random_state=0)
+    dl.fit(X.astype(np.float32))
+    assert dl.components_.dtype == np.float32
+    assert dl.transform(X.astype(np.float32)).dtype == np.float32
+
+
+def test_partial_fit_pickles_and_resumes_bit_for_bit(data):
+    X, _ = data
+    batches = np.array_split(X, 6)
+    straight = DictionaryLearner(n_components=16, alpha=0.1, batch_size=250, random_state=0)
+    for b in batches:
+        straight.partial_fit(b)
+    resumed = DictionaryLearner(n_components=16, alpha=0.1, batch_size=250, random_state=0)
+    for b in batches[:3]:
+        resumed.partial_fit(b)
+    resumed = pickle.loads(pickle.dumps(resumed))
+    for b in batches[3:]:
+        resumed.partial_fit(b)
+    np.testing.assert_array_equal(resumed.components_, straight.components_)
+    assert resumed.objective_ == straight.objective_
+    assert resumed.n_steps_ == 6
+
+
+def test_failed_partial_fit_leaves_the_estimator_unchanged(data):
+    X, _ = data
+    dl = DictionaryLearner(n_components=8, alpha=0.1, random_state=0).partial_fit(X[:100])
+    before = pickle.dumps(dl)
+    with pytest.raises(ValueError, match="features"):
+        dl.partial_fit(X[:50, :10])
+    bad = X[:50].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        dl.partial_fit(bad)
+    assert pickle.dumps(dl) == before
+
+
+def test_unused_atoms_are_resampled():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 10))
+    init = rng.standard_normal((6, 10))
+    init[2] = -init[1]  # with positive codes this atom can never be used...
+    init[3] = 1e-3 * init[0]
+    dl = DictionaryLearner(n_components=6, alpha=2.0, method="batch", max_iter=3,
+                           positive_code=True, dict_init=init, random_state=0).fit(X)
+    assert dl.n_resampled_ > 0
+    np.testing.assert_allclose(np.linalg.norm(dl.components_, axis=1), 1.0, atol=1e-12)
+
+
+def test_transform_variants_and_inverse(data):
+    X, _ = data
+    dl = DictionaryLearner(n_components=16, alpha=0.05, max_iter=2, random_state=0).fit(X)
+    Z = dl.transform(X)
+    np.testing.assert_allclose(dl.inverse_transform(Z), Z @ dl.components_)
+    dl.set_params(split_sign=True)
+    Zs = dl.transform(X)
+    assert Zs.shape == (X.shape[0], 32) and Zs.min() >= 0
+    np.testing.assert_allclose(Zs[:, :16] - Zs[:, 16:], Z)
+    np.testing.assert_allclose(dl.inverse_transform(Zs), Z @ dl.components_)
+    assert list(dl.get_feature_names_out())[:2] == ["dictionarylearner0", "dictionarylearner1"]
+    assert len(dl.get_feature_names_out()) == 32
+    dl.set_params(split_sign=False, sparse_output=True)
+    Zsp = dl.transform(X)
+    assert sp.issparse(Zsp)
+    np.testing.assert_allclose(Zsp.toarray(), Z)
+    dl.set_params(sparse_output=False, transform_algorithm="omp", transform_n_nonzero_coefs=3)
+    assert (dl.transform(X) != 0).sum(axis=1).max() <= 3
+
+
+def test_score_is_minus_the_mean_objective_and_drives_grid_search(data):
+    X, X_test = data
+    dl = DictionaryLearner(n_components=16, alpha=0.1, max_iter=2, random_state=0).fit(X)
+    codes = dl.transform(X_test)
+    expected = -np.mean(lasso_objective(X_test, codes, dl.components_, 0.1))
+    assert dl.score(X_test) == pytest.approx(expected, rel=1e-12)
+    search = GridSearchCV(DictionaryLearner(alpha=0.1, max_iter=1, random_state=0),
+                          {"n_components": [4, 24]}, cv=2).fit(X)
+    # more atoms code the same data with a lower objective
+    assert search.best_params_ == {"n_components": 24}
