@@ -55,3 +55,10 @@ def lasso_objective(X, D, Z, alpha):
     ZG = Z @ (D @ D.T)
     per = 0.5 * xx - np.einsum("ij,ij->i", Z, C) + 0.5 * np.einsum("ij,ij->i", Z, ZG)
     return float(np.mean(per + alpha * np.abs(Z).sum(axis=1)))
+
+
+def problem_c(n_train=50000, n_test=10000, seed=0):
+    """Dictionary learning: 8x8 patches of china.jpg to train, of flower.jpg
+    held out (mean removed per patch); 256 atoms, alpha = 0.05, batch 256."""
+    return (_grey_patches("china.jpg", n_train, seed),
+            _grey_patches("flower.jpg", n_test, seed + 1), 0.05)

@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseSparseCoder, lasso_objective
-from ._encode import ALGORITHMS, sparse_encode
+from ._encode import ALGORITHMS, blas_limit, sparse_encode
 from ._kernels._dict_update import bcd_update
 
 # An atom whose squared code mass A_jj is below this is "unused" and resampled
@@ -350,10 +350,13 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         self._rng = rng
         self.objective_ = []
         self.n_resampled_ = 0
-        if self.method == "online":
-            self._fit_online(X, D, rng)
-        else:
-            self._fit_batch(X, D, rng)
+        # the products here are small: one BLAS thread, none left spinning
+        # beside the coding kernels
+        with blas_limit(1):
+            if self.method == "online":
+                self._fit_online(X, D, rng)
+            else:
+                self._fit_batch(X, D, rng)
         self.components_ = D
         return self
 
@@ -392,7 +395,8 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
             D = self.components_.astype(X.dtype, copy=True)
             A, B, step = self._A.copy(), self._B.copy(), self._step
             objective, resampled = list(self.objective_), self.n_resampled_
-        cost, _, n_new = self._online_step(X, D, A, B, step, rng)
+        with blas_limit(1):
+            cost, _, n_new = self._online_step(X, D, A, B, step, rng)
         self._rng, self._A, self._B, self._step = rng, A, B, step + 1
         self.objective_ = objective + [cost]
         self.n_resampled_ = resampled + n_new

@@ -58,22 +58,25 @@ def _effective_threads(n_jobs):
 _CONTROLLER = None
 
 
+def blas_limit(threads):
+    """Context capping BLAS to ``threads`` (None: no cap). OpenBLAS workers
+    spin for a while after each call, and on a 2-core machine a spinning
+    worker takes a core from the Numba kernels that run next."""
+    global _CONTROLLER
+    if threads is None:
+        return nullcontext()
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=threads, user_api="blas")
+
+
 @contextmanager
 def _numba_threads(n_jobs, blas_threads):
-    """Run the Numba kernels on ``n_jobs`` threads. BLAS gets ``blas_threads``
-    (None: unchanged): OpenBLAS workers spin for a while after each call, and
-    on a 2-core machine a spinning worker takes a core from the kernels."""
-    global _CONTROLLER
+    """Run the Numba kernels on ``n_jobs`` threads, BLAS on ``blas_threads``."""
     previous = numba.get_num_threads()
     numba.set_num_threads(_effective_threads(n_jobs))
-    if blas_threads is None:
-        limiter = nullcontext()
-    else:
-        if _CONTROLLER is None:
-            _CONTROLLER = ThreadpoolController()
-        limiter = _CONTROLLER.limit(limits=blas_threads, user_api="blas")
     try:
-        with limiter:
+        with blas_limit(blas_threads):
             yield
     finally:
         numba.set_num_threads(previous)

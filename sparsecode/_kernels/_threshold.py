@@ -17,10 +17,14 @@ def threshold_batch(cov, alpha, positive, codes):
             codes[s, j] = soft_threshold(cov[s, j], alpha, positive)
 
 
-@njit(parallel=True, cache=True, nogil=True)
+# The row norms are cheap and memory-bound: serial, so that small batches do
+# not pay for waking a thread pool.
+
+
+@njit(cache=True, nogil=True)
 def row_sq_norms_sparse(data, indptr, out):
     """``out[i] = sum of data[indptr[i]:indptr[i+1]] ** 2`` in float64."""
-    for i in prange(out.shape[0]):
+    for i in range(out.shape[0]):
         acc = 0.0
         for t in range(indptr[i], indptr[i + 1]):
             v = np.float64(data[t])
@@ -28,10 +32,10 @@ def row_sq_norms_sparse(data, indptr, out):
         out[i] = acc
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def row_sq_norms_dense(X, out):
     n, p = X.shape
-    for i in prange(n):
+    for i in range(n):
         acc = 0.0
         for j in range(p):
             v = np.float64(X[i, j])

@@ -1,0 +1,104 @@
+"""Dictionary learning on problem C: sparsecode against scikit-learn's
+MiniBatchDictionaryLearning and SPAMS trainDL at equal samples seen.
+
+Every learned dictionary is judged the same way: the held-out patches are
+coded by one exact solver (sparsecode's homotopy) and the mean lasso objective
+is reported. Each (method, epochs) runs in a fresh process.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/dictionary.py
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from problems import lasso_objective, problem_c  # noqa: E402
+
+N_ATOMS, BATCH = 256, 256
+METHODS = ["sparsecode-online", "sklearn-minibatch", "spams-trainDL"]
+
+
+def learn(method, X, alpha, epochs, seed=0):
+    steps = epochs * int(np.ceil(X.shape[0] / BATCH))
+    if method == "sparsecode-online":
+        from sparsecode import DictionaryLearner
+
+        DictionaryLearner(n_components=N_ATOMS, alpha=alpha, max_iter=1,
+                          random_state=seed).fit(X[:512])  # compile the kernels
+        est = DictionaryLearner(n_components=N_ATOMS, alpha=alpha, batch_size=BATCH,
+                                max_iter=epochs, tol=0, max_no_improvement=None,
+                                random_state=seed)
+        start = time.perf_counter()
+        est.fit(X)
+        return est.components_, time.perf_counter() - start
+    if method == "sklearn-minibatch":
+        from sklearn.decomposition import MiniBatchDictionaryLearning
+
+        est = MiniBatchDictionaryLearning(n_components=N_ATOMS, alpha=alpha, batch_size=BATCH,
+                                          max_iter=epochs, tol=0, max_no_improvement=None,
+                                          random_state=seed)
+        start = time.perf_counter()
+        est.fit(X)
+        return est.components_, time.perf_counter() - start
+    if method == "spams-trainDL":
+        import spams
+
+        Xf = np.asfortranarray(X.T)
+        start = time.perf_counter()
+        D = spams.trainDL(Xf, K=N_ATOMS, lambda1=alpha, mode=2, iter=steps,
+                          batchsize=BATCH, numThreads=-1, verbose=False)
+        return np.ascontiguousarray(D.T), time.perf_counter() - start
+    raise ValueError(method)
+
+
+def worker(method, epochs):
+    X, X_test, alpha = problem_c()
+    try:
+        D, seconds = learn(method, X, alpha, epochs)
+    except ImportError as exc:
+        return {"error": f"not installed: {exc.name}"}
+    from sparsecode import sparse_encode
+
+    norms = np.linalg.norm(D, axis=1, keepdims=True)
+    D = D / np.maximum(norms, 1.0)  # the constraint ||d|| <= 1, whatever the learner returns
+    codes = sparse_encode(X_test, D, algorithm="lars", alpha=alpha)
+    return {"time": seconds, "heldout": lasso_objective(X_test, D, codes, alpha)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", nargs="+", type=int, default=[1, 3])
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]))))
+        return
+    print(f"Command: `{' '.join(['python'] + sys.argv)}`, "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
+          f"{time.strftime('%Y-%m-%d')}\n")
+    print("| method | epochs | time (s) | held-out objective |")
+    print("| --- | ---: | ---: | ---: |")
+    for epochs in args.epochs:
+        for method in args.methods:
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", method,
+                                  str(epochs)], capture_output=True, text=True)
+            if out.returncode:
+                r = {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+            else:
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+            if "error" in r:
+                print(f"| {method} | {epochs} | {r['error']} | |", flush=True)
+            else:
+                print(f"| {method} | {epochs} | {r['time']:.2f} | {r['heldout']:.6f} |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
