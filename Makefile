@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine with Python 3.11 and make:
-#   make demo   denoise a bundled image with sparse_encode
+#   make demo   denoise a bundled image: DCT vs a learned dictionary
 #   make test   run the test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv

@@ -34,10 +34,11 @@ def test_overcomplete_dct_atoms():
 def test_demo_denoises(tmp_path):
     out = tmp_path / "demo.png"
     buf = io.StringIO()
-    result = run_demo(output=str(out), crop=96, file=buf)
-    assert result["psnr_denoised"] > result["psnr_noisy"] + 3.0
+    result = run_demo(output=str(out), crop=128, file=buf)
+    assert result["psnr_dct"] > result["psnr_noisy"] + 3.0
+    assert result["psnr_learned"] > result["psnr_noisy"] + 3.0
     assert out.stat().st_size > 1000
-    assert "PSNR denoised" in buf.getvalue()
+    assert "PSNR learned dictionary" in buf.getvalue()
 
 
 def test_cli_demo_runs(tmp_path, capsys):
