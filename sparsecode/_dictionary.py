@@ -93,7 +93,8 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
     callback : callable, default=None
         Called with ``locals()`` after every step.
     verbose : int, default=0
-        Print the objective every epoch (1) or every step (2).
+        1: a progress bar (tqdm) with the running objective; 2: also a line
+        per epoch (online) or iteration (batch, K-SVD).
     n_jobs : int, default=None
         Threads for the coding kernels (see ``sparse_encode``).
     random_state : int, RandomState instance or None, default=None
@@ -278,6 +279,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         ewa, ewa_min, no_improvement = None, None, 0
         started = time.perf_counter()
         step = 0
+        bar = _progress(self.verbose, self.max_iter * steps_per_epoch, "online steps")
         for epoch in range(self.max_iter):
             stop = False
             for batch in batches:
@@ -287,6 +289,9 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
                 self.n_resampled_ += resampled
                 step += 1
                 self._step = step
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(objective=f"{cost:.5g}", epoch=epoch + 1, refresh=False)
                 if self.verbose > 1:
                     print(f"[DictionaryLearner] step {step}: batch objective {cost:.6g}")
                 if self.callback is not None:
@@ -306,12 +311,14 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
                             and no_improvement >= self.max_no_improvement)
                 if stop:
                     break
-            if self.verbose:
+            if self.verbose > 1:
                 print(f"[DictionaryLearner] epoch {epoch + 1}: objective "
                       f"{np.mean(self.objective_[-steps_per_epoch:]):.6g}, "
                       f"{time.perf_counter() - started:.2f} s")
             if stop:
                 break
+        if bar is not None:
+            bar.close()
         self.n_steps_ = step
         self.n_iter_ = int(np.ceil(step / steps_per_epoch)) if steps_per_epoch else 0
 
@@ -321,13 +328,13 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         codes = None
         previous = np.inf
         it = 0
+        bar = _progress(self.verbose, self.max_iter, "iterations")
         for it in range(1, self.max_iter + 1):
             init = codes if self.fit_algorithm in ("cd", "fista", "ista") else None
             codes = self._encode_fit(X, D, init=init)
             cost = float(np.mean(lasso_objective(X, codes, D, self.alpha, self.l2)))
             self.objective_.append(cost)
-            if self.verbose:
-                print(f"[DictionaryLearner] iteration {it}: objective {cost:.6g}")
+            _report(self.verbose, bar, f"iteration {it}", cost)
             if self.callback is not None:
                 self.callback(locals())
             if previous - cost <= self.tol * abs(cost):
@@ -343,6 +350,8 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
                     break
             self.n_resampled_ += self._resample(D64, unused, X, codes, rng)
             D[:] = D64
+        if bar is not None:
+            bar.close()
         self.n_steps_ = it
         self.n_iter_ = it
 
@@ -355,14 +364,14 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         n_nonzero = self.n_nonzero_coefs or max(p // 10, 1)
         previous = np.inf
         it = 0
+        bar = _progress(self.verbose, self.max_iter, "K-SVD iterations")
         for it in range(1, self.max_iter + 1):
             codes = sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=min(n_nonzero, D.shape[0]),
                                   sparse_output=True, n_jobs=self.n_jobs)
             codes = sp.csr_matrix(codes, dtype=np.float64)
             cost = float(np.mean(lasso_objective(X, codes, D, 0.0)))
             self.objective_.append(cost)
-            if self.verbose:
-                print(f"[DictionaryLearner] K-SVD iteration {it}: objective {cost:.6g}")
+            _report(self.verbose, bar, f"K-SVD iteration {it}", cost)
             if self.callback is not None:
                 self.callback(locals())
             if previous - cost <= self.tol * abs(cost):
@@ -375,6 +384,8 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
             stale = (usage < min(4, n)) | _near_duplicates(D64, 0.99)
             self.n_resampled_ += self._resample(D64, stale, X, codes, rng)
             D[:] = D64
+        if bar is not None:
+            bar.close()
         self.n_steps_ = it
         self.n_iter_ = it
 
@@ -507,3 +518,19 @@ def _ksvd_sweep(X, D, codes):
         D[j] = d
         codes.data[where] = g_cur
     return usage
+
+
+def _progress(verbose, total, unit):
+    if verbose != 1:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"DictionaryLearner ({unit})", unit="")
+
+
+def _report(verbose, bar, what, cost):
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(objective=f"{cost:.5g}", refresh=False)
+    if verbose > 1:
+        print(f"[DictionaryLearner] {what}: objective {cost:.6g}")

@@ -203,3 +203,19 @@ def test_ksvd_dense_and_sparse_agree_and_constraints():
     np.testing.assert_allclose(np.linalg.norm(dense.components_, axis=1), 1.0, atol=1e-12)
     with pytest.raises(ValueError, match="ksvd"):
         DictionaryLearner(method="ksvd", positive_code=True).fit(X)
+
+
+@pytest.mark.parametrize("method", ["online", "batch", "ksvd"])
+def test_verbose_progress(method, capsys):
+    X = np.random.default_rng(0).standard_normal((600, 12))
+    DictionaryLearner(n_components=8, alpha=0.5, method=method, max_iter=2, verbose=1,
+                      random_state=0).fit(X)
+    captured = capsys.readouterr()
+    assert "DictionaryLearner" in captured.err and "objective=" in captured.err
+    DictionaryLearner(n_components=8, alpha=0.5, method=method, max_iter=2, verbose=2,
+                      random_state=0).fit(X)
+    assert "objective" in capsys.readouterr().out
+    DictionaryLearner(n_components=8, alpha=0.5, method=method, max_iter=2,
+                      random_state=0).fit(X)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""

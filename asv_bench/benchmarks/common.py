@@ -14,7 +14,7 @@ import problems  # noqa: E402
 
 @functools.lru_cache(maxsize=None)
 def get_problem(name):
-    return {"A": problems.problem_a, "B": problems.problem_b}[name]()
+    return {"A": problems.problem_a, "B": problems.problem_b, "C": problems.problem_c}[name]()
 
 
 def objective(X, D, Z, alpha):
