@@ -323,37 +323,52 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         self.n_iter_ = int(np.ceil(step / steps_per_epoch)) if steps_per_epoch else 0
 
     # -------------------------------------------------------------- batch
-    def _fit_batch(self, X, D, rng):
-        n = X.shape[0]
+    def _alternate(self, X, D, rng, code, update, unit):
+        """The loop shared by the batch methods: code all of ``X`` with
+        ``code(D, previous_codes)``, record the objective, stop when its
+        relative decrease is below ``tol``, else ``update(D64, codes)`` the
+        atoms (returning a mask of atoms to resample) and resample."""
         codes = None
         previous = np.inf
         it = 0
-        bar = _progress(self.verbose, self.max_iter, "iterations")
+        bar = _progress(self.verbose, self.max_iter, unit)
         for it in range(1, self.max_iter + 1):
-            init = codes if self.fit_algorithm in ("cd", "fista", "ista") else None
-            codes = self._encode_fit(X, D, init=init)
-            cost = float(np.mean(lasso_objective(X, codes, D, self.alpha, self.l2)))
+            codes, cost = code(D, codes)
             self.objective_.append(cost)
-            _report(self.verbose, bar, f"iteration {it}", cost)
+            _report(self.verbose, bar, f"{unit[:-1]} {it}", cost)
             if self.callback is not None:
                 self.callback(locals())
             if previous - cost <= self.tol * abs(cost):
                 break
             previous = cost
-            Z = codes.astype(np.float64)
-            A = Z.T @ Z / n
-            B = np.asarray((X.T @ Z).T, dtype=np.float64) / n
             D64 = D.astype(np.float64)
-            unused = np.zeros(D.shape[0], dtype=np.bool_)
-            for _ in range(10):  # block coordinate descent to (near) convergence
-                if bcd_update(D64, A, B, self.positive_dict, _UNUSED, unused) < 1e-6:
-                    break
-            self.n_resampled_ += self._resample(D64, unused, X, codes, rng)
+            stale = update(D64, codes)
+            self.n_resampled_ += self._resample(D64, stale, X, codes, rng)
             D[:] = D64
         if bar is not None:
             bar.close()
         self.n_steps_ = it
         self.n_iter_ = it
+
+    def _fit_batch(self, X, D, rng):
+        n = X.shape[0]
+
+        def code(D, previous):
+            # warm start (used by cd / fista / ista, ignored by lars)
+            codes = self._encode_fit(X, D, init=previous)
+            return codes, float(np.mean(lasso_objective(X, codes, D, self.alpha, self.l2)))
+
+        def update(D64, codes):
+            Z = codes.astype(np.float64)
+            A = Z.T @ Z / n
+            B = np.asarray((X.T @ Z).T, dtype=np.float64) / n
+            unused = np.zeros(D64.shape[0], dtype=np.bool_)
+            for _ in range(10):  # block coordinate descent to (near) convergence
+                if bcd_update(D64, A, B, self.positive_dict, _UNUSED, unused) < 1e-6:
+                    break
+            return unused
+
+        self._alternate(X, D, rng, code, update, "iterations")
 
     # ---------------------------------------------------------------- K-SVD
     def _fit_ksvd(self, X, D, rng):
@@ -361,33 +376,21 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
             raise ValueError("method='ksvd' learns with OMP codes: positive_code, "
                              "positive_dict and l2 do not apply to it.")
         n, p = X.shape
-        n_nonzero = self.n_nonzero_coefs or max(p // 10, 1)
-        previous = np.inf
-        it = 0
-        bar = _progress(self.verbose, self.max_iter, "K-SVD iterations")
-        for it in range(1, self.max_iter + 1):
-            codes = sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=min(n_nonzero, D.shape[0]),
+        n_nonzero = min(self.n_nonzero_coefs or max(p // 10, 1), D.shape[0])
+
+        def code(D, previous):
+            codes = sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=n_nonzero,
                                   sparse_output=True, n_jobs=self.n_jobs)
             codes = sp.csr_matrix(codes, dtype=np.float64)
-            cost = float(np.mean(lasso_objective(X, codes, D, 0.0)))
-            self.objective_.append(cost)
-            _report(self.verbose, bar, f"K-SVD iteration {it}", cost)
-            if self.callback is not None:
-                self.callback(locals())
-            if previous - cost <= self.tol * abs(cost):
-                break
-            previous = cost
-            D64 = D.astype(np.float64)
+            return codes, float(np.mean(lasso_objective(X, codes, D, 0.0)))
+
+        def update(D64, codes):
             usage = _ksvd_sweep(X, D64, codes)
             # K-SVD's dictionary cleaning: atoms used by fewer than 4 samples or
             # within 0.99 of another atom are replaced (Aharon et al.'s code)
-            stale = (usage < min(4, n)) | _near_duplicates(D64, 0.99)
-            self.n_resampled_ += self._resample(D64, stale, X, codes, rng)
-            D[:] = D64
-        if bar is not None:
-            bar.close()
-        self.n_steps_ = it
-        self.n_iter_ = it
+            return (usage < min(4, n)) | _near_duplicates(D64, 0.99)
+
+        self._alternate(X, D, rng, code, update, "K-SVD iterations")
 
     # ---------------------------------------------------------------- API
     @_fit_context(prefer_skip_nested_validation=True)
