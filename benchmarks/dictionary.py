@@ -1,4 +1,4 @@
-"""Dictionary learning on problem C: sparsecode against scikit-learn's
+"""Dictionary learning on problem C (or B's sparse matrix): sparsecode against scikit-learn's
 MiniBatchDictionaryLearning and SPAMS trainDL at equal samples seen.
 
 Every learned dictionary is judged the same way: the held-out patches are
@@ -6,6 +6,7 @@ coded by one exact solver (sparsecode's homotopy) and the mean lasso objective
 is reported. Each (method, epochs) runs in a fresh process.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/dictionary.py
+    ... benchmarks/dictionary.py --problem B   # sparsecode on CSR, the peers on dense
 """
 
 import argparse
@@ -18,20 +19,33 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from problems import lasso_objective, problem_c  # noqa: E402
+from problems import lasso_objective, problem_b, problem_c  # noqa: E402
 
-N_ATOMS, BATCH = 256, 256
+BATCH = 256
+
+
+def problem(name):
+    """(X_train, X_test, alpha, n_atoms). C as in DESIGN.md; B's sparse
+    matrix split 16,000 / 4,000 with 128 atoms and B's alpha."""
+    if name == "C":
+        return (*problem_c(), 256)
+    X, _, alpha = problem_b()
+    return X[:16000], X[16000:], alpha, 128
 METHODS = ["sparsecode-online", "sklearn-minibatch", "spams-trainDL"]
 
 
-def learn(method, X, alpha, epochs, seed=0):
+def _dense(X):
+    return X.toarray() if hasattr(X, "toarray") else X
+
+
+def learn(method, X, alpha, epochs, n_atoms, seed=0):
     steps = epochs * int(np.ceil(X.shape[0] / BATCH))
     if method == "sparsecode-online":
         from sparsecode import DictionaryLearner
 
-        DictionaryLearner(n_components=N_ATOMS, alpha=alpha, max_iter=1,
+        DictionaryLearner(n_components=n_atoms, alpha=alpha, max_iter=1,
                           random_state=seed).fit(X[:512])  # compile the kernels
-        est = DictionaryLearner(n_components=N_ATOMS, alpha=alpha, batch_size=BATCH,
+        est = DictionaryLearner(n_components=n_atoms, alpha=alpha, batch_size=BATCH,
                                 max_iter=epochs, tol=0, max_no_improvement=None,
                                 random_state=seed)
         start = time.perf_counter()
@@ -40,7 +54,8 @@ def learn(method, X, alpha, epochs, seed=0):
     if method == "sklearn-minibatch":
         from sklearn.decomposition import MiniBatchDictionaryLearning
 
-        est = MiniBatchDictionaryLearning(n_components=N_ATOMS, alpha=alpha, batch_size=BATCH,
+        X = _dense(X)  # scikit-learn needs dense data here
+        est = MiniBatchDictionaryLearning(n_components=n_atoms, alpha=alpha, batch_size=BATCH,
                                           max_iter=epochs, tol=0, max_no_improvement=None,
                                           random_state=seed)
         start = time.perf_counter()
@@ -49,18 +64,18 @@ def learn(method, X, alpha, epochs, seed=0):
     if method == "spams-trainDL":
         import spams
 
-        Xf = np.asfortranarray(X.T)
+        Xf = np.asfortranarray(_dense(X).T)  # SPAMS' trainDL needs dense data
         start = time.perf_counter()
-        D = spams.trainDL(Xf, K=N_ATOMS, lambda1=alpha, mode=2, iter=steps,
+        D = spams.trainDL(Xf, K=n_atoms, lambda1=alpha, mode=2, iter=steps,
                           batchsize=BATCH, numThreads=-1, verbose=False)
         return np.ascontiguousarray(D.T), time.perf_counter() - start
     raise ValueError(method)
 
 
-def worker(method, epochs):
-    X, X_test, alpha = problem_c()
+def worker(name, method, epochs):
+    X, X_test, alpha, n_atoms = problem(name)
     try:
-        D, seconds = learn(method, X, alpha, epochs)
+        D, seconds = learn(method, X, alpha, epochs, n_atoms)
     except ImportError as exc:
         return {"error": f"not installed: {exc.name}"}
     from sparsecode import sparse_encode
@@ -73,12 +88,13 @@ def worker(method, epochs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--problem", default="C", choices=["B", "C"])
     parser.add_argument("--epochs", nargs="+", type=int, default=[1, 3])
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], int(args.worker[1]))))
+        print(json.dumps(worker(args.worker[0], args.worker[1], int(args.worker[2]))))
         return
     print(f"Command: `{' '.join(['python'] + sys.argv)}`, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
@@ -87,8 +103,9 @@ def main():
     print("| --- | ---: | ---: | ---: |")
     for epochs in args.epochs:
         for method in args.methods:
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", method,
-                                  str(epochs)], capture_output=True, text=True)
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
+                                  args.problem, method, str(epochs)],
+                                 capture_output=True, text=True)
             if out.returncode:
                 r = {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
             else:
