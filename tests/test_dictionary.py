@@ -219,3 +219,30 @@ def test_verbose_progress(method, capsys):
                       random_state=0).fit(X)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("k,p", [(7, 5), (37, 11), (40, 300)])
+def test_blocked_atom_sweep_equals_plain_block_coordinate_descent(k, p, positive):
+    from sparsecode._kernels._dict_update import bcd_update
+
+    rng = np.random.default_rng(k)
+    Z = rng.standard_normal((200, k)) * (rng.random((200, k)) < 0.2)
+    X = rng.standard_normal((200, p))
+    A, B = Z.T @ Z, Z.T @ X
+    A[3, 3] = 0.0  # an unused atom
+    D = rng.standard_normal((k, p))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    expected = D.copy()
+    for j in range(k):  # Mairal et al.'s Algorithm 2, one atom at a time
+        if A[j, j] <= 1e-6:
+            continue
+        u = expected[j] + (B[j] - A[j] @ expected) / A[j, j]
+        if positive:
+            u = np.maximum(u, 0.0)
+        expected[j] = u / max(np.linalg.norm(u), 1.0)
+    unused = np.zeros(k, dtype=np.bool_)
+    change = bcd_update(D, A, B, positive, 1e-6, unused)
+    np.testing.assert_allclose(D, expected, atol=1e-12)
+    assert unused.tolist() == [j == 3 for j in range(k)]
+    assert change > 0
