@@ -222,10 +222,10 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         norms = np.linalg.norm(D, axis=1, keepdims=True)
         return np.divide(D, np.maximum(norms, 1e-300), out=np.zeros_like(D), where=norms > 0)
 
-    def _encode_fit(self, X, D, init=None):
+    def _encode_fit(self, X, D, init=None, gram=None):
         return sparse_encode(
             X, D, algorithm=self.fit_algorithm, alpha=self.alpha, l2=self.l2,
-            positive=self.positive_code, init=init, n_jobs=self.n_jobs,
+            positive=self.positive_code, init=init, n_jobs=self.n_jobs, gram=gram,
         )
 
     def _resample(self, D, unused, X, codes, rng):
@@ -251,8 +251,9 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         in place. Returns the minibatch's mean objective before the update,
         the largest atom change and the number of atoms resampled."""
         n = X.shape[0]
-        codes = self._encode_fit(X, D)
-        cost = float(np.mean(lasso_objective(X, codes, D, self.alpha, self.l2)))
+        D64 = D.astype(np.float64)
+        G = D64 @ D64.T
+        codes = self._encode_fit(X, D, gram=G)
         # Mairal et al.'s forgetting schedule, as in scikit-learn
         if step < self.batch_size - 1:
             theta = (step + 1) * self.batch_size
@@ -260,11 +261,19 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
             theta = self.batch_size**2 + step + 1 - self.batch_size
         beta = (theta + 1 - self.batch_size) / (theta + 1)
         Z = codes.astype(np.float64)
+        ZtZ = Z.T @ Z
+        ZtX = np.asarray((X.T @ Z).T, dtype=np.float64)
+        # the minibatch objective from the same products (Gram form):
+        # sum 0.5 ||x||^2 - z.(x D^T) + 0.5 z G z + alpha |z| + 0.5 l2 |z|^2
+        values = (X.data if sp.issparse(X) else X.ravel()).astype(np.float64)
+        sq = float(values @ values)
+        cost = (0.5 * sq - float(np.einsum("ij,ij->", ZtX, D64))
+                + 0.5 * float(np.einsum("ij,ij->", ZtZ, G))
+                + self.alpha * float(np.abs(Z).sum()) + 0.5 * self.l2 * float(np.trace(ZtZ))) / n
         A *= beta
-        A += Z.T @ Z / n
+        A += ZtZ / n
         B *= beta
-        B += np.asarray((X.T @ Z).T, dtype=np.float64) / n
-        D64 = D.astype(np.float64)
+        B += ZtX / n
         unused = np.zeros(D.shape[0], dtype=np.bool_)
         change = bcd_update(D64, A, B, self.positive_dict, _UNUSED, unused)
         resampled = self._resample(D64, unused, X, codes, rng)

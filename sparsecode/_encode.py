@@ -225,15 +225,18 @@ def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
 
 
 def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol,
-            max_iter, tol, init, sparse_output, fista_path="auto"):
+            max_iter, tol, init, sparse_output, fista_path="auto", gram=None):
     """The work of ``sparse_encode`` on validated inputs: returns the codes
     (dense or CSR, before the sparse-array wrapping), iterations per sample and
     the number of samples that failed to converge."""
     n_samples, n_features = X.shape
     n_components = dictionary.shape[0]
     dtype = X.dtype
-    D64 = dictionary.astype(np.float64)
-    gram = D64 @ D64.T
+    if gram is None:
+        D64 = dictionary.astype(np.float64)
+        gram = D64 @ D64.T
+    else:
+        gram = np.array(gram, dtype=np.float64, order="C")  # a copy: l2 is added below
     algorithm = _pick_algorithm(algorithm, None, gram)
     if l2 > 0:
         gram[np.diag_indices_from(gram)] += l2
@@ -289,12 +292,13 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
         "sparse_output": ["boolean"],
         "n_jobs": [Integral, None],
         "return_n_iter": ["boolean"],
+        "gram": ["array-like", None],
     },
     prefer_skip_nested_validation=True,
 )
 def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positive=False,
                   n_nonzero_coefs=None, max_iter=1000, tol=1e-6, init=None,
-                  sparse_output=False, n_jobs=None, return_n_iter=False):
+                  sparse_output=False, n_jobs=None, return_n_iter=False, gram=None):
     r"""Sparse coding: find codes ``Z`` such that ``X ~= Z @ dictionary``.
 
     For the l1 algorithms each row ``x`` of ``X`` is coded by solving
@@ -385,6 +389,11 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
         Also return the iterations each sample used (atoms chosen for
         ``"omp"``, 0 for ``"threshold"``).
 
+    gram : array-like of shape (n_components, n_components), default=None
+        ``dictionary @ dictionary.T`` when the caller has it already (a
+        dictionary learner codes each minibatch on the same atoms); it is
+        trusted to match ``dictionary``. ``l2`` is added to a copy.
+
     Returns
     -------
     codes : {ndarray, sparse matrix} of shape (n_samples, n_components)
@@ -469,6 +478,14 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
             n_nonzero_coefs = n_components
         n_nonzero = int(n_nonzero_coefs)
 
+    if gram is not None:
+        gram = check_array(gram, dtype=np.float64, input_name="gram")
+        if gram.shape != (n_components, n_components):
+            raise ValueError(
+                f"gram has shape {gram.shape}, expected (n_components, n_components) = "
+                f"{(n_components, n_components)}."
+            )
+
     if init is not None:
         init = check_array(init, dtype=[np.float64, np.float32], input_name="init")
         if init.shape != (n_samples, n_components):
@@ -486,7 +503,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
         codes_out, n_iter, n_failed = _encode(
             X, dictionary, algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,
             n_nonzero=n_nonzero, omp_tol=omp_tol, max_iter=max_iter, tol=tol, init=init,
-            sparse_output=sparse_output,
+            sparse_output=sparse_output, gram=gram,
         )
 
     if n_failed and algorithm == "omp":

@@ -246,3 +246,19 @@ def test_blocked_atom_sweep_equals_plain_block_coordinate_descent(k, p, positive
     np.testing.assert_allclose(D, expected, atol=1e-12)
     assert unused.tolist() == [j == 3 for j in range(k)]
     assert change > 0
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_online_objective_is_the_minibatch_lasso_objective(fmt, data):
+    X, _ = data
+    X = X[:300].astype(np.float32)
+    Xin = sp.csr_matrix(X) if fmt == "csr" else X
+    init = patches(12, seed=3)
+    dl = DictionaryLearner(n_components=12, alpha=0.1, l2=0.05, dict_init=init, random_state=0)
+    dl.partial_fit(Xin)
+    from sparsecode import sparse_encode
+
+    init32 = (init / np.linalg.norm(init, axis=1, keepdims=True)).astype(np.float32)
+    codes = sparse_encode(X, init32, alpha=0.1, l2=0.05)
+    expected = np.mean(lasso_objective(X, codes, init32, 0.1, 0.05))
+    assert dl.objective_[0] == pytest.approx(expected, rel=1e-5)
