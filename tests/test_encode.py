@@ -385,3 +385,15 @@ def test_sparse_output_never_holds_the_dense_codes(monkeypatch):
     assert result_bytes < dense_bytes / 4
     # the result, one chunk's dense work arrays and the stacking of the pieces
     assert peak < 3 * result_bytes + dense_bytes / 8
+
+
+@pytest.mark.parametrize("algorithm", LASSO + ["omp"])
+def test_precomputed_gram_gives_the_same_codes(algorithm, problem):
+    X, D, alpha = problem
+    kw = dict(alpha=alpha, l2=0.1) if algorithm != "omp" else dict(n_nonzero_coefs=4)
+    np.testing.assert_array_equal(
+        sparse_encode(X, D, algorithm=algorithm, gram=D @ D.T, **kw),
+        sparse_encode(X, D, algorithm=algorithm, **kw),
+    )
+    with pytest.raises(ValueError, match="gram has shape"):
+        sparse_encode(X, D, algorithm=algorithm, gram=np.eye(3), **kw)
