@@ -234,6 +234,8 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         if idx.size == 0:
             return 0
         residual = lasso_objective(X, codes, D, 0.0)
+        # a minibatch smaller than the number of unused atoms replaces what it can
+        idx = idx[: X.shape[0]]
         worst = np.argsort(-residual, kind="stable")[: idx.size]
         for j, s in zip(idx, worst):
             row = X[s]

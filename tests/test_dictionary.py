@@ -262,3 +262,13 @@ def test_online_objective_is_the_minibatch_lasso_objective(fmt, data):
     codes = sparse_encode(X, init32, alpha=0.1, l2=0.05)
     expected = np.mean(lasso_objective(X, codes, init32, 0.1, 0.05))
     assert dl.objective_[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_resampling_counts_only_atoms_it_replaced():
+    rng = np.random.default_rng(0)
+    init = np.zeros((10, 6))
+    init[0] = 1.0  # nine zero atoms, unused by any code
+    dl = DictionaryLearner(n_components=10, alpha=0.1, dict_init=init, random_state=0)
+    dl.partial_fit(rng.standard_normal((4, 6)))  # four samples: four replacements at most
+    assert dl.n_resampled_ == 4
+    assert np.count_nonzero(np.linalg.norm(dl.components_, axis=1)) == 5
