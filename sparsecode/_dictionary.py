@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ._base import BaseSparseCoder, lasso_objective
-from ._encode import ALGORITHMS, blas_limit, sparse_encode
+from ._encode import ALGORITHMS, _pick_algorithm, blas_limit, sparse_encode
 from ._kernels._dict_update import bcd_update
 
 # An atom whose squared code mass A_jj is below this is "unused" and resampled
@@ -49,7 +49,9 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
     method : {"online", "batch", "ksvd"}, default="online"
         ``"online"``: minibatches, sufficient statistics ``A = sum z z^T`` and
         ``B = sum z^T x`` with Mairal's forgetting schedule, one block
-        coordinate descent sweep over the atoms per minibatch; ``partial_fit``
+        coordinate descent sweep over the atoms per minibatch, codes
+        warm-started from the previous epoch when the coding algorithm can use
+        a start (an ``n_samples x n_components`` array); ``partial_fit``
         continues where it stopped. ``"batch"``: alternate coding all of ``X``
         (warm-started) and updating the atoms until the objective settles.
         ``"ksvd"``: K-SVD with L0 codes from batch OMP (``n_nonzero_coefs``
@@ -247,15 +249,16 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         return idx.size
 
     # -------------------------------------------------------------- online
-    def _online_step(self, X, D, A, B, step, rng):
+    def _online_step(self, X, D, A, B, step, rng, init=None):
         """Code the minibatch ``X`` on ``D``, fold its statistics into ``A``
         and ``B`` (step ``step`` of the forgetting schedule), update ``D``; all
-        in place. Returns the minibatch's mean objective before the update,
-        the largest atom change and the number of atoms resampled."""
+        in place. ``init`` warm-starts the codes (cd / fista / ista). Returns
+        the minibatch's mean objective before the update, the largest atom
+        change, the number of atoms resampled and the codes."""
         n = X.shape[0]
         D64 = D.astype(np.float64)
         G = D64 @ D64.T
-        codes = self._encode_fit(X, D, gram=G)
+        codes = self._encode_fit(X, D, init=init, gram=G)
         # Mairal et al.'s forgetting schedule, as in scikit-learn
         if step < self.batch_size - 1:
             theta = (step + 1) * self.batch_size
@@ -280,7 +283,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         change = bcd_update(D64, A, B, self.positive_dict, _UNUSED, unused)
         resampled = self._resample(D64, unused, X, codes, rng)
         D[:] = D64
-        return cost, change, resampled
+        return cost, change, resampled, codes
 
     def _fit_online(self, X, D, rng):
         n = X.shape[0]
@@ -291,11 +294,23 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         started = time.perf_counter()
         step = 0
         bar = _progress(self.verbose, self.max_iter * steps_per_epoch, "online steps")
+        # Each sample's codes from the previous epoch warm-start the solvers
+        # that can use them (n_samples x n_components floats); homotopy cannot.
+        warm = None
+        if self.max_iter > 1:
+            D64 = D.astype(np.float64)
+            if _pick_algorithm(self.fit_algorithm, None, D64 @ D64.T) in ("cd", "fista", "ista"):
+                warm = np.zeros((n, D.shape[0]))
         for epoch in range(self.max_iter):
             stop = False
             for batch in batches:
-                Xb = X[order[batch]]
-                cost, change, resampled = self._online_step(Xb, D, self._A, self._B, step, rng)
+                rows = order[batch]
+                Xb = X[rows]
+                init = warm[rows] if warm is not None and epoch > 0 else None
+                cost, change, resampled, codes = self._online_step(Xb, D, self._A, self._B,
+                                                                   step, rng, init=init)
+                if warm is not None:
+                    warm[rows] = codes
                 self.objective_.append(cost)
                 self.n_resampled_ += resampled
                 step += 1
@@ -476,7 +491,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
             A, B, step = self._A.copy(), self._B.copy(), self._step
             objective, resampled = list(self.objective_), self.n_resampled_
         with blas_limit(1):
-            cost, _, n_new = self._online_step(X, D, A, B, step, rng)
+            cost, _, n_new, _ = self._online_step(X, D, A, B, step, rng)
         self._rng, self._A, self._B, self._step = rng, A, B, step + 1
         self.objective_ = objective + [cost]
         self.n_resampled_ = resampled + n_new

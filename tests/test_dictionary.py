@@ -272,3 +272,29 @@ def test_resampling_counts_only_atoms_it_replaced():
     dl.partial_fit(rng.standard_normal((4, 6)))  # four samples: four replacements at most
     assert dl.n_resampled_ == 4
     assert np.count_nonzero(np.linalg.norm(dl.components_, axis=1)) == 5
+
+
+@pytest.mark.parametrize("fit_algorithm, warm", [("cd", True), ("fista", True), ("lars", False)])
+def test_online_codes_warm_start_from_the_previous_epoch(fit_algorithm, warm):
+    X = np.random.default_rng(0).standard_normal((300, 10))
+    seen = {}
+
+    def callback(state):
+        for row, start in zip(state["rows"], [None] * len(state["rows"])
+                              if state["init"] is None else state["init"]):
+            seen.setdefault(int(row), []).append(None if start is None else start.copy())
+        state_codes = np.asarray(state["codes"])
+        for row, code in zip(state["rows"], state_codes):
+            seen.setdefault(("codes", int(row)), []).append(code.copy())
+
+    DictionaryLearner(n_components=8, alpha=0.3, fit_algorithm=fit_algorithm, batch_size=64,
+                      max_iter=2, tol=0, max_no_improvement=None, callback=callback,
+                      random_state=0).fit(X)
+    for row in range(300):
+        first, second = seen[row]
+        assert first is None
+        if warm:
+            # the second epoch starts from the first epoch's code of that sample
+            np.testing.assert_array_equal(second, seen[("codes", row)][0])
+        else:
+            assert second is None
