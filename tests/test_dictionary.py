@@ -298,3 +298,14 @@ def test_online_codes_warm_start_from_the_previous_epoch(fit_algorithm, warm):
             np.testing.assert_array_equal(second, seen[("codes", row)][0])
         else:
             assert second is None
+
+
+def test_set_output_pandas_and_feature_names():
+    import pandas as pd  # the test extra installs it
+    X = pd.DataFrame(np.random.default_rng(0).standard_normal((100, 5)), columns=list("abcde"))
+    dl = DictionaryLearner(n_components=3, alpha=0.1, random_state=0).set_output(transform="pandas")
+    out = dl.fit(X).transform(X)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["dictionarylearner0", "dictionarylearner1", "dictionarylearner2"]
+    assert list(dl.feature_names_in_) == list("abcde")
+    np.testing.assert_allclose(out.to_numpy(), dl.set_output(transform="default").transform(X))
