@@ -31,6 +31,8 @@ def problem(name):
         return (*problem_c(), 256)
     X, _, alpha = problem_b()
     return X[:16000], X[16000:], alpha, 128
+
+
 METHODS = ["sparsecode-online", "sklearn-minibatch", "spams-trainDL"]
 
 
@@ -40,24 +42,20 @@ def _dense(X):
 
 def learn(method, X, alpha, epochs, n_atoms, seed=0):
     steps = epochs * int(np.ceil(X.shape[0] / BATCH))
-    if method == "sparsecode-online":
-        from sparsecode import DictionaryLearner
+    # the same online problem for both minibatch learners: no early stopping
+    common = dict(n_components=n_atoms, alpha=alpha, batch_size=BATCH, max_iter=epochs, tol=0,
+                  max_no_improvement=None, random_state=seed)
+    if method in ("sparsecode-online", "sklearn-minibatch"):
+        if method == "sparsecode-online":
+            from sparsecode import DictionaryLearner as Learner
 
-        DictionaryLearner(n_components=n_atoms, alpha=alpha, max_iter=1,
-                          random_state=seed).fit(X[:512])  # compile the kernels
-        est = DictionaryLearner(n_components=n_atoms, alpha=alpha, batch_size=BATCH,
-                                max_iter=epochs, tol=0, max_no_improvement=None,
-                                random_state=seed)
-        start = time.perf_counter()
-        est.fit(X)
-        return est.components_, time.perf_counter() - start
-    if method == "sklearn-minibatch":
-        from sklearn.decomposition import MiniBatchDictionaryLearning
+            Learner(n_components=n_atoms, alpha=alpha, max_iter=1,
+                    random_state=seed).fit(X[:512])  # compile the kernels
+        else:
+            from sklearn.decomposition import MiniBatchDictionaryLearning as Learner
 
-        X = _dense(X)  # scikit-learn needs dense data here
-        est = MiniBatchDictionaryLearning(n_components=n_atoms, alpha=alpha, batch_size=BATCH,
-                                          max_iter=epochs, tol=0, max_no_improvement=None,
-                                          random_state=seed)
+            X = _dense(X)  # scikit-learn needs dense data here
+        est = Learner(**common)
         start = time.perf_counter()
         est.fit(X)
         return est.components_, time.perf_counter() - start
