@@ -3,6 +3,7 @@
 from ._config import show_config
 from ._dictionary import DictionaryLearner
 from ._encode import sparse_encode
+from ._threshold import ThresholdEncoder
 from ._version import __version__
 
-__all__ = ["DictionaryLearner", "sparse_encode", "show_config", "__version__"]
+__all__ = ["DictionaryLearner", "ThresholdEncoder", "sparse_encode", "show_config", "__version__"]

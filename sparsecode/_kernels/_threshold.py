@@ -41,3 +41,144 @@ def row_sq_norms_dense(X, out):
             v = np.float64(X[i, j])
             acc += v * v
         out[i] = acc
+
+
+# Feed-forward encoders (Coates & Ng 2011). Each takes one chunk of responses
+# ``cov = X_chunk @ D.T - offset`` that the caller's GEMM left in cache and
+# writes the chunk's features; they run serially and release the GIL, so the
+# caller runs one chunk per thread with BLAS on one thread each.
+# ``out`` has ``2 * k`` columns when ``split`` (positive parts, then negative
+# parts), ``k`` otherwise.
+
+
+@njit(cache=True, nogil=True)
+def soft_encode(cov, offset, alpha, split, out):
+    """``max(0, c - alpha)``, and ``max(0, -c - alpha)`` beside it when
+    ``split``."""
+    n, k = cov.shape
+    zero = alpha - alpha  # in alpha's dtype, which the caller makes cov's
+    for i in range(n):
+        for j in range(k):
+            out[i, j] = max(cov[i, j] - offset[j] - alpha, zero)
+        if split:
+            for j in range(k):
+                out[i, k + j] = max(offset[j] - cov[i, j] - alpha, zero)
+
+
+@njit(cache=True, nogil=True)
+def hard_encode(cov, offset, alpha, split, out):
+    """``c`` where ``|c| > alpha``, else 0; split by sign when ``split``."""
+    n, k = cov.shape
+    zero = alpha - alpha
+    for i in range(n):
+        for j in range(k):
+            c = cov[i, j] - offset[j]
+            keep = c if abs(c) > alpha else zero
+            if split:
+                out[i, j] = max(keep, zero)
+                out[i, k + j] = max(-keep, zero)
+            else:
+                out[i, j] = keep
+
+
+@njit(cache=True, nogil=True)
+def _kth_largest(values, m, kth):
+    """The ``kth`` largest (1-based) of ``values[:m]``, by quickselect in
+    place (the order of ``values`` is lost)."""
+    lo, hi = 0, m - 1
+    target = kth - 1
+    while lo < hi:
+        pivot = values[(lo + hi) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while values[i] > pivot:
+                i += 1
+            while values[j] < pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if target <= j:
+            hi = j
+        elif target >= i:
+            lo = i
+        else:
+            break
+    return values[target]
+
+
+@njit(cache=True, nogil=True)
+def topk_encode(cov, offset, n_keep, split, out, work):
+    """Keep the ``n_keep`` responses of largest ``|c|`` per row (ties broken
+    by the lower index), zero the rest; split by sign when ``split``.
+    ``work`` is a float64 workspace of ``k`` entries."""
+    n, k = cov.shape
+    zero = offset[0] - offset[0]
+    for i in range(n):
+        for j in range(k):
+            work[j] = abs(np.float64(cov[i, j] - offset[j]))
+        t = _kth_largest(work, k, n_keep)
+        # entries above t all stay; those equal to t fill the remaining places
+        above = 0
+        for j in range(k):
+            if abs(np.float64(cov[i, j] - offset[j])) > t:
+                above += 1
+        ties = n_keep - above
+        for j in range(k):
+            c = cov[i, j] - offset[j]
+            a = abs(np.float64(c))
+            keep = zero
+            if a > t:
+                keep = c
+            elif a == t and ties > 0 and a > 0.0:
+                keep = c
+                ties -= 1
+            if split:
+                out[i, j] = max(keep, zero)
+                out[i, k + j] = max(-keep, zero)
+            else:
+                out[i, j] = keep
+
+
+@njit(cache=True, nogil=True)
+def triangle_encode(cov, offset, sq_x, sq_c, out, work):
+    """``max(0, mean(z) - z_j)`` with ``z_j = ||x - c_j||`` computed as
+    ``sqrt(||x||^2 - 2 x.c_j + ||c_j||^2)``; ``work`` holds ``k`` floats."""
+    n, k = cov.shape
+    for i in range(n):
+        total = 0.0
+        for j in range(k):
+            d2 = sq_x[i] - 2.0 * (np.float64(cov[i, j]) - offset[j]) + sq_c[j]
+            z = np.sqrt(d2) if d2 > 0.0 else 0.0
+            work[j] = z
+            total += z
+        mean = total / k
+        for j in range(k):
+            out[i, j] = max(mean - work[j], 0.0)
+
+
+@njit(cache=True, nogil=True)
+def count_nonzero_rows(dense, counts):
+    n, m = dense.shape
+    for i in range(n):
+        c = 0
+        for j in range(m):
+            if dense[i, j] != 0:
+                c += 1
+        counts[i] = c
+
+
+@njit(cache=True, nogil=True)
+def fill_csr(dense, indptr, indices, data):
+    """Write the non-zeros of ``dense`` into CSR arrays whose ``indptr`` is
+    already filled (row ``i`` starts at ``indptr[i]``)."""
+    n, m = dense.shape
+    for i in range(n):
+        t = indptr[i]
+        for j in range(m):
+            v = dense[i, j]
+            if v != 0:
+                indices[t] = j
+                data[t] = v
+                t += 1

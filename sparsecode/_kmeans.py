@@ -1,0 +1,234 @@
+"""ZCA whitening kept as a factor beside the data, and k-means (spherical, as
+Coates & Ng use it, or Euclidean) on the whitened rows in Gram form: a sparse
+``X`` is never densified, and the whitened matrix is never formed."""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy import linalg
+
+from ._chunks import map_chunks, rows_per_chunk
+from ._encode import _row_sq_norms
+from ._kernels._kmeans import assign_euclidean, assign_spherical
+
+
+def zca(X, eps):
+    """Mean and ZCA whitening matrix ``W = U (L + eps * mean(L))^{-1/2} U^T``
+    of the (biased) covariance ``U L U^T`` of the rows of ``X``; ``eps`` is
+    relative to the mean eigenvalue, so the whitening does not depend on the
+    scale of ``X``."""
+    n = X.shape[0]
+    if sp.issparse(X):
+        mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+        second = np.asarray((X.T @ X).todense(), dtype=np.float64) / n
+        cov = second - np.outer(mean, mean)
+    else:
+        mean = X.mean(axis=0, dtype=np.float64)
+        centred = X - mean.astype(X.dtype)
+        cov = (centred.T @ centred).astype(np.float64) / n
+    evals, evecs = linalg.eigh(cov)
+    evals = np.maximum(evals, 0.0)
+    reg = eps * max(evals.mean(), np.finfo(np.float64).tiny)
+    W = (evecs / np.sqrt(evals + reg)) @ evecs.T
+    return mean, W
+
+
+class Rows:
+    """The rows ``(X - mean) @ W`` (or just ``X``) without forming them.
+
+    ``X @ M`` for any right factor ``M`` is ``X @ (W @ M) - (mean @ W) @ M``:
+    one product with the stored ``X`` and a shift.
+    """
+
+    def __init__(self, X, mean=None, W=None):
+        self.X = X.tocsr() if sp.issparse(X) else X
+        self.W = W
+        self.shift = None if W is None else mean @ W
+
+    def subset(self, idx):
+        out = Rows.__new__(Rows)
+        out.X, out.W, out.shift = self.X[idx], self.W, self.shift
+        return out
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0]
+
+    def fold(self, right, dtype):
+        """``(M, b)`` with rows ``X @ M - b`` equal to the whitened rows times
+        ``right`` (``n_features x m``); ``M`` in ``dtype``, ``b`` float64."""
+        if self.W is None:
+            return np.ascontiguousarray(right, dtype=dtype), np.zeros(right.shape[1])
+        return (np.ascontiguousarray(self.W @ right, dtype=dtype), self.shift @ right)
+
+    def dense(self, idx):
+        """The whitened rows ``idx`` as a dense float64 array."""
+        return self.whiten_block(self.X[idx])
+
+    def whiten_block(self, block):
+        """Whiten a block of raw rows (dense float64 out)."""
+        rows = np.asarray(block.todense() if sp.issparse(block) else block, dtype=np.float64)
+        if self.W is None:
+            return rows
+        return rows @ self.W - self.shift
+
+    def sq_norms_of(self, block):
+        """Squared norms of a block of raw rows once whitened."""
+        if self.W is None:
+            return _row_sq_norms(block)
+        Z = self.whiten_block(block)
+        return np.einsum("ij,ij->i", Z, Z)
+
+    def sq_norms(self, n_jobs=None):
+        """Squared norms of the whitened rows (chunk by chunk)."""
+        if self.W is None:
+            return _row_sq_norms(self.X)
+        out = np.empty(self.n_samples)
+
+        def work(start, stop):
+            out[start:stop] = self.sq_norms_of(self.X[start:stop])
+
+        map_chunks(self.n_samples, rows_per_chunk(self.X.shape[1]), work, n_jobs)
+        return out
+
+    def weighted_sums(self, labels, weights, n_clusters):
+        """``S^T rows`` for ``S[i, labels[i]] = weights[i]``: the sums that
+        update the centroids, through the stored ``X`` (sparse stays sparse)."""
+        n = self.n_samples
+        S = sp.csr_matrix((weights, labels, np.arange(n + 1)), shape=(n, n_clusters))
+        sums = S.T @ self.X
+        sums = np.asarray(sums.todense() if sp.issparse(sums) else sums, dtype=np.float64)
+        if self.W is None:
+            return sums
+        mass = np.bincount(labels, weights=weights, minlength=n_clusters)
+        return sums @ self.W - np.outer(mass, self.shift)
+
+
+def _assign(rows, centers, sq_x, spherical, n_jobs):
+    """Labels, codes (spherical) and losses of every row under ``centers``."""
+    n = rows.n_samples
+    dtype = rows.X.dtype
+    M, b = rows.fold(centers.T, dtype)
+    sq_c = np.einsum("ij,ij->i", centers, centers)
+    labels = np.empty(n, dtype=np.int64)
+    values = np.empty(n)
+    loss = np.empty(n)
+
+    def work(start, stop):
+        cov = np.ascontiguousarray(rows.X[start:stop] @ M, dtype=dtype)
+        if spherical:
+            assign_spherical(cov, b, sq_x[start:stop], labels[start:stop], values[start:stop],
+                             loss[start:stop])
+        else:
+            assign_euclidean(cov, b, sq_x[start:stop], sq_c, labels[start:stop],
+                             loss[start:stop])
+
+    map_chunks(n, rows_per_chunk(centers.shape[0]), work, n_jobs)
+    return labels, values, loss
+
+
+def _seed(rows, n_clusters, sq_x, spherical, rng, n_jobs):
+    """Greedy k-means++ (Arthur & Vassilvitskii 2007, with scikit-learn's
+    ``2 + log k`` candidates per centre) on a subsample of the rows."""
+    n = rows.n_samples
+    n_sub = min(n, max(10_000, 50 * n_clusters))
+    sub = np.sort(rng.choice(n, size=n_sub, replace=False)) if n_sub < n else np.arange(n)
+    view = rows.subset(sub)
+    sq = sq_x[sub]
+    n_trials = 2 + int(np.log(n_clusters))
+
+    def unit(C):
+        norms = np.linalg.norm(C, axis=1, keepdims=True)
+        return np.divide(C, norms, out=np.zeros_like(C), where=norms > 0)
+
+    def losses(C):
+        R = _assign_matrix(view, C, n_jobs)
+        if spherical:
+            return sq[:, None] - R**2
+        return sq[:, None] - 2.0 * R + np.einsum("ij,ij->i", C, C)
+
+    nonzero = np.flatnonzero(sq > 0)
+    first = rng.choice(nonzero if nonzero.size else np.arange(n_sub))
+    centers = np.empty((n_clusters, rows.X.shape[1]))
+    C = view.dense([first])
+    centers[0] = unit(C)[0] if spherical else C[0]
+    potential = np.maximum(losses(centers[:1])[:, 0], 0.0)
+    for c in range(1, n_clusters):
+        total = potential.sum()
+        if total > 0:
+            cands = rng.choice(n_sub, size=n_trials, p=potential / total)
+        else:
+            cands = rng.choice(n_sub, size=n_trials)
+        C = view.dense(cands)
+        if spherical:
+            C = unit(C)
+        trial = np.minimum(potential[:, None], np.maximum(losses(C), 0.0))
+        best = int(np.argmin(trial.sum(axis=0)))
+        centers[c] = C[best]
+        potential = trial[:, best]
+    return centers
+
+
+def _assign_matrix(rows, centers, n_jobs):
+    """All responses ``rows @ centers.T`` (for the seeding's few columns)."""
+    M, b = rows.fold(centers.T, np.float64)
+    return np.asarray(rows.X @ M, dtype=np.float64) - b
+
+
+def kmeans(rows, n_clusters, *, spherical, max_iter, tol, rng, n_init=1, n_jobs=None,
+           verbose=0):
+    """Lloyd iterations from ``n_init`` greedy k-means++ starts; the run of
+    lowest final objective wins.
+
+    ``spherical=True``: gain-shape k-means of Coates & Ng (2012), unit
+    centroids minimising ``sum_i ||x_i||^2 - max_j (c_j . x_i)^2``, each
+    updated to ``normalize(sum_{i in j} (c_j . x_i) x_i + c_j)``: one power
+    step on the cluster's scatter matrix plus the identity, which cannot
+    increase the objective. ``spherical=False``: Euclidean k-means (inertia).
+
+    Clusters left empty take the worst represented rows. Returns the centres
+    (float64), the mean loss after each assignment, and the iterations run.
+    """
+    sq_x = rows.sq_norms(n_jobs)
+    best = None
+    for run in range(n_init):
+        if verbose and n_init > 1:
+            print(f"[ThresholdEncoder] k-means start {run + 1} of {n_init}")
+        result = _lloyd(rows, n_clusters, sq_x, spherical, max_iter, tol, rng, n_jobs, verbose)
+        if best is None or result[1][-1] < best[1][-1]:
+            best = result
+    return best
+
+
+def _lloyd(rows, n_clusters, sq_x, spherical, max_iter, tol, rng, n_jobs, verbose):
+    centers = _seed(rows, n_clusters, sq_x, spherical, rng, n_jobs)
+    objective = []
+    previous_labels = None
+    it = 0
+    for it in range(1, max_iter + 1):
+        labels, values, loss = _assign(rows, centers, sq_x, spherical, n_jobs)
+        objective.append(float(loss.mean()))
+        if verbose:
+            print(f"[ThresholdEncoder] k-means iteration {it}: objective {objective[-1]:.6g}")
+        if previous_labels is not None and (
+            np.array_equal(labels, previous_labels) and not spherical
+            or objective[-2] - objective[-1] <= tol * abs(objective[-1])
+        ):
+            break
+        previous_labels = labels
+        counts = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+        empty = counts == 0
+        if spherical:
+            sums = rows.weighted_sums(labels, values, n_clusters) + centers
+            norms = np.linalg.norm(sums, axis=1)
+            empty |= ~(norms > 0)
+            centers = sums / np.where(empty, 1.0, norms)[:, None]
+        else:
+            sums = rows.weighted_sums(labels, np.ones(rows.n_samples), n_clusters)
+            centers = sums / np.where(empty, 1.0, counts)[:, None]
+        if empty.any():
+            worst = np.argsort(-loss, kind="stable")[: int(empty.sum())]
+            fresh = rows.dense(worst)
+            if spherical:
+                fresh /= np.maximum(np.linalg.norm(fresh, axis=1, keepdims=True), 1e-300)
+            centers[np.flatnonzero(empty)[: fresh.shape[0]]] = fresh
+    return centers, objective, it
