@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import linalg
 
-from ._chunks import map_chunks, rows_per_chunk
+from ._chunks import gemm_into, map_chunks, rows_per_chunk
 from ._encode import _row_sq_norms
 from ._kernels._kmeans import assign_euclidean, assign_spherical
 
@@ -84,7 +84,7 @@ class Rows:
             return _row_sq_norms(self.X)
         out = np.empty(self.n_samples)
 
-        def work(start, stop):
+        def work(start, stop, scratch):
             out[start:stop] = self.sq_norms_of(self.X[start:stop])
 
         map_chunks(self.n_samples, rows_per_chunk(self.X.shape[1]), work, n_jobs)
@@ -113,8 +113,8 @@ def _assign(rows, centers, sq_x, spherical, n_jobs):
     values = np.empty(n)
     loss = np.empty(n)
 
-    def work(start, stop):
-        cov = np.ascontiguousarray(rows.X[start:stop] @ M, dtype=dtype)
+    def work(start, stop, scratch):
+        cov = gemm_into(scratch, rows.X[start:stop], M, dtype)
         if spherical:
             assign_spherical(cov, b, sq_x[start:stop], labels[start:stop], values[start:stop],
                              loss[start:stop])

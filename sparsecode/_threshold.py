@@ -399,23 +399,32 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             n_keep = min(self.k or max(1, k // 10), k)
         out = None if self.sparse_output else np.empty((n, width), dtype=dtype)
 
-        def work(start, stop):
+        def work(start, stop, scratch):
             Xc = X[start:stop]
-            cov = np.ascontiguousarray(Xc @ M, dtype=dtype)
-            dest = np.empty((stop - start, width), dtype) if out is None else out[start:stop]
+            if out is None:
+                dest = scratch.get("dest", (stop - start, width), dtype)
+            else:
+                dest = out[start:stop]
+            if sp.issparse(Xc):
+                cov = np.ascontiguousarray(Xc @ M, dtype=dtype)
+            else:
+                # the responses go where the features will be, so the
+                # kernel rewrites them in cache
+                cov = np.matmul(Xc, M, out=dest[:, :k])
             if mode == "soft":
                 soft_encode(cov, b, alpha, split, dest)
             elif mode == "hard":
                 hard_encode(cov, b, alpha, split, dest)
             elif mode == "topk":
-                topk_encode(cov, b, n_keep, split, dest, np.empty(k))
+                topk_encode(cov, b, n_keep, split, dest, scratch.get("work", (3 * k,), np.float64))
             else:
-                triangle_encode(cov, b, rows.sq_norms_of(Xc), sq_c, dest, np.empty(k))
+                triangle_encode(cov, b, rows.sq_norms_of(Xc), sq_c, dest,
+                                scratch.get("work", (k,), np.float64))
             if out is None:
                 return _to_csr(dest)
             return None
 
-        pieces = map_chunks(n, rows_per_chunk(width), work, self.n_jobs)
+        pieces = map_chunks(n, rows_per_chunk(k), work, self.n_jobs)
         if out is not None:
             return out
         codes = sp.vstack(pieces, format="csr") if pieces else sp.csr_matrix((0, width))

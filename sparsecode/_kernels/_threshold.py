@@ -48,7 +48,9 @@ def row_sq_norms_dense(X, out):
 # writes the chunk's features; they run serially and release the GIL, so the
 # caller runs one chunk per thread with BLAS on one thread each.
 # ``out`` has ``2 * k`` columns when ``split`` (positive parts, then negative
-# parts), ``k`` otherwise.
+# parts), ``k`` otherwise. ``cov`` may be ``out[:, :k]`` itself (the GEMM
+# wrote the responses where the features go): every kernel reads a response
+# before it writes that place.
 
 
 @njit(cache=True, nogil=True)
@@ -58,11 +60,14 @@ def soft_encode(cov, offset, alpha, split, out):
     n, k = cov.shape
     zero = alpha - alpha  # in alpha's dtype, which the caller makes cov's
     for i in range(n):
-        for j in range(k):
-            out[i, j] = max(cov[i, j] - offset[j] - alpha, zero)
         if split:
             for j in range(k):
-                out[i, k + j] = max(offset[j] - cov[i, j] - alpha, zero)
+                c = cov[i, j] - offset[j]
+                out[i, k + j] = max(-c - alpha, zero)
+                out[i, j] = max(c - alpha, zero)
+        else:
+            for j in range(k):
+                out[i, j] = max(cov[i, j] - offset[j] - alpha, zero)
 
 
 @njit(cache=True, nogil=True)
@@ -108,37 +113,79 @@ def _kth_largest(values, m, kth):
     return values[target]
 
 
+# Rows at least this many times wider than the number of entries kept find
+# the threshold among candidates above a sampled bound instead of among all.
+_SAMPLE_RATIO = 4
+_SAMPLE = 128
+
+
+@njit(cache=True, nogil=True)
+def _topk_threshold(values, k, n_keep, cand):
+    """The ``n_keep``-th largest of ``values[:k]`` (both float64 buffers of
+    ``k`` entries; ``values`` keeps its content only on the fast path).
+
+    Quickselect on a strided sample gives a bound that about 1.5 ``n_keep``
+    values reach; a branch-free pass gathers those, and quickselect on them
+    finishes. A heap or a plain quickselect over the whole row mispredicts a
+    branch per step: 20-40 us per row of 1600 against about 3 here.
+    """
+    if k < _SAMPLE_RATIO * n_keep or k < 2 * _SAMPLE:
+        for j in range(k):
+            cand[j] = values[j]
+        return _kth_largest(cand, k, n_keep)
+    stride = k // _SAMPLE
+    for s in range(_SAMPLE):
+        cand[s] = values[s * stride]
+    rank = min(_SAMPLE, (3 * n_keep * _SAMPLE) // (2 * k) + 2)
+    bound = _kth_largest(cand, _SAMPLE, rank)
+    m = 0
+    for j in range(k):
+        a = values[j]
+        cand[m] = a
+        m += a >= bound
+    if m >= n_keep:
+        return _kth_largest(cand, m, n_keep)
+    for j in range(k):
+        cand[j] = values[j]
+    return _kth_largest(cand, k, n_keep)
+
+
 @njit(cache=True, nogil=True)
 def topk_encode(cov, offset, n_keep, split, out, work):
     """Keep the ``n_keep`` responses of largest ``|c|`` per row (ties broken
     by the lower index), zero the rest; split by sign when ``split``.
-    ``work`` is a float64 workspace of ``k`` entries."""
+    ``work`` is a float64 workspace of ``3 * k`` entries."""
     n, k = cov.shape
     zero = offset[0] - offset[0]
+    signed = work[:k]
+    values = work[k:2 * k]
+    cand = work[2 * k:]
     for i in range(n):
         for j in range(k):
-            work[j] = abs(np.float64(cov[i, j] - offset[j]))
-        t = _kth_largest(work, k, n_keep)
-        # entries above t all stay; those equal to t fill the remaining places
+            c = np.float64(cov[i, j] - offset[j])
+            signed[j] = c
+            values[j] = abs(c)
+        t = _topk_threshold(values, k, n_keep, cand)
+        # entries above t all stay (branch-free: the comparison is a coin
+        # toss for the predictor); those equal to t fill the places left
         above = 0
         for j in range(k):
-            if abs(np.float64(cov[i, j] - offset[j])) > t:
-                above += 1
+            big = values[j] > t
+            above += big
+            out[i, j] = signed[j] if big else zero
         ties = n_keep - above
-        for j in range(k):
-            c = cov[i, j] - offset[j]
-            a = abs(np.float64(c))
-            keep = zero
-            if a > t:
-                keep = c
-            elif a == t and ties > 0 and a > 0.0:
-                keep = c
-                ties -= 1
-            if split:
-                out[i, j] = max(keep, zero)
-                out[i, k + j] = max(-keep, zero)
-            else:
-                out[i, j] = keep
+        if ties > 0 and t > 0.0:
+            for j in range(k):
+                if values[j] == t:
+                    out[i, j] = signed[j]
+                    ties -= 1
+                    if ties == 0:
+                        break
+        if split:
+            for j in range(k):
+                v = out[i, j]
+                out[i, k + j] = max(-v, zero)
+                out[i, j] = max(v, zero)
 
 
 @njit(cache=True, nogil=True)
