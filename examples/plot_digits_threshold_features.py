@@ -65,15 +65,15 @@ except ImportError:  # the example also runs as a plain script
     plt = None
 if plt is not None:
     encoder = searches["ThresholdEncoder"].best_estimator_[0]
-    fig = plt.figure(figsize=(10, 4))
-    for i, atom in enumerate(encoder.components_[:40]):
-        ax = fig.add_subplot(4, 14, 1 + i % 10 + 14 * (i // 10))
+    fig, axes = plt.subplots(4, 10, figsize=(8, 3.6))
+    for ax, atom in zip(axes.ravel(), encoder.components_):
         ax.imshow(atom.reshape(8, 8), cmap="gray")
         ax.axis("off")
-    ax = fig.add_subplot(1, 3, 3)
+    fig.suptitle("Spherical k-means atoms of whitened digits")
+
+    fig, ax = plt.subplots(figsize=(6, 2.4))
     names = list(results)
     ax.barh(names, [results[n][0] for n in names])
     ax.set_xlim(0.9, 1.0)
     ax.set_xlabel("test accuracy")
-    fig.suptitle("Whitened k-means atoms (left) and accuracy by feature set (right)")
     fig.tight_layout()
