@@ -10,7 +10,7 @@ whose idle workers spin against each other on a small machine.
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -84,5 +84,12 @@ def map_chunks(n_samples, rows, work, n_jobs=None):
             return run(0)
         # the calling thread takes the first range while the pool runs the rest
         futures = [_pool().submit(run, t) for t in range(1, threads)]
-        parts = [run(0)] + [f.result() for f in futures]
+        try:
+            first = run(0)
+        finally:
+            # every chunk has finished (or failed) before the call returns or
+            # raises: none may write into the caller's arrays after that, nor
+            # run without the BLAS cap
+            wait(futures)
+        parts = [first] + [f.result() for f in futures]
     return [r for part in parts for r in part]

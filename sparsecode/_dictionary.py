@@ -12,7 +12,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from ._base import BaseSparseCoder, lasso_objective
+from ._base import BaseSparseCoder, lasso_objective, restore_on_error
 from ._encode import ALGORITHMS, _pick_algorithm, blas_limit, sparse_encode
 from ._kernels._dict_update import bcd_update
 
@@ -433,6 +433,10 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         -------
         self : DictionaryLearner
         """
+        with restore_on_error(self):
+            return self._fit(X)
+
+    def _fit(self, X):
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
         rng = check_random_state(self.random_state)
         D = self._init_dictionary(X, rng)

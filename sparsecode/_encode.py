@@ -1,8 +1,9 @@
 """``sparse_encode``: validation, Gram / covariance, algorithm dispatch and
 chunking over samples. The solvers themselves live in ``sparsecode._kernels``."""
 
+import threading
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numba
@@ -56,18 +57,41 @@ def _effective_threads(n_jobs):
 
 
 _CONTROLLER = None
+_BLAS_LOCK = threading.Lock()
+_BLAS_HOLDERS = 0
+_BLAS_LIMITER = None
 
 
+@contextmanager
 def blas_limit(threads):
     """Context capping BLAS to ``threads`` (None: no cap). OpenBLAS workers
     spin for a while after each call, and on a 2-core machine a spinning
-    worker takes a core from the Numba kernels that run next."""
-    global _CONTROLLER
+    worker takes a core from the Numba kernels that run next.
+
+    The cap is process-wide, so it is counted: the first caller to enter sets
+    it and the last to leave restores it, whatever the threads the calls come
+    from (saving and restoring per call left BLAS on one thread for good
+    after two overlapping calls). While calls overlap, the first one's cap
+    holds; this module only ever asks for 1.
+    """
+    global _CONTROLLER, _BLAS_HOLDERS, _BLAS_LIMITER
     if threads is None:
-        return nullcontext()
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=threads, user_api="blas")
+        yield
+        return
+    with _BLAS_LOCK:
+        if _BLAS_HOLDERS == 0:
+            if _CONTROLLER is None:
+                _CONTROLLER = ThreadpoolController()
+            _BLAS_LIMITER = _CONTROLLER.limit(limits=threads, user_api="blas")
+        _BLAS_HOLDERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_HOLDERS -= 1
+            if _BLAS_HOLDERS == 0:
+                _BLAS_LIMITER.restore_original_limits()
+                _BLAS_LIMITER = None
 
 
 @contextmanager
@@ -125,9 +149,21 @@ def _pick_algorithm(algorithm, n_nonzero_coefs, gram=None):
     return "cd" if _gram_coherence(gram) < _CD_COHERENCE else "lars"
 
 
+def canonical_csr(X):
+    """``X`` as CSR without duplicate entries (summed on a copy when there
+    are): kernels that walk the triplet, like the squared row norms, would
+    otherwise square each duplicate apart."""
+    X = X.tocsr()
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
 def _row_sq_norms(X):
     out = np.empty(X.shape[0])
     if sp.issparse(X):
+        X = canonical_csr(X)
         row_sq_norms_sparse(X.data, X.indptr, out)
     else:
         row_sq_norms_dense(X, out)

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from scipy import linalg
 
 from ._chunks import gemm_into, map_chunks, rows_per_chunk
-from ._encode import _row_sq_norms
+from ._encode import _row_sq_norms, canonical_csr
 from ._kernels._kmeans import assign_euclidean, assign_spherical
 
 
@@ -18,13 +18,14 @@ def zca(X, eps):
     scale of ``X``."""
     n = X.shape[0]
     if sp.issparse(X):
-        mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
-        second = np.asarray((X.T @ X).todense(), dtype=np.float64) / n
+        X = X.astype(np.float64)  # float32 sums of squares lose the small covariances
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        second = np.asarray((X.T @ X).todense()) / n
         cov = second - np.outer(mean, mean)
     else:
         mean = X.mean(axis=0, dtype=np.float64)
-        centred = X - mean.astype(X.dtype)
-        cov = (centred.T @ centred).astype(np.float64) / n
+        centred = X - mean
+        cov = centred.T @ centred / n
     evals, evecs = linalg.eigh(cov)
     evals = np.maximum(evals, 0.0)
     reg = eps * max(evals.mean(), np.finfo(np.float64).tiny)
@@ -40,7 +41,7 @@ class Rows:
     """
 
     def __init__(self, X, mean=None, W=None):
-        self.X = X.tocsr() if sp.issparse(X) else X
+        self.X = canonical_csr(X) if sp.issparse(X) else X
         self.W = W
         self.shift = None if W is None else mean @ W
 
@@ -186,7 +187,8 @@ def kmeans(rows, n_clusters, *, spherical, max_iter, tol, rng, n_init=1, n_jobs=
     increase the objective. ``spherical=False``: Euclidean k-means (inertia).
 
     Clusters left empty take the worst represented rows. Returns the centres
-    (float64), the mean loss after each assignment, and the iterations run.
+    (float64) of the last assignment, the mean loss after each assignment
+    (so the last one is the returned centres'), and the iterations run.
     """
     sq_x = rows.sq_norms(n_jobs)
     best = None
@@ -204,8 +206,10 @@ def _lloyd(rows, n_clusters, sq_x, spherical, max_iter, tol, rng, n_jobs, verbos
     objective = []
     previous_labels = None
     it = 0
+    scored = centers
     for it in range(1, max_iter + 1):
         labels, values, loss = _assign(rows, centers, sq_x, spherical, n_jobs)
+        scored = centers
         objective.append(float(loss.mean()))
         if verbose:
             print(f"[ThresholdEncoder] k-means iteration {it}: objective {objective[-1]:.6g}")
@@ -231,4 +235,6 @@ def _lloyd(rows, n_clusters, sq_x, spherical, max_iter, tol, rng, n_jobs, verbos
             if spherical:
                 fresh /= np.maximum(np.linalg.norm(fresh, axis=1, keepdims=True), 1e-300)
             centers[np.flatnonzero(empty)[: fresh.shape[0]]] = fresh
-    return centers, objective, it
+    # the centres the last objective belongs to (an update after the last
+    # assignment is not scored, and the n_init runs are compared by score)
+    return scored, objective, it

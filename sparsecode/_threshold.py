@@ -17,6 +17,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import restore_on_error
 from ._chunks import map_chunks, rows_per_chunk
 from ._kernels._threshold import (
     count_nonzero_rows,
@@ -97,8 +98,12 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Learn ZCA whitening at ``fit`` (centre, then
         :math:`W = U (\Lambda + \epsilon)^{-1/2} U^T`) and encode whitened
         rows. It is folded into the dictionary (``c = x W D^T - \mu W D^T``),
-        so a sparse ``X`` stays sparse in ``transform`` and in k-means. It must
-        densify in two places, both refused with a ``ValueError`` above
+        so a sparse ``X`` stays sparse in ``transform`` and in k-means (which
+        whiten one chunk of rows at a time where they need whitened rows, for
+        the triangle distances). With float32 input the shift is subtracted
+        after the float32 product: centre such data first when its mean is
+        large against its spread. Beyond those bounded chunks it must densify
+        in two places, both refused with a ``ValueError`` above
         scikit-learn's ``working_memory`` (see :func:`sklearn.config_context`)
         rather than exhausting memory: the ``n_features x n_features``
         covariance, and the whitened copy of a sparse ``X`` that an estimator
@@ -195,7 +200,8 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "kmeans_n_init": [Interval(Integral, 1, None, closed="left")],
         "kmeans_tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
@@ -301,6 +307,9 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if D.shape[1] != X.shape[1]:
             raise ValueError(f"dictionary.components_ has {D.shape[1]} features, X has "
                              f"{X.shape[1]}.")
+        if self.n_components is not None and self.n_components != D.shape[0]:
+            raise ValueError(f"n_components={self.n_components} but the fitted dictionary "
+                             f"estimator has {D.shape[0]} atoms.")
         return D.copy(), [], 0, inside
 
     def _choose_alpha(self, rows, D, rng):
@@ -343,6 +352,10 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         -------
         self : ThresholdEncoder
         """
+        with restore_on_error(self):
+            return self._fit(X)
+
+    def _fit(self, X):
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
         self._check_params()
         rng = check_random_state(self.random_state)
@@ -355,7 +368,6 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         rows = Rows(X, mean, W)
         D, objective, n_iter, inside = self._dictionary(X, rows, rng)
         alpha = self._choose_alpha(rows, D, rng)
-        # set only now: a fit that raises leaves a fitted encoder as it was
         self.components_ = D.astype(X.dtype)
         self.mean_, self.whitening_ = mean, W
         self.objective_, self.n_iter_ = objective, n_iter
@@ -384,6 +396,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                           reset=False)
         dtype = X.dtype
         rows = Rows(X, self.mean_, self.whitening_)
+        X = rows.X  # CSR without duplicate entries
         D = self.components_.astype(np.float64)
         M, b = rows.fold(D.T, dtype)
         k = D.shape[0]

@@ -310,3 +310,16 @@ def test_set_output_pandas_and_feature_names():
     assert list(out.columns) == ["dictionarylearner0", "dictionarylearner1", "dictionarylearner2"]
     assert list(dl.feature_names_in_) == list("abcde")
     np.testing.assert_allclose(out.to_numpy(), dl.set_output(transform="default").transform(X))
+
+
+def test_failed_fit_leaves_fitted_learner_unchanged():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 8))
+    dl = DictionaryLearner(4, alpha=0.2, max_iter=2, random_state=0).fit(X)
+    before = {k: v.copy() if isinstance(v, np.ndarray) else v
+              for k, v in vars(dl).items() if k.endswith("_")}
+    with pytest.raises(ValueError, match="dict_init"):
+        dl.set_params(dict_init=np.ones((4, 6))).fit(rng.standard_normal((30, 5)))
+    for key, value in before.items():
+        np.testing.assert_array_equal(getattr(dl, key), value)
+    assert dl.n_features_in_ == 8

@@ -1,5 +1,8 @@
 """ThresholdEncoder against closed forms, k-means against scikit-learn."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -66,6 +69,39 @@ def test_closed_forms(mode, split, sparse, dtype):
     assert Zs.nnz == np.count_nonzero(Z)
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("split", [True, False])
+@pytest.mark.parametrize("sparse,dtype", [(False, np.float64), (True, np.float32)])
+def test_closed_forms_many_atoms_and_chunks(mode, split, sparse, dtype):
+    # 600 atoms: the sampled top-k threshold; 2000 rows: many chunks per thread
+    X = _data(n=2000, p=16, dtype=dtype, density=0.5 if sparse else None)
+    D = np.random.default_rng(4).standard_normal((600, 16))
+    enc = ThresholdEncoder(dictionary=D, mode=mode, alpha=1.5, k=37, split_sign=split)
+    Z = enc.fit(X).transform(X)
+    expected = _reference(X, D, mode, 1.5, 37, split)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(Z, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+    np.testing.assert_array_equal(enc.set_params(sparse_output=True).transform(X).toarray(), Z)
+
+
+def test_duplicate_csr_entries_are_summed():
+    # the same matrix with every stored entry split into two halves
+    X = _data(n=50, p=6, density=0.5)
+    indices = np.empty(2 * X.nnz, dtype=X.indices.dtype)
+    data = np.empty(2 * X.nnz)
+    for i in range(X.shape[0]):
+        lo, hi = X.indptr[i], X.indptr[i + 1]
+        indices[2 * lo:2 * hi] = np.r_[X.indices[lo:hi], X.indices[lo:hi]]
+        data[2 * lo:2 * hi] = np.r_[X.data[lo:hi], X.data[lo:hi]] / 2
+    dup = sp.csr_matrix((data, indices, 2 * X.indptr), shape=X.shape)
+    assert not dup.has_canonical_format
+    for mode in MODES:
+        enc = ThresholdEncoder(8, mode=mode, whiten=mode == "triangle", random_state=0)
+        np.testing.assert_allclose(enc.fit(dup).transform(dup), enc.fit(X).transform(X),
+                                   atol=1e-12)
+    assert not dup.has_canonical_format  # the caller's matrix is not touched
+
+
 def test_topk_keeps_exactly_k_largest():
     X = _data(n=200, p=10)
     enc = ThresholdEncoder(dictionary=np.random.default_rng(2).standard_normal((30, 10)),
@@ -88,14 +124,61 @@ def test_sparse_output_keeps_sparse_array_type():
     assert isinstance(enc.transform(sp.csr_matrix(X)), sp.csr_matrix)
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_threads_give_identical_features(n_jobs):
+@pytest.mark.parametrize("mode", MODES)
+def test_threads_give_identical_features(mode):
     X = _data(n=3000, p=16)
-    enc = ThresholdEncoder(64, mode="triangle", random_state=0, n_jobs=1).fit(X)
+    enc = ThresholdEncoder(64, mode=mode, random_state=0, n_jobs=1).fit(X)
     ref = enc.transform(X)
-    np.testing.assert_array_equal(enc.set_params(n_jobs=n_jobs).transform(X), ref)
+    np.testing.assert_array_equal(enc.set_params(n_jobs=2).transform(X), ref)
     # chunks split the rows: the result does not depend on where they fall
     np.testing.assert_array_equal(enc.transform(X[1234:]), ref[1234:])
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_concurrent_transforms_match_serial_and_restore_blas():
+    X = _data(n=4000, p=16)
+    enc = ThresholdEncoder(200, mode="topk", random_state=0).fit(X)
+    ref = enc.transform(X)
+    before = _blas_threads()
+    results = [None] * 4
+
+    def run(i):
+        for _ in range(5):
+            results[i] = enc.transform(X)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        np.testing.assert_array_equal(r, ref)
+    assert _blas_threads() == before
+
+
+def test_chunk_failure_waits_for_every_chunk_and_restores_blas():
+    from sparsecode._chunks import map_chunks
+
+    before = _blas_threads()
+    done = []
+
+    def work(start, stop, scratch):
+        if start == 0:
+            raise RuntimeError("chunk 0")
+        time.sleep(0.01)
+        done.append(start)
+
+    with pytest.raises(RuntimeError, match="chunk 0"):
+        map_chunks(100, 10, work, n_jobs=2)
+    # the caller's range stopped at its failed chunk; the worker's range had
+    # finished by the time the call raised
+    assert sorted(done) == [50, 60, 70, 80, 90]
+    assert _blas_threads() == before
 
 
 # ----------------------------------------------------------------- whitening
@@ -118,6 +201,15 @@ def test_whitened_features_match_explicit_whitening(mode):
     expected = _reference(Xw, enc.components_, mode, 0.3, 4, True)
     np.testing.assert_allclose(enc.transform(X), expected, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(enc.transform(X.toarray()), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_whitened_float32_matches_float64():
+    X = _data(n=500, p=10)
+    ref = ThresholdEncoder(20, whiten=True, mode="triangle", random_state=0).fit(X)
+    enc = ThresholdEncoder(dictionary=ref.components_, mode="triangle", whiten=True)
+    Z32 = enc.fit(X.astype(np.float32)).transform(X.astype(np.float32))
+    assert Z32.dtype == np.float32
+    np.testing.assert_allclose(Z32, ref.transform(X), rtol=1e-4, atol=1e-4)
 
 
 def test_whitening_refuses_above_working_memory():
@@ -257,6 +349,9 @@ def test_estimator_dictionary_fitted_inside_or_used_as_is():
     (dict(dictionary=np.full((3, 12), np.nan)), None, ValueError, "NaN"),
     (dict(mode="fancy"), None, ValueError, "'mode' parameter"),
     (dict(target_sparsity=1.5), None, ValueError, "'target_sparsity' parameter"),
+    (dict(n_jobs=0), None, ValueError, "'n_jobs' parameter"),
+    (dict(dictionary=DictionaryLearner(3, max_iter=1).fit(np.eye(12)), n_components=4), None,
+     ValueError, "has 3 atoms"),
 ])
 def test_bad_parameters(params, X, error, match):
     X = _data() if X is None else X
@@ -275,12 +370,16 @@ def test_failed_fit_leaves_fitted_estimator_unchanged():
     X = _data()
     enc = ThresholdEncoder(5, random_state=0).fit(X)
     state = {k: np.copy(v) for k, v in vars(enc).items() if k.endswith("_")}
-    for bad in (dict(target_sparsity=0.2), dict(dictionary=np.ones((5, 3))),
-                dict(dictionary=DictionaryLearner(n_components=9, max_iter=1))):
+    for bad, data in ((dict(target_sparsity=0.2), X), (dict(dictionary=np.ones((5, 3))), X),
+                      (dict(dictionary=DictionaryLearner(9, max_iter=1).fit(X)), X),
+                      (dict(n_components=50), _data(n=20, p=7))):
         with pytest.raises(ValueError):
-            enc.set_params(**bad).fit(X)
+            enc.set_params(**bad).fit(data)
+        enc.set_params(**ThresholdEncoder(5, random_state=0).get_params())
         for key, value in state.items():
             np.testing.assert_array_equal(getattr(enc, key), value)
+        np.testing.assert_array_equal(enc.transform(X), ThresholdEncoder(
+            5, random_state=0).fit(X).transform(X))
 
 
 # ------------------------------------------------------------- in a pipeline

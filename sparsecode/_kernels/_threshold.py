@@ -121,8 +121,8 @@ _SAMPLE = 128
 
 @njit(cache=True, nogil=True)
 def _topk_threshold(values, k, n_keep, cand):
-    """The ``n_keep``-th largest of ``values[:k]`` (both float64 buffers of
-    ``k`` entries; ``values`` keeps its content only on the fast path).
+    """The ``n_keep``-th largest of ``values[:k]`` (``values`` is left as it
+    is; ``cand`` is a float64 buffer of ``k`` entries).
 
     Quickselect on a strided sample gives a bound that about 1.5 ``n_keep``
     values reach; a branch-free pass gathers those, and quickselect on them
