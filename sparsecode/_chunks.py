@@ -13,8 +13,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._encode import _effective_threads, blas_limit
+from ._kernels._threshold import count_nonzero_rows, fill_csr
 
 # Responses per chunk: 64 Ki entries (512 KiB in float64) stay in a core's
 # L2 (1 MiB here) between the GEMM that writes them and the kernel that reads
@@ -93,3 +95,16 @@ def map_chunks(n_samples, rows, work, n_jobs=None):
             wait(futures)
         parts = [first] + [f.result() for f in futures]
     return [r for part in parts for r in part]
+
+
+def dense_to_csr(dense):
+    """CSR of a dense chunk (two Numba passes; a chunk holds far fewer than
+    2^31 entries, so 32-bit indices)."""
+    counts = np.empty(dense.shape[0], dtype=np.int32)
+    count_nonzero_rows(dense, counts)
+    indptr = np.zeros(dense.shape[0] + 1, dtype=np.int32)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(indptr[-1], dtype=np.int32)
+    data = np.empty(indptr[-1], dtype=dense.dtype)
+    fill_csr(dense, indptr, indices, data)
+    return sp.csr_matrix((data, indices, indptr), shape=dense.shape)

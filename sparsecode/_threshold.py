@@ -18,10 +18,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import restore_on_error
-from ._chunks import map_chunks, rows_per_chunk
+from ._chunks import dense_to_csr, map_chunks, rows_per_chunk
 from ._kernels._threshold import (
-    count_nonzero_rows,
-    fill_csr,
     hard_encode,
     soft_encode,
     topk_encode,
@@ -434,7 +432,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 triangle_encode(cov, b, rows.sq_norms_of(Xc), sq_c, dest,
                                 scratch.get("work", (k,), np.float64))
             if out is None:
-                return _to_csr(dest)
+                return dense_to_csr(dest)
             return None
 
         pieces = map_chunks(n, rows_per_chunk(k), work, self.n_jobs)
@@ -454,18 +452,6 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _to_csr(dense):
-    # one chunk holds far fewer than 2^31 entries
-    counts = np.empty(dense.shape[0], dtype=np.int32)
-    count_nonzero_rows(dense, counts)
-    indptr = np.zeros(dense.shape[0] + 1, dtype=np.int32)
-    np.cumsum(counts, out=indptr[1:])
-    indices = np.empty(indptr[-1], dtype=np.int32)
-    data = np.empty(indptr[-1], dtype=dense.dtype)
-    fill_csr(dense, indptr, indices, data)
-    return sp.csr_matrix((data, indices, indptr), shape=dense.shape)
 
 
 def _check_memory(n_bytes, what):

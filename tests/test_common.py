@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sparsecode import DictionaryLearner, ThresholdEncoder
+from sparsecode import DictionaryLearner, SparseAutoencoder, ThresholdEncoder
 
 ESTIMATORS = [
     DictionaryLearner(n_components=5, alpha=0.1, max_iter=5, random_state=0),
@@ -16,6 +16,10 @@ ESTIMATORS = [
     ThresholdEncoder(mode="hard", target_sparsity=0.8, sparse_output=True, random_state=0),
     ThresholdEncoder(n_components=4, dictionary=DictionaryLearner(alpha=0.1, max_iter=2),
                      random_state=0),
+    SparseAutoencoder(6, max_iter=5, random_state=0),
+    SparseAutoencoder(6, activation="topk", k=2, tied=True, max_iter=5, random_state=0),
+    SparseAutoencoder(6, activation="batchtopk", k=2, early_stopping=True, sparse_output=True,
+                      max_iter=5, random_state=0),
 ]
 
 # Checks an estimator is expected to fail, with the reason (none at present).

@@ -1,0 +1,771 @@
+"""SparseAutoencoder: the interpretability-style sparse autoencoder (ReLU + L1,
+TopK, BatchTopK) trained by Adam, as a scikit-learn transformer.
+
+The engine: numpy BLAS for the dense products, Numba for the activations,
+for the products with the sparse codes (TopK and BatchTopK hold the codes of
+a minibatch as CSR, so decoding and every gradient but the encoder's weight
+gradient cost ``nnz * d`` instead of ``b * m * d``) and for Adam.
+"""
+
+import copy
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import restore_on_error
+from ._chunks import dense_to_csr, map_chunks, rows_per_chunk
+from ._encode import _numba_threads, blas_limit
+from ._kernels._autoencoder import (
+    adam_update,
+    count_above,
+    csc_accumulate,
+    csr_decode,
+    csr_row_dots,
+    csr_transpose,
+    fill_above,
+    jump_relu_encode,
+    normalize_rows,
+    project_out_rows,
+    relu_backward,
+    relu_forward,
+    topk_relu_encode,
+    topk_select,
+)
+from ._kernels._threshold import soft_encode
+
+_PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec")
+
+
+def _dense_rows(X, dtype):
+    if sp.issparse(X):
+        return np.asarray(X.todense(), dtype=dtype)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def geometric_median(X, max_iter=100, tol=1e-7):
+    """Weiszfeld's iteration for ``argmin_y sum_i ||x_i - y||`` (float64)."""
+    y = X.mean(axis=0)
+    for _ in range(max_iter):
+        dist = np.linalg.norm(X - y, axis=1)
+        w = 1.0 / np.maximum(dist, 1e-12)
+        y_new = (w[:, None] * X).sum(axis=0) / w.sum()
+        if np.linalg.norm(y_new - y) <= tol * max(np.linalg.norm(y), 1.0):
+            return y_new
+        y = y_new
+    return y
+
+
+class _Codes:
+    """The codes of a minibatch as CSR, with their column lists."""
+
+    def __init__(self, indptr, idx, val, m):
+        self.indptr, self.idx, self.val, self.m = indptr, idx, val, m
+        nnz = idx.shape[0]
+        self.t_indptr = np.empty(m + 1, dtype=np.int64)
+        self.t_rows = np.empty(nnz, dtype=np.int64)
+        self.t_pos = np.empty(nnz, dtype=np.int64)
+        csr_transpose(indptr, idx, m, self.t_indptr, self.t_rows, self.t_pos)
+
+    def decode(self, W, bias, b):
+        """``S W (+ bias)`` for the ``b`` rows of the codes ``S``."""
+        out = np.empty((b, W.shape[1]), dtype=W.dtype)
+        with_bias = bias is not None
+        csr_decode(self.indptr, self.idx, self.val, W, bias if with_bias else W[0],
+                   with_bias, out)
+        return out
+
+    def transpose_times(self, coef, Y):
+        """``(S^T Y, column sums of S)`` for the sparse matrix ``S`` with this
+        pattern and values ``coef``."""
+        out = np.zeros((self.m, Y.shape[1]), dtype=Y.dtype)
+        sums = np.zeros(self.m, dtype=np.float64)
+        csc_accumulate(self.t_indptr, self.t_rows, self.t_pos, coef, Y, out, sums)
+        return out, sums
+
+    def fired(self):
+        mask = np.zeros(self.m, dtype=bool)
+        mask[self.idx[self.val > 0]] = True
+        return mask
+
+
+def _select_topk(pre, k, mask=None):
+    b, m = pre.shape
+    idx = np.empty((b, k), dtype=np.int64)
+    val = np.empty((b, k), dtype=pre.dtype)
+    n_blocks = max(1, min(b, 4 * 8))
+    work = np.empty((n_blocks, m))
+    topk_select(pre, k, mask if mask is not None else np.ones(m, dtype=bool),
+                mask is not None, idx, val, work)
+    indptr = np.arange(0, b * k + 1, k, dtype=np.int64)
+    return _Codes(indptr, idx.ravel(), val.ravel(), m)
+
+
+def _select_above(pre, threshold):
+    b, m = pre.shape
+    counts = np.empty(b, dtype=np.int64)
+    count_above(pre, threshold, counts)
+    indptr = np.zeros(b + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    idx = np.empty(indptr[-1], dtype=np.int64)
+    val = np.empty(indptr[-1], dtype=pre.dtype)
+    fill_above(pre, threshold, indptr, idx, val)
+    return _Codes(indptr, idx, val, m)
+
+
+def batch_threshold(pre, k):
+    """BatchTopK's threshold: the ``b * k``-th largest pre-activation of the
+    batch, at least 0 (the ReLU)."""
+    flat = pre.ravel()
+    n_keep = min(pre.shape[0] * k, flat.size)
+    t = np.partition(flat, flat.size - n_keep)[flat.size - n_keep]
+    # entries strictly above the threshold are kept: step just below it
+    return max(float(np.nextafter(t, -np.inf)), 0.0)
+
+
+def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
+                  aux_residual=None, threshold=None, need_grad=True):
+    """Loss, gradients and minibatch statistics of the sparse autoencoder.
+
+    ``P``: dict of ``W_enc`` (m, d), ``b_enc`` (m,), ``W_dec`` (m, d) and
+    ``b_dec`` (d,) (``W_dec is W_enc`` when tied). With ``c = x - b_dec``,
+    ``f = act(c W_enc^T + b_enc)`` and ``x_hat = f W_dec + b_dec``:
+
+    - relu: ``0.5 ||x - x_hat||^2 + l1 sum_j f_j ||W_dec_j||``;
+    - topk / batchtopk: ``0.5 ||x - x_hat||^2``, plus the AuxK term
+      ``0.5 aux_coef ||e - e_hat||^2`` when ``dead`` latents exist, where
+      ``e = x - x_hat`` (a constant: ``aux_residual`` fixes it, as a
+      finite-difference check must) and ``e_hat`` decodes the ``aux_k``
+      largest dead pre-activations without bias (Gao et al. 2024);
+
+    each averaged over the rows. TopK's selection is piecewise constant, so
+    its gradient is the straight-through one of the selected entries.
+    ``threshold``: BatchTopK's per-batch threshold (computed when None).
+    Returns ``(loss, grads, info)``; ``info`` has ``fired`` (latents active in
+    the batch) and ``threshold``.
+    """
+    W_enc, b_enc, W_dec, b_dec = (P[name] for name in _PARAMS)
+    b = Xb.shape[0]
+    Xc = Xb - b_dec
+    pre = Xc @ W_enc.T
+    pre += b_enc
+    info = {"threshold": None}
+    if activation == "relu":
+        norms = np.sqrt(np.einsum("ij,ij->i", W_dec, W_dec))
+        f = np.empty_like(pre)
+        penalty = np.empty(b)
+        relu_forward(pre, norms, l1, f, penalty)
+        X_hat = f @ W_dec
+        X_hat += b_dec
+        R = X_hat - Xb
+        loss = 0.5 * float(np.einsum("ij,ij->", R, R)) / b + float(penalty.sum()) / b
+        info["fired"] = (f > 0).any(axis=0)
+        if not need_grad:
+            return loss, None, info
+        grad_f = R @ W_dec.T
+        grad_f *= 1.0 / b
+        grad_pre = np.empty_like(pre)
+        relu_backward(grad_f, pre, (l1 / b) * norms.astype(pre.dtype), grad_pre)
+        g_W_dec = f.T @ R
+        g_W_dec *= 1.0 / b
+        mass = f.sum(axis=0, dtype=np.float64) / b
+        g_W_dec += (l1 * mass / np.maximum(norms, 1e-30)).astype(W_dec.dtype)[:, None] * W_dec
+        g_W_enc = grad_pre.T @ Xc
+        g_b_enc = grad_pre.sum(axis=0)
+        g_b_dec = R.sum(axis=0) / b - g_b_enc @ W_enc
+    else:
+        if activation == "topk":
+            codes = _select_topk(pre, k)
+        else:
+            if threshold is None:
+                threshold = batch_threshold(pre, k)
+            info["threshold"] = threshold
+            codes = _select_above(pre, threshold)
+        X_hat = codes.decode(W_dec, b_dec, b)
+        R = X_hat - Xb
+        loss = 0.5 * float(np.einsum("ij,ij->", R, R)) / b
+        info["fired"] = codes.fired()
+        aux = None
+        if aux_k and dead is not None and dead.any():
+            aux = _select_topk(pre, min(aux_k, int(dead.sum())), dead)
+            E_hat = aux.decode(W_dec, None, b)
+            E = -R if aux_residual is None else aux_residual
+            R_aux = E_hat - E
+            loss += 0.5 * aux_coef * float(np.einsum("ij,ij->", R_aux, R_aux)) / b
+        if not need_grad:
+            return loss, None, info
+        g_val = np.empty_like(codes.val)
+        csr_row_dots(codes.indptr, codes.idx, R, W_dec, 1.0 / b, codes.val, g_val)
+        g_W_dec, _ = codes.transpose_times(codes.val * (1.0 / b), R)
+        g_W_enc, g_b_enc = codes.transpose_times(g_val, Xc)
+        if aux is not None:
+            g_aux = np.empty_like(aux.val)
+            csr_row_dots(aux.indptr, aux.idx, R_aux, W_dec, aux_coef / b, aux.val, g_aux)
+            g_W_dec += aux.transpose_times(aux.val * (aux_coef / b), R_aux)[0]
+            g_W_enc_aux, g_b_enc_aux = aux.transpose_times(g_aux, Xc)
+            g_W_enc += g_W_enc_aux
+            g_b_enc += g_b_enc_aux
+        g_b_enc = g_b_enc.astype(pre.dtype)
+        g_b_dec = R.sum(axis=0) / b - g_b_enc @ W_enc
+    grads = {"W_enc": g_W_enc, "b_enc": g_b_enc, "W_dec": g_W_dec,
+             "b_dec": g_b_dec.astype(Xb.dtype)}
+    if W_dec is W_enc:
+        grads["W_enc"] = g_W_enc + g_W_dec
+        grads["W_dec"] = grads["W_enc"]
+    return loss, grads, info
+
+
+class SparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    r"""Sparse autoencoder trained by Adam: a dictionary with an amortised,
+    one-GEMM encoder.
+
+    .. math::
+
+        f(x) = \mathrm{act}(W_{enc} (x - b_{dec}) + b_{enc}), \qquad
+        \hat x = f(x) W_{dec} + b_{dec},
+
+    trained on minibatches to minimise the mean of
+
+    - ``activation="relu"``: :math:`\frac12 \|x - \hat x\|^2 + l_1 \sum_j
+      f_j(x) \|W_{dec,j}\|` (the L1 weighted by the decoder row norms, so
+      that shrinking codes cannot be bought by growing rows);
+    - ``"topk"``: :math:`\frac12 \|x - \hat x\|^2` with the ``k`` largest
+      pre-activations of each sample kept (then ReLU), plus the AuxK term
+      :math:`\frac{c}{2} \|e - \hat e\|^2` that has the ``aux_k`` largest
+      *dead* latents reconstruct the residual :math:`e = x - \hat x`
+      (Gao et al. 2024);
+    - ``"batchtopk"``: as "topk" but the ``batch_size * k`` largest
+      pre-activations of the whole minibatch are kept; at ``transform`` a
+      threshold learned in training replaces the batch (Bussmann et al.
+      2024).
+
+    Parameters
+    ----------
+    n_components : int
+        Number of latents ``m``.
+    activation : {"relu", "topk", "batchtopk"}, default="relu"
+    l1 : float, default=1e-3
+        L1 coefficient of "relu" (after ``l1_warmup``).
+    k : int, default=None
+        Latents per sample for "topk" / "batchtopk" (mean per sample for the
+        latter); ``None`` means ``max(1, n_components // 16)``.
+    tied : bool, default=False
+        One weight matrix for encoder and decoder (``W_dec = W_enc``).
+    normalize_decoder : bool, default=True
+        Keep the decoder rows at unit norm: the gradient component along each
+        row is removed before the step and the rows are rescaled after it.
+    b_dec_init : {"geometric_median", "mean", "zeros"}, default="geometric_median"
+        Initial decoder bias: Weiszfeld's geometric median of (up to 10,000
+        of) the training rows, their mean, or zero.
+    batch_size : int, default=256
+        Rows per minibatch (at most the training rows).
+    learning_rate : float, default=1e-3
+        Adam step size after ``lr_warmup``.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's moment decays and denominator guard.
+    max_iter : int, default=200
+        Epochs.
+    lr_warmup : int, default=0
+        Steps of linear learning-rate warm-up from 0.
+    l1_warmup : int, default=0
+        Steps of linear L1 warm-up from 0 ("relu").
+    dead_threshold : int, default=None
+        A latent that fired on none of the last ``dead_threshold`` training
+        samples is dead (AuxK trains it; ``dead_fraction_`` counts it);
+        ``None`` means one epoch of training samples.
+    aux_k : int, default=None
+        Dead latents in the AuxK term; ``None`` means ``min(2 k,
+        n_components)``, 0 switches the term off.
+    aux_coef : float, default=1/32
+        Weight ``c`` of the AuxK term.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of ``fit``'s rows and stop when their
+        explained variance has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, keeping the best parameters (as
+        ``MLPRegressor``); otherwise the same rule on the training loss.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+    tol : float, default=1e-4
+    shuffle : bool, default=True
+        Shuffle the rows every epoch.
+    sparse_output : bool, default=False
+        ``transform`` returns CSR codes.
+    verbose : int, default=0
+        Print the loss every epoch.
+    random_state : int, RandomState instance or None, default=None
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Decoder rows ``W_dec``.
+    encoder_weights_ : ndarray of shape (n_components, n_features)
+    encoder_bias_ : ndarray of shape (n_components,)
+    decoder_bias_ : ndarray of shape (n_features,)
+    threshold_ : float or None
+        BatchTopK's inference threshold (running mean of the batch
+        thresholds).
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    validation_scores_ : list of float or None
+        Explained variance of the validation rows per epoch
+        (``early_stopping``).
+    best_validation_score_ : float or None
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Adam steps taken.
+    dead_fraction_ : float
+        Share of latents dead at the end of training.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    References
+    ----------
+    .. [1] A. Ng, "Sparse autoencoder", CS294A lecture notes, 2011.
+    .. [2] A. Makhzani, B. Frey, "k-Sparse autoencoders", ICLR 2014.
+    .. [3] L. Gao et al., "Scaling and evaluating sparse autoencoders", 2024.
+    .. [4] B. Bussmann, P. Leask, N. Nanda, "BatchTopK sparse
+       autoencoders", 2024.
+    .. [5] D. P. Kingma, J. Ba, "Adam: a method for stochastic
+       optimization", ICLR 2015.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecode import SparseAutoencoder
+    >>> X = np.random.default_rng(0).standard_normal((512, 16))
+    >>> sae = SparseAutoencoder(32, activation="topk", k=4, max_iter=5, random_state=0)
+    >>> Z = sae.fit_transform(X)
+    >>> int((Z != 0).sum(axis=1).max())
+    4
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"relu", "topk", "batchtopk"})],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "k": [Interval(Integral, 1, None, closed="left"), None],
+        "tied": ["boolean"],
+        "normalize_decoder": ["boolean"],
+        "b_dec_init": [StrOptions({"geometric_median", "mean", "zeros"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "lr_warmup": [Interval(Integral, 0, None, closed="left")],
+        "l1_warmup": [Interval(Integral, 0, None, closed="left")],
+        "dead_threshold": [Interval(Integral, 1, None, closed="left"), None],
+        "aux_k": [Interval(Integral, 0, None, closed="left"), None],
+        "aux_coef": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "sparse_output": ["boolean"],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, n_components, *, activation="relu", l1=1e-3, k=None, tied=False,
+                 normalize_decoder=True, b_dec_init="geometric_median", batch_size=256,
+                 learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, max_iter=200,
+                 lr_warmup=0, l1_warmup=0, dead_threshold=None, aux_k=None, aux_coef=1 / 32,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
+                 tol=1e-4, shuffle=True, sparse_output=False, verbose=0, random_state=None):
+        self.n_components = n_components
+        self.activation = activation
+        self.l1 = l1
+        self.k = k
+        self.tied = tied
+        self.normalize_decoder = normalize_decoder
+        self.b_dec_init = b_dec_init
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.max_iter = max_iter
+        self.lr_warmup = lr_warmup
+        self.l1_warmup = l1_warmup
+        self.dead_threshold = dead_threshold
+        self.aux_k = aux_k
+        self.aux_coef = aux_coef
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.shuffle = shuffle
+        self.sparse_output = sparse_output
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------ helpers
+    def _k(self):
+        return min(self.k or max(1, self.n_components // 16), self.n_components)
+
+    def _aux_k(self):
+        if self.activation == "relu":
+            return 0
+        if self.aux_k is None:
+            return min(2 * self._k(), self.n_components)
+        return min(self.aux_k, self.n_components)
+
+    def _params(self):
+        return {"W_enc": self.encoder_weights_, "b_enc": self.encoder_bias_,
+                "W_dec": self.components_, "b_dec": self.decoder_bias_}
+
+    def _init_state(self, X, rng):
+        n, d = X.shape
+        m = self.n_components
+        dtype = X.dtype
+        W_dec = rng.standard_normal((m, d)).astype(dtype)
+        normalize_rows(W_dec)
+        sub = X[rng.choice(n, size=min(n, 10_000), replace=False)]
+        sub = _dense_rows(sub, np.float64)
+        if self.b_dec_init == "geometric_median":
+            b_dec = geometric_median(sub)
+        elif self.b_dec_init == "mean":
+            b_dec = sub.mean(axis=0)
+        else:
+            b_dec = np.zeros(d)
+        state = {
+            "W_enc": W_dec if self.tied else W_dec.copy(),
+            "b_enc": np.zeros(m, dtype=dtype),
+            "W_dec": W_dec,
+            "b_dec": b_dec.astype(dtype),
+        }
+        moments = {name: (np.zeros_like(state[name]), np.zeros_like(state[name]))
+                   for name in _PARAMS if not (self.tied and name == "W_dec")}
+        return state, moments
+
+    def _step(self, P, moments, Xb, t, dead):
+        """One Adam step on the minibatch ``Xb``; returns its loss and info."""
+        lr = self.learning_rate * (min(1.0, t / self.lr_warmup) if self.lr_warmup else 1.0)
+        l1 = self.l1 * (min(1.0, t / self.l1_warmup) if self.l1_warmup else 1.0)
+        loss, grads, info = sae_loss_grad(
+            P, Xb, activation=self.activation, k=self._k(), l1=l1, aux_k=self._aux_k(),
+            aux_coef=self.aux_coef, dead=dead)
+        if self.normalize_decoder:
+            project_out_rows(P["W_dec"], grads["W_dec"])
+        bias1 = 1.0 - self.beta_1**t
+        bias2 = 1.0 - self.beta_2**t
+        for name, (m1, m2) in moments.items():
+            adam_update(P[name].reshape(-1), grads[name].reshape(-1), m1.reshape(-1),
+                        m2.reshape(-1), lr, self.beta_1, self.beta_2, self.epsilon, bias1,
+                        bias2)
+        if self.normalize_decoder:
+            normalize_rows(P["W_dec"])
+        return loss, info
+
+    def _epoch(self, X, P, moments, state, rng):
+        """One pass over ``X`` in minibatches; returns the mean loss."""
+        # Never both pools at once: the idle workers of one spin while the
+        # other runs (a ReLU step of 128 latents took 36 ms instead of 1).
+        # ReLU spends its time in dense GEMMs: BLAS gets the threads (25,000
+        # samples/s against 16,000 the other way, benchmarks/autoencoder.py);
+        # TopK in the sparse Numba products: Numba does (33,000 against 24,000).
+        if self.activation == "relu":
+            threads = _numba_threads(1, None)
+        else:
+            threads = blas_limit(1)
+        with threads:
+            return self._epoch_inner(X, P, moments, state, rng)
+
+    def _epoch_inner(self, X, P, moments, state, rng):
+        n = X.shape[0]
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        batch = min(self.batch_size, n)
+        total = 0.0
+        dead_after = self.dead_threshold or state["n_train"]
+        for sl in gen_batches(n, batch):
+            rows = np.sort(order[sl]) if sp.issparse(X) else order[sl]
+            Xb = _dense_rows(X[rows], X.dtype)
+            state["t"] += 1
+            dead = state["since_fired"] >= dead_after
+            loss, info = self._step(P, moments, Xb, state["t"], dead)
+            state["since_fired"] += Xb.shape[0]
+            state["since_fired"][info["fired"]] = 0
+            if info["threshold"] is not None:
+                theta = state["threshold"]
+                state["threshold"] = (info["threshold"] if theta is None
+                                      else 0.99 * theta + 0.01 * info["threshold"])
+            total += loss * Xb.shape[0]
+        return total / n
+
+    # ------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train on ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; a sparse matrix is densified one minibatch at a
+            time.
+        y : Ignored
+
+        Returns
+        -------
+        self : SparseAutoencoder
+        """
+        with restore_on_error(self):
+            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+            rng = check_random_state(self.random_state)
+            X_train, X_val = X, None
+            if self.early_stopping:
+                n_val = max(1, int(round(self.validation_fraction * X.shape[0])))
+                if X.shape[0] - n_val < 1:
+                    raise ValueError(
+                        f"early_stopping needs at least 2 samples, got n_samples="
+                        f"{X.shape[0]}.")
+                perm = rng.permutation(X.shape[0])
+                X_val, X_train = X[np.sort(perm[:n_val])], X[np.sort(perm[n_val:])]
+            P, moments = self._init_state(X_train, rng)
+            state = {"t": 0, "since_fired": np.zeros(self.n_components, dtype=np.int64),
+                     "threshold": None, "n_train": X_train.shape[0]}
+            self._train(X_train, X_val, P, moments, state, rng, self.max_iter)
+            return self
+
+    def _train(self, X, X_val, P, moments, state, rng, epochs):
+        loss_curve = []
+        val_scores = [] if X_val is not None else None
+        best_val, best_loss, best_params, no_improve = -np.inf, np.inf, None, 0
+        started = time.perf_counter()
+        epoch = 0
+        for epoch in range(1, epochs + 1):
+            loss = self._epoch(X, P, moments, state, rng)
+            loss_curve.append(loss)
+            message = f"[SparseAutoencoder] epoch {epoch}: loss {loss:.6g}"
+            if X_val is not None:
+                score = self._explained_variance(X_val, P, state["threshold"])
+                val_scores.append(score)
+                message += f", validation explained variance {score:.5f}"
+                if score < best_val + self.tol:
+                    no_improve += 1
+                else:
+                    no_improve = 0
+                if score > best_val:
+                    best_val = score
+                    best_params = {name: P[name].copy() for name in _PARAMS}
+            else:
+                no_improve = no_improve + 1 if loss > best_loss - self.tol else 0
+                best_loss = min(best_loss, loss)
+            if self.verbose:
+                print(f"{message} ({time.perf_counter() - started:.2f} s)")
+            if no_improve > self.n_iter_no_change:
+                break
+        else:
+            warnings.warn(f"SparseAutoencoder: max_iter={epochs} epochs reached and the "
+                          "loss is still improving.", ConvergenceWarning)
+        if best_params is not None:
+            P.update(best_params)
+            if self.tied:
+                P["W_dec"] = P["W_enc"]
+        self._commit(P, moments, state, rng, loss_curve, val_scores, best_val, epoch)
+
+    def _commit(self, P, moments, state, rng, loss_curve, val_scores, best_val, epochs):
+        self.encoder_weights_ = P["W_enc"]
+        self.encoder_bias_ = P["b_enc"]
+        self.components_ = P["W_dec"]
+        self.decoder_bias_ = P["b_dec"]
+        self.threshold_ = state["threshold"]
+        self.loss_curve_ = loss_curve
+        self.validation_scores_ = val_scores
+        self.best_validation_score_ = None if val_scores is None else best_val
+        self.n_iter_ = epochs
+        self.t_ = state["t"]
+        dead_after = self.dead_threshold or state["n_train"]
+        self.dead_fraction_ = float(np.mean(state["since_fired"] >= dead_after))
+        self._moments, self._state, self._rng = moments, state, rng
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One epoch over ``X`` (a chunk of a stream), continuing from the
+        stored parameters, Adam moments and dead-latent counters, which
+        pickle with the estimator.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : SparseAutoencoder
+        """
+        first = not hasattr(self, "components_")
+        with restore_on_error(self):
+            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                              reset=first)
+            if first:
+                rng = check_random_state(self.random_state)
+                P, moments = self._init_state(X, rng)
+                state = {"t": 0, "since_fired": np.zeros(self.n_components, dtype=np.int64),
+                         "threshold": None, "n_train": X.shape[0]}
+                previous = []
+            else:
+                # copies: a failed call leaves the estimator as it was
+                rng = copy.deepcopy(self._rng)
+                P = {name: self._params()[name].astype(X.dtype, copy=True)
+                     for name in _PARAMS}
+                if self.tied:
+                    P["W_dec"] = P["W_enc"]
+                moments = {name: (a.astype(X.dtype, copy=True), b.astype(X.dtype, copy=True))
+                           for name, (a, b) in self._moments.items()}
+                state = copy.deepcopy(self._state)
+                previous = list(self.loss_curve_)
+            loss = self._epoch(X, P, moments, state, rng)
+            self._commit(P, moments, state, rng, [], None, None, 1)
+            self.loss_curve_ = previous + [loss]
+            self.n_iter_ = len(self.loss_curve_)
+            return self
+
+    # ------------------------------------------------------------ transform
+    def _encode(self, X, P, threshold, sparse_output=False):
+        """Codes of ``X`` (chunk by chunk: one GEMM straight into the output
+        rows, one Numba pass over them)."""
+        dtype = X.dtype
+        W_enc = P["W_enc"].astype(dtype, copy=False)
+        M = np.ascontiguousarray(W_enc.T)
+        offset = (P["b_dec"].astype(np.float64) @ W_enc.T.astype(np.float64)
+                  - P["b_enc"].astype(np.float64)).astype(dtype)
+        n, m = X.shape[0], W_enc.shape[0]
+        k = self._k()
+        theta = dtype.type(0.0 if threshold is None else threshold)
+        out = None if sparse_output else np.empty((n, m), dtype=dtype)
+        activation = self.activation
+
+        def work(start, stop, scratch):
+            Xc = X[start:stop]
+            dest = (scratch.get("dest", (stop - start, m), dtype) if out is None
+                    else out[start:stop])
+            if sp.issparse(Xc):
+                cov = np.ascontiguousarray(Xc @ M, dtype=dtype)
+            else:
+                cov = np.matmul(Xc, M, out=dest)
+            if activation == "relu":
+                soft_encode(cov, offset, dtype.type(0.0), False, dest)
+            elif activation == "topk":
+                topk_relu_encode(cov, offset, k, dest, scratch.get("work", (2 * m,), np.float64))
+            else:
+                jump_relu_encode(cov, offset, theta, dest)
+            if out is None:
+                return dense_to_csr(dest)
+            return None
+
+        pieces = map_chunks(n, rows_per_chunk(m), work, None)
+        if out is not None:
+            return out
+        codes = sp.vstack(pieces, format="csr") if pieces else sp.csr_matrix((0, m))
+        codes = codes.astype(dtype, copy=False)
+        return sp.csr_array(codes) if isinstance(X, sp.sparray) else codes
+
+    def transform(self, X):
+        """Encode ``X``: ``act(W_enc (x - b_dec) + b_enc)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data; a sparse matrix is never densified.
+
+        Returns
+        -------
+        codes : {ndarray, sparse matrix} of shape (n_samples, n_components)
+            Dense, or CSR with ``sparse_output=True``; in ``X``'s dtype.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                          reset=False)
+        return self._encode(X, self._params(), self.threshold_, self.sparse_output)
+
+    def inverse_transform(self, X):
+        """Decode codes: ``codes @ components_ + decoder_bias_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_components)
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        from sklearn.utils import check_array
+
+        codes = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        if codes.shape[1] != self.n_components:
+            raise ValueError(f"X has {codes.shape[1]} columns, the codes of this estimator "
+                             f"have {self.n_components}.")
+        W = self.components_.astype(codes.dtype, copy=False)
+        return np.asarray(codes @ W) + self.decoder_bias_.astype(codes.dtype)
+
+    def _explained_variance(self, X, P, threshold):
+        """``1 - sum ||x - x_hat||^2 / sum ||x - mean||^2`` by chunks; for a
+        sparse ``X`` the squares come from the Gram identity
+        ``||x - x_hat||^2 = ||x||^2 - 2 x.x_hat + ||x_hat||^2``."""
+        rows = rows_per_chunk(max(P["W_enc"].shape))
+        res, sq, total = 0.0, 0.0, np.zeros(X.shape[1])
+        W = P["W_dec"].astype(np.float64)
+        for start in range(0, X.shape[0], rows):
+            Xc = X[start:start + rows]
+            codes = self._encode(Xc, P, threshold, sparse_output=True)
+            X_hat = np.asarray(codes @ W) + P["b_dec"]
+            if sp.issparse(Xc):
+                x_sq = float(Xc.multiply(Xc).sum())
+                cross = float(Xc.multiply(X_hat).sum())
+                res += x_sq - 2 * cross + float(np.einsum("ij,ij->", X_hat, X_hat))
+                total += np.asarray(Xc.sum(axis=0)).ravel()
+                sq += x_sq
+            else:
+                Xd = Xc.astype(np.float64)
+                D = Xd - X_hat
+                res += float(np.einsum("ij,ij->", D, D))
+                total += Xd.sum(axis=0)
+                sq += float(np.einsum("ij,ij->", Xd, Xd))
+        n = X.shape[0]
+        centred = sq - float(total @ total) / n
+        return 1.0 - res / centred if centred > 0 else 0.0
+
+    def score(self, X, y=None):
+        """Explained variance of ``X``'s reconstruction:
+        ``1 - sum ||x - x_hat||^2 / sum ||x - mean(X)||^2``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                          reset=False)
+        return self._explained_variance(X, self._params(), self.threshold_)
+
+    @property
+    def _n_features_out(self):
+        return self.n_components
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+

@@ -1,0 +1,269 @@
+"""Fused pieces of the sparse autoencoders: activations that select per row
+or per batch, products with codes held as CSR (``indptr``, ``idx``, ``val``)
+that cost ``nnz * d`` rather than ``b * m * d``, and the Adam update.
+
+Codes of a minibatch of ``b`` rows and ``m`` latents are CSR; ``W`` arrays
+are ``(m, d)`` row-major, one latent per row, so every product walks rows.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._threshold import _kth_largest
+
+
+@njit(parallel=True, cache=True)
+def topk_select(pre, k, mask, use_mask, idx, val, work):
+    """Per row, the ``k`` largest pre-activations (among ``mask`` latents when
+    ``use_mask``; ties by lower index), ReLU applied: ``idx``/``val`` of shape
+    (b, k), entries past the candidates get value 0 and index 0.
+    ``work``: float64 (n_blocks, m), one row per block of rows."""
+    b, m = pre.shape
+    n_blocks = work.shape[0]
+    for blk in prange(n_blocks):
+        lo = blk * b // n_blocks
+        hi = (blk + 1) * b // n_blocks
+        cand = work[blk]
+        for i in range(lo, hi):
+            n_cand = 0
+            for j in range(m):
+                if use_mask and not mask[j]:
+                    continue
+                cand[n_cand] = pre[i, j]
+                n_cand += 1
+            kk = min(k, n_cand)
+            t = -np.inf
+            if kk > 0:
+                t = _kth_largest(cand, n_cand, kk)
+            filled = 0
+            # strictly above t first, then ties at t in index order
+            for j in range(m):
+                if use_mask and not mask[j]:
+                    continue
+                v = np.float64(pre[i, j])
+                if v > t and filled < kk:
+                    idx[i, filled] = j
+                    val[i, filled] = max(pre[i, j], 0)
+                    filled += 1
+            for j in range(m):
+                if filled >= kk:
+                    break
+                if use_mask and not mask[j]:
+                    continue
+                if np.float64(pre[i, j]) == t:
+                    idx[i, filled] = j
+                    val[i, filled] = max(pre[i, j], 0)
+                    filled += 1
+            for s in range(filled, k):
+                idx[i, s] = 0
+                val[i, s] = 0
+
+
+@njit(parallel=True, cache=True)
+def count_above(pre, threshold, counts):
+    b, m = pre.shape
+    for i in prange(b):
+        c = 0
+        for j in range(m):
+            c += pre[i, j] > threshold
+        counts[i] = c
+
+
+@njit(parallel=True, cache=True)
+def fill_above(pre, threshold, indptr, idx, val):
+    """CSR of the entries of ``pre`` above ``threshold`` (> 0 by caller)."""
+    b, m = pre.shape
+    for i in prange(b):
+        t = indptr[i]
+        for j in range(m):
+            v = pre[i, j]
+            if v > threshold:
+                idx[t] = j
+                val[t] = v
+                t += 1
+
+
+@njit(parallel=True, cache=True)
+def csr_decode(indptr, idx, val, W, bias, use_bias, out):
+    """``out[i] = bias + sum_t val[t] * W[idx[t]]`` over row ``i``'s entries."""
+    b, d = out.shape
+    for i in prange(b):
+        for c in range(d):
+            out[i, c] = bias[c] if use_bias else 0
+        for t in range(indptr[i], indptr[i + 1]):
+            v = val[t]
+            if v != 0:
+                w = W[idx[t]]
+                for c in range(d):
+                    out[i, c] += v * w[c]
+
+
+@njit(parallel=True, cache=True)
+def csr_row_dots(indptr, idx, R, W, scale, gate, out):
+    """``out[t] = scale * (R[i] . W[idx[t]])`` for stored entry ``t`` of row
+    ``i``, zero where ``gate[t] <= 0`` (the ReLU after the selection)."""
+    b = indptr.shape[0] - 1
+    d = R.shape[1]
+    for i in prange(b):
+        for t in range(indptr[i], indptr[i + 1]):
+            if gate[t] > 0:
+                w = W[idx[t]]
+                acc = 0.0
+                for c in range(d):
+                    acc += R[i, c] * w[c]
+                out[t] = scale * acc
+            else:
+                out[t] = 0
+
+
+@njit(cache=True)
+def csr_transpose(indptr, idx, m, t_indptr, t_rows, t_pos):
+    """Column lists of a CSR pattern: for latent ``j``, the rows
+    ``t_rows[t_indptr[j]:t_indptr[j+1]]`` and the entries ``t_pos`` they
+    came from (so any values array of the pattern can be summed by column)."""
+    b = indptr.shape[0] - 1
+    t_indptr[:] = 0
+    for t in range(indptr[b]):
+        t_indptr[idx[t] + 1] += 1
+    for j in range(m):
+        t_indptr[j + 1] += t_indptr[j]
+    fill = t_indptr[:m].copy()
+    for i in range(b):
+        for t in range(indptr[i], indptr[i + 1]):
+            j = idx[t]
+            p = fill[j]
+            t_rows[p] = i
+            t_pos[p] = t
+            fill[j] = p + 1
+
+
+@njit(parallel=True, cache=True)
+def csc_accumulate(t_indptr, t_rows, t_pos, coef, Y, out, sums):
+    """``out[j] += sum coef[t] * Y[row]`` and ``sums[j] += sum coef[t]`` over
+    latent ``j``'s entries: ``S^T Y`` for the sparse codes ``S``."""
+    m = t_indptr.shape[0] - 1
+    d = Y.shape[1]
+    for j in prange(m):
+        o = out[j]
+        s = 0.0
+        for p in range(t_indptr[j], t_indptr[j + 1]):
+            a = coef[t_pos[p]]
+            if a != 0:
+                s += a
+                y = Y[t_rows[p]]
+                for c in range(d):
+                    o[c] += a * y[c]
+        sums[j] += s
+
+
+@njit(parallel=True, cache=True)
+def relu_forward(pre, weights, l1, f, penalty_rows):
+    """``f = max(pre, 0)`` in place of nothing else; ``penalty_rows[i] =
+    l1 * sum_j f_ij * weights[j]`` (the decoder-norm-weighted L1)."""
+    b, m = pre.shape
+    for i in prange(b):
+        acc = 0.0
+        for j in range(m):
+            v = pre[i, j]
+            v = v if v > 0 else 0
+            f[i, j] = v
+            acc += v * weights[j]
+        penalty_rows[i] = l1 * acc
+
+
+@njit(parallel=True, cache=True)
+def relu_backward(grad_f, pre, add, grad_pre):
+    """``grad_pre = (grad_f + add) * [pre > 0]`` (``add``: the L1 term per
+    latent)."""
+    b, m = pre.shape
+    for i in prange(b):
+        for j in range(m):
+            grad_pre[i, j] = grad_f[i, j] + add[j] if pre[i, j] > 0 else 0
+
+
+@njit(parallel=True, cache=True)
+def adam_update(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
+    """One Adam step on flat arrays, in place (``bias*``: 1 - beta**t)."""
+    n = param.shape[0]
+    for s in prange(n):
+        g = grad[s]
+        a = beta1 * m1[s] + (1 - beta1) * g
+        v = beta2 * m2[s] + (1 - beta2) * g * g
+        m1[s] = a
+        m2[s] = v
+        param[s] -= lr * (a / bias1) / (np.sqrt(v / bias2) + eps)
+
+
+@njit(parallel=True, cache=True)
+def project_out_rows(W, G):
+    """Remove from each ``G[j]`` its component along the unit row ``W[j]``:
+    the part of the gradient that only changes the row's norm."""
+    m, d = W.shape
+    for j in prange(m):
+        dot = 0.0
+        nrm = 0.0
+        for c in range(d):
+            dot += G[j, c] * W[j, c]
+            nrm += W[j, c] * W[j, c]
+        if nrm > 0:
+            s = dot / nrm
+            for c in range(d):
+                G[j, c] -= s * W[j, c]
+
+
+@njit(parallel=True, cache=True)
+def normalize_rows(W):
+    m, d = W.shape
+    for j in prange(m):
+        nrm = 0.0
+        for c in range(d):
+            nrm += W[j, c] * W[j, c]
+        if nrm > 0:
+            inv = 1.0 / np.sqrt(nrm)
+            for c in range(d):
+                W[j, c] *= inv
+
+
+# Transform-time activations on a chunk of responses ``cov - offset`` (serial,
+# GIL released; ``cov`` may be the output itself, read before written).
+
+
+@njit(cache=True, nogil=True)
+def topk_relu_encode(cov, offset, k, out, work):
+    """Keep the ``k`` largest pre-activations per row (ties by lower index),
+    ReLU applied, zero the rest. ``work``: float64, ``2 * cov.shape[1]``."""
+    n, m = cov.shape
+    zero = offset[0] - offset[0]
+    values = work[:m]
+    cand = work[m:]
+    for i in range(n):
+        for j in range(m):
+            v = np.float64(cov[i, j] - offset[j])
+            values[j] = v
+            cand[j] = v
+        t = _kth_largest(cand, m, k)
+        above = 0
+        for j in range(m):
+            big = values[j] > t
+            above += big
+            out[i, j] = max(values[j], 0.0) if big else zero
+        ties = k - above
+        if ties > 0 and t > 0:
+            for j in range(m):
+                if values[j] == t:
+                    out[i, j] = t
+                    ties -= 1
+                    if ties == 0:
+                        break
+
+
+@njit(cache=True, nogil=True)
+def jump_relu_encode(cov, offset, theta, out):
+    """``v`` where ``v = cov - offset > theta``, else 0 (BatchTopK at
+    inference, with the threshold learned in training)."""
+    n, m = cov.shape
+    zero = offset[0] - offset[0]
+    for i in range(n):
+        for j in range(m):
+            v = cov[i, j] - offset[j]
+            out[i, j] = v if v > theta else zero

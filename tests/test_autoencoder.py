@@ -1,0 +1,232 @@
+"""SparseAutoencoder: gradients against finite differences, the training
+contract (top-k sparsity, unit decoder rows, decreasing loss, determinism,
+resumable partial_fit) and sparse input."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import approx_fprime
+
+from sparsecode import SparseAutoencoder
+from sparsecode._autoencoder import geometric_median, sae_loss_grad
+
+NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
+
+
+def _params(m=12, d=7, seed=0, tied=False, unit=False):
+    rng = np.random.default_rng(seed)
+    P = {"W_enc": rng.standard_normal((m, d)), "b_enc": 0.3 * rng.standard_normal(m),
+         "W_dec": rng.standard_normal((m, d)) * rng.uniform(0.5, 2.0, (m, 1)),
+         "b_dec": 0.2 * rng.standard_normal(d)}
+    if unit:
+        P["W_dec"] /= np.linalg.norm(P["W_dec"], axis=1, keepdims=True)
+    if tied:
+        P["W_dec"] = P["W_enc"]
+    return P
+
+
+def _flat(P, tied):
+    names = [n for n in NAMES if not (tied and n == "W_dec")]
+    return np.concatenate([P[n].ravel() for n in names]), names
+
+
+def _unflat(v, P, names, tied):
+    out, at = {}, 0
+    for n in names:
+        out[n] = v[at:at + P[n].size].reshape(P[n].shape)
+        at += P[n].size
+    if tied:
+        out["W_dec"] = out["W_enc"]
+    return out
+
+
+def _check(P, Xb, tied=False, **kw):
+    v0, names = _flat(P, tied)
+    loss0, grads, _ = sae_loss_grad(P, Xb, **kw)
+
+    def f(v):
+        return sae_loss_grad(_unflat(v, P, names, tied), Xb, need_grad=False, **kw)[0]
+
+    numeric = approx_fprime(v0, f, 1e-7)
+    analytic = np.concatenate([grads[n].ravel() for n in names])
+    assert np.isclose(f(v0), loss0)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-5 * np.abs(numeric).max())
+    return grads
+
+
+BASE = dict(k=3, l1=0.0, aux_k=0, aux_coef=1 / 32)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_relu_l1_gradient(tied):
+    X = np.random.default_rng(1).standard_normal((9, 7))
+    _check(_params(tied=tied), X, tied=tied, activation="relu", **{**BASE, "l1": 0.37})
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_topk_gradient_straight_through(tied):
+    X = np.random.default_rng(2).standard_normal((9, 7))
+    _check(_params(tied=tied), X, tied=tied, activation="topk", **BASE)
+
+
+def test_batchtopk_gradient():
+    X = np.random.default_rng(3).standard_normal((9, 7))
+    P = _params()
+    _, _, info = sae_loss_grad(P, X, activation="batchtopk", **BASE)
+    pre = (X - P["b_dec"]) @ P["W_enc"].T + P["b_enc"]
+    assert np.sum(pre > info["threshold"]) == 9 * 3
+    # the batch threshold is piecewise constant in the parameters: hold it,
+    # halfway between the last kept and the first dropped pre-activation
+    s = np.sort(pre.ravel())[::-1]
+    _check(P, X, activation="batchtopk", threshold=(s[26] + s[27]) / 2, **BASE)
+
+
+def test_auxk_gradient():
+    X = np.random.default_rng(4).standard_normal((9, 7))
+    P = _params()
+    dead = np.zeros(12, dtype=bool)
+    dead[[1, 4, 5, 8, 11]] = True
+    kw = dict(BASE, aux_k=2, aux_coef=0.5)
+    loss_main = sae_loss_grad(P, X, activation="topk", **kw)[0]
+    # the residual the dead latents fit is a constant (a stopped gradient)
+    X_hat_residual = X - _decode(P, X, 3)
+    loss, _, _ = sae_loss_grad(P, X, activation="topk", dead=dead, **kw)
+    assert loss > loss_main
+    _check(P, X, activation="topk", dead=dead, aux_residual=X_hat_residual, **kw)
+
+
+def _decode(P, X, k):
+    pre = (X - P["b_dec"]) @ P["W_enc"].T + P["b_enc"]
+    f = np.zeros_like(pre)
+    top = np.argsort(-pre, axis=1, kind="stable")[:, :k]
+    np.put_along_axis(f, top, np.maximum(np.take_along_axis(pre, top, axis=1), 0), axis=1)
+    return f @ P["W_dec"] + P["b_dec"]
+
+
+def test_topk_loss_matches_dense_reference():
+    X = np.random.default_rng(5).standard_normal((20, 7))
+    P = _params()
+    loss = sae_loss_grad(P, X, activation="topk", need_grad=False, **BASE)[0]
+    R = X - _decode(P, X, 3)
+    assert np.isclose(loss, 0.5 * np.mean(np.sum(R**2, axis=1)))
+
+
+def test_geometric_median():
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.standard_normal((200, 3)), 1e3 + rng.standard_normal((20, 3))]
+    y = geometric_median(X)
+    # optimality: the unit vectors towards the points sum to (about) zero
+    u = (X - y) / np.linalg.norm(X - y, axis=1, keepdims=True)
+    assert np.linalg.norm(u.sum(axis=0)) < 1e-3 * len(X)
+    assert np.linalg.norm(y) < 1.0  # unlike the mean, not dragged by the outliers
+
+
+# ------------------------------------------------------------------ training
+def _planted(n=2000, d=24, m=48, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((m, d))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    Z = (rng.random((n, m)) < 0.08) * rng.exponential(1.0, (n, m))
+    return (Z @ D + 0.01 * rng.standard_normal((n, d))).astype(dtype)
+
+
+def _fit(X, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SparseAutoencoder(**{"n_components": 64, "max_iter": 15, "batch_size": 128,
+                                    "random_state": 0, **kw}).fit(X)
+
+
+@pytest.mark.parametrize("activation", ["relu", "topk", "batchtopk"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_training_contract(activation, dtype):
+    X = _planted(dtype=dtype)
+    sae = _fit(X, activation=activation, k=5, l1=3e-3)
+    assert sae.components_.dtype == dtype and sae.transform(X).dtype == dtype
+    np.testing.assert_allclose(np.linalg.norm(sae.components_, axis=1), 1.0, rtol=1e-5)
+    curve = np.array(sae.loss_curve_)
+    assert curve[-1] < 0.5 * curve[0]
+    assert sae.score(X) > 0.6
+    Z = sae.transform(X)
+    if activation == "topk":
+        nnz = np.count_nonzero(Z, axis=1)
+        assert nnz.max() == 5 and np.mean(nnz == 5) > 0.95
+    if activation == "batchtopk":
+        assert sae.threshold_ > 0 and 2 < np.count_nonzero(Z, axis=1).mean() < 10
+    # inverse_transform is the decoder; score is its explained variance
+    X_hat = sae.inverse_transform(Z)
+    ev = 1 - np.sum((X - X_hat) ** 2) / np.sum((X - X.mean(axis=0)) ** 2)
+    assert np.isclose(ev, sae.score(X), rtol=1e-4)
+
+
+def test_same_seed_same_result_and_sparse_input_matches_dense():
+    X = _planted(n=600)
+    a = _fit(X, activation="topk", k=4, max_iter=3)
+    b = _fit(X, activation="topk", k=4, max_iter=3)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    Xs = sp.csr_matrix(np.where(np.abs(X) > 0.3, X, 0.0))
+    dense = _fit(Xs.toarray(), activation="topk", k=4, max_iter=3)
+    sparse = _fit(Xs, activation="topk", k=4, max_iter=3)
+    np.testing.assert_allclose(sparse.components_, dense.components_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sparse.transform(Xs), dense.transform(Xs.toarray()),
+                               rtol=1e-9, atol=1e-12)
+    assert np.isclose(sparse.score(Xs), dense.score(Xs.toarray()))
+    assert sp.issparse(sparse.set_params(sparse_output=True).transform(Xs))
+
+
+def test_partial_fit_resumes_from_pickle_bit_for_bit():
+    X = _planted(n=900)
+    chunks = np.array_split(X, 3)
+    straight = SparseAutoencoder(32, activation="topk", k=4, batch_size=100, random_state=0)
+    for c in chunks:
+        straight.partial_fit(c)
+    resumed = SparseAutoencoder(32, activation="topk", k=4, batch_size=100, random_state=0)
+    resumed.partial_fit(chunks[0])
+    resumed = pickle.loads(pickle.dumps(resumed))
+    for c in chunks[1:]:
+        resumed.partial_fit(c)
+    for name in ("components_", "encoder_weights_", "encoder_bias_", "decoder_bias_"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(straight, name))
+    assert resumed.loss_curve_ == straight.loss_curve_ and resumed.t_ == straight.t_ == 9
+
+
+def test_early_stopping_keeps_the_best_validation_score():
+    X = _planted(n=1500)
+    sae = _fit(X, activation="relu", early_stopping=True, max_iter=40, n_iter_no_change=3,
+               learning_rate=3e-2)
+    assert len(sae.validation_scores_) == sae.n_iter_
+    assert sae.best_validation_score_ == max(sae.validation_scores_)
+
+
+def test_dead_latents_and_auxk():
+    # far more latents than the data needs and k=1: many never fire
+    X = _planted(n=1000, m=8)
+    sae = _fit(X, n_components=64, activation="topk", k=1, aux_k=0, max_iter=10,
+               dead_threshold=500)
+    assert sae.dead_fraction_ > 0.3
+    # AuxK gives the dead latents a gradient; without it they get none
+    P = {"W_enc": sae.encoder_weights_, "b_enc": sae.encoder_bias_,
+         "W_dec": sae.components_, "b_dec": sae.decoder_bias_}
+    pre = (X[:200] - P["b_dec"]) @ P["W_enc"].T + P["b_enc"]
+    chosen = np.zeros(64, dtype=bool)
+    chosen[np.argmax(pre, axis=1)] = True
+    dead = ~chosen
+    kw = dict(activation="topk", k=1, l1=0.0, aux_coef=1 / 32, dead=dead)
+    g_off = sae_loss_grad(P, X[:200], aux_k=0, **kw)[1]
+    g_on = sae_loss_grad(P, X[:200], aux_k=4, **kw)[1]
+    assert np.all(g_off["W_enc"][dead] == 0) and np.all(g_off["W_dec"][dead] == 0)
+    assert np.count_nonzero(np.abs(g_on["W_dec"][dead]).sum(axis=1)) >= 4
+
+
+def test_bad_input_is_refused():
+    X = _planted(n=50)
+    with pytest.raises(ValueError, match="n_components"):
+        SparseAutoencoder(0).fit(X)
+    sae = _fit(X, max_iter=1)
+    with pytest.raises(ValueError, match="features"):
+        sae.transform(X[:, :5])
+    with pytest.raises(ValueError, match="columns"):
+        sae.inverse_transform(np.ones((2, 3)))
