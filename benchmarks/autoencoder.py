@@ -3,19 +3,28 @@ same data, same initial weights, same number of Adam steps: samples/s and
 final loss for both, in one run.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/autoencoder.py
+    ... benchmarks/autoencoder.py --part kl   # KLSparseEncoder against numpy + scipy L-BFGS
 
-The setting of DESIGN.md: d = 256 inputs, 2048 latents, batch 1024, float32,
+SAE part. The setting of DESIGN.md: d = 256 inputs, 2048 latents, batch 1024, float32,
 ReLU + L1 (decoder-norm weighted) and TopK (k = 32), unit-norm decoder rows
 with the parallel gradient component removed. AuxK is off on both sides (the
 plain PyTorch SAE has none). The data: 40,960 samples of a planted sparse
 dictionary (4096 unit atoms, 16 active per sample) plus noise.
+
+KL part: KLSparseEncoder (L-BFGS) against the UFLDL sparse autoencoder written
+plainly in numpy and minimised by the same scipy L-BFGS-B, same initial
+weights, same iterations, on ZCA-whitened 8x8 patches of china.jpg.
 """
 
 import argparse
+import os
+import sys
 import time
 import warnings
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 D_IN, LATENTS, BATCH, K, L1, LR = 256, 2048, 1024, 32, 3e-4, 1e-3
 
@@ -108,11 +117,75 @@ def run_torch(X, activation, epochs):
     return elapsed, total / n
 
 
+def plain_kl_loss_grad(theta, X, m, rho, beta, wd):
+    """The UFLDL sparse autoencoder (linear decoder) in plain numpy."""
+    n, d = X.shape
+    W1 = theta[:m * d].reshape(m, d)
+    W2 = theta[m * d:2 * m * d].reshape(m, d)
+    b1, b2 = theta[2 * m * d:2 * m * d + m], theta[2 * m * d + m:]
+    A = 1.0 / (1.0 + np.exp(-(X @ W1.T + b1)))
+    R = A @ W2 + b2 - X
+    rho_hat = A.mean(axis=0)
+    kl = np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
+    loss = 0.5 * np.sum(R**2) / n + 0.5 * wd * (np.sum(W1**2) + np.sum(W2**2)) + beta * kl
+    dA = R @ W2.T / n + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat)) / n
+    dZ = dA * A * (1 - A)
+    grad = np.concatenate([(dZ.T @ X + wd * W1).ravel(), (A.T @ R / n + wd * W2).ravel(),
+                           dZ.sum(axis=0), R.sum(axis=0) / n])
+    return loss, grad
+
+
+def kl_part(n_patches=10_000, hidden=(25, 100), iters=400):
+    from problems import _grey_patches
+    from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
+
+    from sparsecode import KLSparseEncoder
+    from sparsecode._kmeans import zca
+
+    P = _grey_patches("china.jpg", n_patches, 0)
+    mean, W = zca(P, 0.1)
+    X = (P - mean) @ W
+    print(f"\nKL encoder: {n_patches} whitened 8x8 patches, rho 0.05, beta 3, "
+          f"weight decay 1e-4, {iters} L-BFGS iterations")
+    print("| hidden units | implementation | time (s) | final loss | mean activation |")
+    print("| ---: | --- | ---: | ---: | ---: |")
+    for m in hidden:
+        KLSparseEncoder(m, max_iter=2, random_state=0).fit(X[:500])  # warm the JIT
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            enc = KLSparseEncoder(m, max_iter=iters, tol=0, random_state=0).fit(X)
+            ours = time.perf_counter() - start
+        rng = np.random.RandomState(0)
+        r = np.sqrt(6.0 / (m + X.shape[1] + 1))
+        theta = np.concatenate([rng.uniform(-r, r, 2 * m * X.shape[1]),
+                                np.zeros(m + X.shape[1])])
+        print(f"| {m} | sparsecode | {ours:.2f} | {enc.loss_curve_[-1]:.5f} | "
+              f"{enc.mean_activation_.mean():.4f} |", flush=True)
+        for label, threads in (("numpy + scipy", None), ("numpy + scipy, BLAS on 1 thread", 1)):
+            with threadpool_limits(threads, user_api="blas"):
+                start = time.perf_counter()
+                res = minimize(plain_kl_loss_grad, theta, args=(X, m, 0.05, 3.0, 1e-4),
+                               jac=True, method="L-BFGS-B",
+                               options={"maxiter": iters, "gtol": 0})
+                plain = time.perf_counter() - start
+            W1 = res.x[:m * X.shape[1]].reshape(m, -1)
+            b1 = res.x[2 * m * X.shape[1]:2 * m * X.shape[1] + m]
+            act = (1 / (1 + np.exp(-(X @ W1.T + b1)))).mean()
+            print(f"| {m} | {label} | {plain:.2f} | {res.fun:.5f} | {act:.4f} |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--activations", nargs="+", default=["relu", "topk"])
+    parser.add_argument("--part", choices=["sae", "kl", "all"], default="all")
     args = parser.parse_args()
+    if args.part in ("kl", "all"):
+        kl_part()
+    if args.part == "kl":
+        return
     X = make_data()
     n_samples = X.shape[0] * args.epochs
     print(f"{X.shape[0]} samples x {args.epochs} epochs, batch {BATCH}, "

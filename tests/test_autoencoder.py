@@ -10,8 +10,8 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import approx_fprime
 
-from sparsecode import SparseAutoencoder
-from sparsecode._autoencoder import geometric_median, sae_loss_grad
+from sparsecode import KLSparseEncoder, SparseAutoencoder
+from sparsecode._autoencoder import geometric_median, kl_loss_grad, sae_loss_grad
 
 NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
 
@@ -230,3 +230,81 @@ def test_bad_input_is_refused():
         sae.transform(X[:, :5])
     with pytest.raises(ValueError, match="columns"):
         sae.inverse_transform(np.ones((2, 3)))
+
+
+# ------------------------------------------------------------ KLSparseEncoder
+def _kl_theta(m, d, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.r_[rng.uniform(-0.5, 0.5, 2 * m * d), 0.1 * rng.standard_normal(m + d)]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_kl_gradient(sparse):
+    X = np.random.default_rng(1).standard_normal((40, 7))
+    if sparse:
+        X = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0.0))
+    theta = _kl_theta(5, 7)
+
+    def f(v):
+        return kl_loss_grad(v, X, 5, 0.1, 3.0, 1e-3)[0]
+
+    analytic = kl_loss_grad(theta, X, 5, 0.1, 3.0, 1e-3)[1]
+    numeric = approx_fprime(theta, f, 1e-7)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-6 * np.abs(numeric).max())
+
+
+def test_kl_dense_and_gram_routes_agree():
+    X = np.random.default_rng(2).standard_normal((301, 9))
+    theta = _kl_theta(6, 9, seed=3)
+    loss_d, grad_d, rho_d = kl_loss_grad(theta, X, 6, 0.05, 3.0, 1e-4)
+    loss_s, grad_s, rho_s = kl_loss_grad(theta, sp.csr_matrix(X), 6, 0.05, 3.0, 1e-4)
+    assert np.isclose(loss_d, loss_s, rtol=1e-10)
+    np.testing.assert_allclose(grad_d, grad_s, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(rho_d, rho_s)
+
+
+def _whitened_patches(n=3000):
+    from sklearn.datasets import load_sample_image
+    from sklearn.feature_extraction.image import extract_patches_2d
+
+    from sparsecode._kmeans import zca
+
+    grey = load_sample_image("china.jpg").astype(float).mean(axis=2) / 255
+    P = extract_patches_2d(grey, (8, 8), max_patches=n, random_state=0).reshape(n, -1)
+    P -= P.mean(axis=1, keepdims=True)
+    mean, W = zca(P, 0.1)
+    return (P - mean) @ W
+
+
+def test_kl_mean_activation_near_rho_on_whitened_patches():
+    X = _whitened_patches()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        enc = KLSparseEncoder(36, rho=0.05, beta=10.0, max_iter=300, random_state=0).fit(X)
+    assert abs(enc.mean_activation_.mean() / 0.05 - 1) < 0.2
+    A = enc.transform(X)
+    np.testing.assert_allclose(A.mean(axis=0), enc.mean_activation_, rtol=1e-6)
+    # transform and inverse_transform are the closed forms
+    ref = 1 / (1 + np.exp(-(X @ enc.encoder_weights_.T + enc.encoder_bias_)))
+    np.testing.assert_allclose(A, ref, rtol=1e-10)
+    np.testing.assert_allclose(enc.inverse_transform(A),
+                               A @ enc.components_ + enc.decoder_bias_, rtol=1e-10)
+    curve = np.array(enc.loss_curve_)
+    assert np.all(np.diff(curve) <= 1e-12 * np.abs(curve[:-1]))
+    assert enc.score(X) > 0.5
+
+
+def test_kl_adam_decreases_the_same_loss():
+    X = _whitened_patches(1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adam = KLSparseEncoder(16, solver="adam", max_iter=30, learning_rate=1e-2,
+                               batch_size=100, random_state=0).fit(X)
+        again = KLSparseEncoder(16, solver="adam", max_iter=30, learning_rate=1e-2,
+                                batch_size=100, random_state=0).fit(X)
+    assert adam.loss_curve_[-1] < 0.5 * adam.loss_curve_[0]
+    np.testing.assert_array_equal(adam.components_, again.components_)
+    theta = np.concatenate([adam.encoder_weights_.ravel(), adam.components_.ravel(),
+                            adam.encoder_bias_, adam.decoder_bias_])
+    full = kl_loss_grad(theta, X, 16, 0.05, 3.0, 1e-4)[0]
+    assert full < adam.loss_curve_[0]

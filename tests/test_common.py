@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sparsecode import DictionaryLearner, SparseAutoencoder, ThresholdEncoder
+from sparsecode import DictionaryLearner, KLSparseEncoder, SparseAutoencoder, ThresholdEncoder
 
 ESTIMATORS = [
     DictionaryLearner(n_components=5, alpha=0.1, max_iter=5, random_state=0),
@@ -20,6 +20,8 @@ ESTIMATORS = [
     SparseAutoencoder(6, activation="topk", k=2, tied=True, max_iter=5, random_state=0),
     SparseAutoencoder(6, activation="batchtopk", k=2, early_stopping=True, sparse_output=True,
                       max_iter=5, random_state=0),
+    KLSparseEncoder(4, max_iter=20, random_state=0),
+    KLSparseEncoder(4, solver="adam", max_iter=3, random_state=0),
 ]
 
 # Checks an estimator is expected to fail, with the reason (none at present).

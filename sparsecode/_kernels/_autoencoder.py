@@ -267,3 +267,64 @@ def jump_relu_encode(cov, offset, theta, out):
         for j in range(m):
             v = cov[i, j] - offset[j]
             out[i, j] = v if v > theta else zero
+
+
+# The KL-sparse (UFLDL) autoencoder: sigmoid hidden units, full-batch passes.
+# Serial kernels: L-BFGS spends its time in BLAS, which keeps the threads.
+
+
+@njit(cache=True, nogil=True)
+def sigmoid_colsum(Z, colsum):
+    """``Z = 1 / (1 + exp(-Z))`` in place; ``colsum[j] = sum_i Z[i, j]``."""
+    n, m = Z.shape
+    colsum[:] = 0.0
+    for i in range(n):
+        for j in range(m):
+            a = 1.0 / (1.0 + np.exp(-Z[i, j]))
+            Z[i, j] = a
+            colsum[j] += a
+
+
+@njit(cache=True, nogil=True)
+def kl_backward(A, AG, XW2, c, kl_col, inv_n, colsum):
+    """With ``dA = (A G + c - X W2^T) / n + kl_col`` (the reconstruction and
+    KL terms), write ``dZ = dA * A * (1 - A)`` over ``AG`` and return
+    ``sum(A * (A G + 2 c - 2 X W2^T))``, the part of ``sum ||x_hat||^2 -
+    2 x.x_hat`` that depends on the codes; ``colsum`` gets ``dZ``'s column
+    sums."""
+    n, m = A.shape
+    colsum[:] = 0.0
+    total = 0.0
+    for i in range(n):
+        for j in range(m):
+            a = A[i, j]
+            ag = AG[i, j]
+            xw = XW2[i, j]
+            total += a * (ag + 2.0 * c[j] - 2.0 * xw)
+            dz = ((ag + c[j] - xw) * inv_n + kl_col[j]) * a * (1.0 - a)
+            AG[i, j] = dz
+            colsum[j] += dz
+    return total
+
+
+@njit(cache=True, nogil=True)
+def sigmoid_encode(cov, offset, out):
+    """``1 / (1 + exp(-(cov - offset)))`` (transform; ``cov`` may be ``out``)."""
+    n, m = cov.shape
+    for i in range(n):
+        for j in range(m):
+            out[i, j] = 1.0 / (1.0 + np.exp(-(np.float64(cov[i, j]) - offset[j])))
+
+
+@njit(cache=True, nogil=True)
+def sigmoid_backward(dA, A, inv_n, kl_col, colsum):
+    """``dZ = (dA * inv_n + kl_col) * A * (1 - A)`` written over ``dA``;
+    ``colsum`` gets its column sums."""
+    n, m = A.shape
+    colsum[:] = 0.0
+    for i in range(n):
+        for j in range(m):
+            a = A[i, j]
+            dz = (dA[i, j] * inv_n + kl_col[j]) * a * (1.0 - a)
+            dA[i, j] = dz
+            colsum[j] += dz
