@@ -163,33 +163,50 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
     W_enc, b_enc, W_dec, b_dec = (P[name] for name in _PARAMS)
     b = Xb.shape[0]
     Xc = Xb - b_dec
-    pre = Xc @ W_enc.T
-    pre += b_enc
+    m = W_enc.shape[0]
     info = {"threshold": None}
     if activation == "relu":
         norms = np.sqrt(np.einsum("ij,ij->i", W_dec, W_dec))
-        f = np.empty_like(pre)
-        penalty = np.empty(b)
-        relu_forward(pre, norms, l1, f, penalty)
-        X_hat = f @ W_dec
-        X_hat += b_dec
-        R = X_hat - Xb
-        loss = 0.5 * float(np.einsum("ij,ij->", R, R)) / b + float(penalty.sum()) / b
-        info["fired"] = (f > 0).any(axis=0)
+        add = (l1 / b) * norms.astype(Xb.dtype)
+
+        def block(start, stop, scratch):
+            # everything but the final sums, for one block of rows
+            Xc_h = Xc[start:stop]
+            F = Xc_h @ W_enc.T  # becomes the codes in place
+            penalty = np.empty(stop - start)
+            mass = np.zeros(m)
+            relu_forward(F, b_enc, norms, l1, penalty, mass)
+            R = F @ W_dec
+            R += b_dec
+            R -= Xb[start:stop]
+            part = (0.5 * float(np.einsum("ij,ij->", R, R)) + float(penalty.sum()), mass)
+            if not need_grad:
+                return part
+            R *= 1.0 / b  # scale the (b, d) residual, not the (b, m) products
+            G = R @ W_dec.T
+            g_b_enc = np.zeros(m)
+            relu_backward(G, F, add, g_b_enc)
+            return part + (F.T @ R, G.T @ Xc_h, g_b_enc, R.sum(axis=0))
+
+        # one block of rows per thread, BLAS on one thread each: the
+        # element-wise passes run in parallel too, and no pool spins idle
+        blocks = map_chunks(b, -(-b // _effective_threads(None)), block)
+        loss = sum(p[0] for p in blocks) / b
+        mass = np.sum([p[1] for p in blocks], axis=0)
+        info["fired"] = mass > 0
         if not need_grad:
             return loss, None, info
-        grad_f = R @ W_dec.T
-        grad_f *= 1.0 / b
-        grad_pre = np.empty_like(pre)
-        relu_backward(grad_f, pre, (l1 / b) * norms.astype(pre.dtype), grad_pre)
-        g_W_dec = f.T @ R
-        g_W_dec *= 1.0 / b
-        mass = f.sum(axis=0, dtype=np.float64) / b
-        g_W_dec += (l1 * mass / np.maximum(norms, 1e-30)).astype(W_dec.dtype)[:, None] * W_dec
-        g_W_enc = grad_pre.T @ Xc
-        g_b_enc = grad_pre.sum(axis=0)
-        g_b_dec = R.sum(axis=0) / b - g_b_enc @ W_enc
+        g_W_dec = blocks[0][2]
+        g_W_enc = blocks[0][3]
+        for p in blocks[1:]:
+            g_W_dec += p[2]
+            g_W_enc += p[3]
+        g_W_dec += (l1 * (mass / b) / np.maximum(norms, 1e-30)).astype(W_dec.dtype)[:, None] * W_dec
+        g_b_enc = np.sum([p[4] for p in blocks], axis=0).astype(Xb.dtype)
+        g_b_dec = np.sum([p[5] for p in blocks], axis=0) - g_b_enc @ W_enc
     else:
+        pre = Xc @ W_enc.T
+        pre += b_enc
         if activation == "topk":
             codes = _select_topk(pre, k)
         else:
@@ -614,14 +631,10 @@ class SparseAutoencoder(_AutoencoderBase):
         """One pass over ``X`` in minibatches; returns the mean loss."""
         # Never both pools at once: the idle workers of one spin while the
         # other runs (a ReLU step of 128 latents took 36 ms instead of 1).
-        # ReLU spends its time in dense GEMMs: BLAS gets the threads (25,000
-        # samples/s against 16,000 the other way, benchmarks/autoencoder.py);
-        # TopK in the sparse Numba products: Numba does (33,000 against 24,000).
-        if self.activation == "relu":
-            threads = _numba_threads(1, None)
-        else:
-            threads = blas_limit(1)
-        with threads:
+        # BLAS stays on one thread: ReLU runs one block of rows per Python
+        # thread (25,000 samples/s, against 16,000-20,000 with BLAS threads),
+        # TopK its sparse products in Numba's threads.
+        with blas_limit(1):
             return self._epoch_inner(X, P, moments, state, rng)
 
     def _epoch_inner(self, X, P, moments, state, rng):

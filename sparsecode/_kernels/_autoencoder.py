@@ -156,29 +156,39 @@ def csc_accumulate(t_indptr, t_rows, t_pos, coef, Y, out, sums):
         sums[j] += s
 
 
-@njit(parallel=True, cache=True)
-def relu_forward(pre, weights, l1, f, penalty_rows):
-    """``f = max(pre, 0)`` in place of nothing else; ``penalty_rows[i] =
-    l1 * sum_j f_ij * weights[j]`` (the decoder-norm-weighted L1)."""
-    b, m = pre.shape
-    for i in prange(b):
+# The ReLU path spends its time in BLAS, which keeps the threads: these two
+# run serially, each one pass over the (b, m) activations.
+
+
+@njit(cache=True, nogil=True)
+def relu_forward(F, b_enc, weights, l1, penalty_rows, colsum):
+    """``F = max(F + b_enc, 0)`` in place; ``penalty_rows[i] = l1 * sum_j
+    F_ij * weights[j]`` (the decoder-norm-weighted L1); ``colsum[j] +=
+    sum_i F_ij``."""
+    b, m = F.shape
+    zero = F[0, 0] * 0
+    for i in range(b):
         acc = 0.0
         for j in range(m):
-            v = pre[i, j]
-            v = v if v > 0 else 0
-            f[i, j] = v
+            v = F[i, j] + b_enc[j]
+            v = v if v > zero else zero
+            F[i, j] = v
             acc += v * weights[j]
+            colsum[j] += v
         penalty_rows[i] = l1 * acc
 
 
-@njit(parallel=True, cache=True)
-def relu_backward(grad_f, pre, add, grad_pre):
-    """``grad_pre = (grad_f + add) * [pre > 0]`` (``add``: the L1 term per
-    latent)."""
-    b, m = pre.shape
-    for i in prange(b):
+@njit(cache=True, nogil=True)
+def relu_backward(G, F, add, colsum):
+    """``G = (G + add) * [F > 0]`` in place (``add``: the L1 term per latent);
+    ``colsum[j] += sum_i G_ij``."""
+    b, m = F.shape
+    zero = G[0, 0] * 0
+    for i in range(b):
         for j in range(m):
-            grad_pre[i, j] = grad_f[i, j] + add[j] if pre[i, j] > 0 else 0
+            g = G[i, j] + add[j] if F[i, j] > 0 else zero
+            G[i, j] = g
+            colsum[j] += g
 
 
 @njit(parallel=True, cache=True)
