@@ -453,7 +453,9 @@ class SparseAutoencoder(_AutoencoderBase):
         Hold out ``validation_fraction`` of ``fit``'s rows and stop when their
         explained variance has not improved by ``tol`` for
         ``n_iter_no_change`` epochs, keeping the best parameters (as
-        ``MLPRegressor``); otherwise the same rule on the training loss.
+        ``MLPRegressor``: weights and the BatchTopK threshold; Adam's moments
+        continue from the last epoch); otherwise the same rule on the
+        training loss.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
     tol : float, default=1e-4
@@ -696,6 +698,7 @@ class SparseAutoencoder(_AutoencoderBase):
         loss_curve = []
         val_scores = [] if X_val is not None else None
         best_val, best_loss, best_params, no_improve = -np.inf, np.inf, None, 0
+        best_threshold = None
         started = time.perf_counter()
         epoch = 0
         for epoch in range(1, epochs + 1):
@@ -713,6 +716,7 @@ class SparseAutoencoder(_AutoencoderBase):
                 if score > best_val:
                     best_val = score
                     best_params = {name: P[name].copy() for name in _PARAMS}
+                    best_threshold = state["threshold"]
             else:
                 no_improve = no_improve + 1 if loss > best_loss - self.tol else 0
                 best_loss = min(best_loss, loss)
@@ -724,7 +728,10 @@ class SparseAutoencoder(_AutoencoderBase):
             warnings.warn(f"SparseAutoencoder: max_iter={epochs} epochs reached and the "
                           "loss is still improving.", ConvergenceWarning)
         if best_params is not None:
+            # the parameters (and BatchTopK threshold) of the best validation
+            # epoch; Adam's moments and the step count go on from the last
             P.update(best_params)
+            state["threshold"] = best_threshold
             if self.tied:
                 P["W_dec"] = P["W_enc"]
         self._commit(P, moments, state, rng, loss_curve, val_scores, best_val, epoch)
@@ -742,7 +749,9 @@ class SparseAutoencoder(_AutoencoderBase):
         self.t_ = state["t"]
         dead_after = self.dead_threshold or state["n_train"]
         self.dead_fraction_ = float(np.mean(state["since_fired"] >= dead_after))
-        self._moments, self._state, self._rng = moments, state, rng
+        # a copy: a generator the caller passed in and draws from later must
+        # not change how partial_fit resumes
+        self._moments, self._state, self._rng = moments, state, copy.deepcopy(rng)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -924,16 +933,13 @@ class KLSparseEncoder(_AutoencoderBase):
 
     .. math::
 
-        \min rac{1}{2n} \sum_i \|x_i - \hat x_i\|^2
-        + rac{\lambda}{2} (\|W_1\|^2 + \|W_2\|^2)
-        + eta \sum_j \mathrm{KL}(
-ho \,\|\, \hat
-ho_j),
+        \min \frac{1}{2n} \sum_i \|x_i - \hat x_i\|^2
+        + \frac{\lambda}{2} (\|W_1\|^2 + \|W_2\|^2)
+        + \beta \sum_j \mathrm{KL}(\rho \,\|\, \hat\rho_j),
 
     with :math:`a = \sigma(W_1 x + b_1)`, :math:`\hat x = W_2^T a + b_2` (a
     linear decoder, as UFLDL uses for whitened data) and
-    :math:`\hat
-ho_j` the mean of unit ``j`` over the data (over the
+    :math:`\hat\rho_j` the mean of unit ``j`` over the data (over the
     minibatch with ``solver="adam"``). The loss is evaluated in Gram form
     (``n x m`` and ``m x m`` products only), so a sparse ``X`` is never
     densified.
@@ -974,8 +980,7 @@ ho_j` the mean of unit ``j`` over the data (over the
     encoder_bias_ : ndarray of shape (n_components,)
     decoder_bias_ : ndarray of shape (n_features,)
     mean_activation_ : ndarray of shape (n_components,)
-        :math:`\hat
-ho` on the training data.
+        :math:`\hat\rho` on the training data.
     loss_curve_ : list of float
         Loss per L-BFGS iteration or Adam epoch.
     n_iter_ : int
@@ -1052,7 +1057,8 @@ ho` on the training data.
             r = np.sqrt(6.0 / (m + d + 1))
             theta = np.concatenate([rng.uniform(-r, r, 2 * m * d), np.zeros(m + d)])
             X64 = X.astype(np.float64)
-            # serial Numba kernels; BLAS on one thread per row block
+            # serial Numba kernels; BLAS on one thread (per row block on the
+            # dense route; the sparse Gram route runs on one thread)
             with _numba_threads(1, 1):
                 if self.solver == "lbfgs":
                     theta, curve, n_iter = self._lbfgs(theta, X64)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import approx_fprime
+from sklearn.exceptions import ConvergenceWarning
 
 from sparsecode import KLSparseEncoder, SparseAutoencoder
 from sparsecode._autoencoder import geometric_median, kl_loss_grad, sae_loss_grad
@@ -193,12 +194,31 @@ def test_partial_fit_resumes_from_pickle_bit_for_bit():
     assert resumed.loss_curve_ == straight.loss_curve_ and resumed.t_ == straight.t_ == 9
 
 
-def test_early_stopping_keeps_the_best_validation_score():
+@pytest.mark.parametrize("activation", ["relu", "batchtopk"])
+def test_early_stopping_keeps_the_best_validation_score(activation):
     X = _planted(n=1500)
-    sae = _fit(X, activation="relu", early_stopping=True, max_iter=40, n_iter_no_change=3,
-               learning_rate=3e-2)
-    assert len(sae.validation_scores_) == sae.n_iter_
+    sae = _fit(X, activation=activation, k=5, early_stopping=True, max_iter=60,
+               n_iter_no_change=3, learning_rate=3e-2)
+    assert len(sae.validation_scores_) == sae.n_iter_ < 60
+    # the validation rows, drawn as fit draws them: the restored estimator
+    # scores on them what the best epoch scored
+    perm = np.random.RandomState(0).permutation(len(X))
+    X_val = X[np.sort(perm[:150])]
+    assert np.isclose(sae.score(X_val), sae.best_validation_score_, rtol=1e-10)
     assert sae.best_validation_score_ == max(sae.validation_scores_)
+
+
+def test_max_iter_warns_and_tied_weights_stay_one_array():
+    X = _planted(n=300)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        sae = SparseAutoencoder(16, tied=True, max_iter=2, random_state=0).fit(X)
+    assert sae.components_ is sae.encoder_weights_
+    sae = pickle.loads(pickle.dumps(sae))
+    assert sae.components_ is sae.encoder_weights_
+    sae.partial_fit(X)
+    assert sae.components_ is sae.encoder_weights_
+    with pytest.warns(ConvergenceWarning, match="L-BFGS"):
+        KLSparseEncoder(4, max_iter=2, random_state=0).fit(X)
 
 
 def test_dead_latents_and_auxk():
@@ -308,3 +328,16 @@ def test_kl_adam_decreases_the_same_loss():
                             adam.encoder_bias_, adam.decoder_bias_])
     full = kl_loss_grad(theta, X, 16, 0.05, 3.0, 1e-4)[0]
     assert full < adam.loss_curve_[0]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_kl_fit_float32_and_sparse_match_dense_float64(sparse):
+    X = _planted(n=400, d=12)
+    X = np.where(np.abs(X) > 0.2, X, 0.0)
+    ref = KLSparseEncoder(6, max_iter=30, random_state=0).fit(X)
+    X32 = (sp.csr_matrix(X) if sparse else X).astype(np.float32)
+    enc = KLSparseEncoder(6, max_iter=30, random_state=0).fit(X32)
+    assert enc.components_.dtype == np.float32 and enc.transform(X32).dtype == np.float32
+    # the fit runs in float64 whatever the input: same iterates up to rounding
+    np.testing.assert_allclose(enc.components_, ref.components_, rtol=1e-3, atol=1e-4)
+    assert np.isclose(enc.score(X32), ref.score(X), rtol=1e-4)
