@@ -8,9 +8,11 @@ CS294A notes: sigmoid hidden units whose mean activation is pulled towards
 ``rho`` by a KL penalty. Trained by L-BFGS on whitened 8x8 patches of a
 natural image, following the UFLDL recipe (patches with their mean removed,
 whitening that keeps a low-pass roll-off, values clipped at three standard
-deviations, ``rho = 0.01``, 25 hidden units), its filters (the rows of
-``encoder_weights_``) should come out as localised, oriented edge detectors.
-On this JPEG image they are oriented but still noisy: see the issue notes.
+deviations and scaled to +-0.4, ``rho = 0.01``, ``beta = 3``, 25 hidden
+units), its filters (the rows of ``encoder_weights_``) come out as localised,
+oriented edge detectors, like the receptive fields of simple cells in V1.
+The scale matters: on data six times more energetic the same ``beta`` is too
+weak against the reconstruction term and the filters stay noisy.
 """
 
 import time
@@ -33,7 +35,7 @@ X -= X.mean(axis=1, keepdims=True)  # remove each patch's brightness
 mean, W = zca(X, 10.0)
 X_white = (X - mean) @ W
 scale = 3 * X_white.std()
-X_white = np.clip(X_white, -scale, scale) / scale
+X_white = 0.4 * np.clip(X_white, -scale, scale) / scale
 
 start = time.perf_counter()
 with warnings.catch_warnings():

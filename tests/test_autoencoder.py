@@ -284,6 +284,8 @@ def test_kl_dense_and_gram_routes_agree():
 
 
 def _whitened_patches(n=3000):
+    """UFLDL's recipe: mean-removed patches, whitened with a low-pass
+    roll-off, clipped at 3 standard deviations and scaled to +-0.4."""
     from sklearn.datasets import load_sample_image
     from sklearn.feature_extraction.image import extract_patches_2d
 
@@ -292,16 +294,18 @@ def _whitened_patches(n=3000):
     grey = load_sample_image("china.jpg").astype(float).mean(axis=2) / 255
     P = extract_patches_2d(grey, (8, 8), max_patches=n, random_state=0).reshape(n, -1)
     P -= P.mean(axis=1, keepdims=True)
-    mean, W = zca(P, 0.1)
-    return (P - mean) @ W
+    mean, W = zca(P, 10.0)
+    P = (P - mean) @ W
+    scale = 3 * P.std()
+    return 0.4 * np.clip(P, -scale, scale) / scale
 
 
 def test_kl_mean_activation_near_rho_on_whitened_patches():
     X = _whitened_patches()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        enc = KLSparseEncoder(36, rho=0.05, beta=10.0, max_iter=300, random_state=0).fit(X)
-    assert abs(enc.mean_activation_.mean() / 0.05 - 1) < 0.2
+        enc = KLSparseEncoder(25, rho=0.01, max_iter=400, random_state=0).fit(X)
+    assert abs(enc.mean_activation_.mean() / 0.01 - 1) < 0.2
     A = enc.transform(X)
     np.testing.assert_allclose(A.mean(axis=0), enc.mean_activation_, rtol=1e-6)
     # transform and inverse_transform are the closed forms
@@ -311,7 +315,7 @@ def test_kl_mean_activation_near_rho_on_whitened_patches():
                                A @ enc.components_ + enc.decoder_bias_, rtol=1e-10)
     curve = np.array(enc.loss_curve_)
     assert np.all(np.diff(curve) <= 1e-12 * np.abs(curve[:-1]))
-    assert enc.score(X) > 0.5
+    assert enc.score(X) > 0.3
 
 
 def test_kl_adam_decreases_the_same_loss():
