@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean clean-cache
+.PHONY: demo test bench docs clean clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,18 @@ $(VENV)/.bench-stamp: pyproject.toml | $(BIN)/python
 bench: $(VENV)/.bench-stamp
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/encode.py
 
+$(VENV)/.docs-stamp: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@
+
+# The HTML documentation, warnings as errors; the gallery runs every example.
+docs: $(VENV)/.docs-stamp
+	MPLBACKEND=Agg $(BIN)/python -m sphinx -W --keep-going -b html doc doc/_build/html
+
 # Numba keys a cached kernel on its own file only: after editing a helper that
 # other kernel files call (sparsecode/_kernels/_common.py), drop the caches.
 clean-cache:
 	find sparsecode -name __pycache__ -type d -prune -exec rm -rf {} +
 
 clean: clean-cache
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis doc/_build doc/generated doc/auto_examples

@@ -1,7 +1,7 @@
 """
-=============================================
+==============================================
 Image denoising with an overcomplete DCT (OMP)
-=============================================
+==============================================
 
 Code every overlapping 8x8 patch of a noisy grey image on a fixed overcomplete
 DCT dictionary with error-targeted orthogonal matching pursuit: atoms are added

@@ -490,7 +490,10 @@ class SparseAutoencoder(_AutoencoderBase):
     dead_fraction_ : float
         Share of latents dead at the end of training.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during ``fit``, when ``X`` has string column
+        names.
 
     References
     ----------
@@ -985,7 +988,10 @@ class KLSparseEncoder(_AutoencoderBase):
         Loss per L-BFGS iteration or Adam epoch.
     n_iter_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during ``fit``, when ``X`` has string column
+        names.
 
     References
     ----------

@@ -116,7 +116,10 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         Atoms replaced by badly reconstructed samples because no code used
         them.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during ``fit``, when ``X`` has string column
+        names.
 
     References
     ----------

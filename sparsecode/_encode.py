@@ -359,8 +359,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
         The atoms, one per row. Cast to ``X``'s dtype. Atoms need not have unit
         norm; an all-zero atom always gets a zero code.
 
-    algorithm : {"auto", "lars", "cd", "fista", "ista", "omp", "threshold"}, \
-            default="auto"
+    algorithm : {"auto", "lars", "cd", "fista", "ista", "omp", "threshold"}, default="auto"
         - ``"lars"``: lasso homotopy (LARS with the lasso modification), exact
           up to rounding; its cost follows the size of the support.
         - ``"cd"``: coordinate descent on the Gram matrix with an active set.
