@@ -334,7 +334,9 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """``1 - sum ||x - x_hat||^2 / sum ||x - mean||^2`` by chunks; for a
         sparse ``X`` the squares come from the Gram identity
         ``||x - x_hat||^2 = ||x||^2 - 2 x.x_hat + ||x_hat||^2``."""
-        rows = rows_per_chunk(max(P["W_enc"].shape))
+        # blocks of about 4 Mi code entries: each is encoded (itself in
+        # cache-sized chunks) and decoded in one go
+        rows = rows_per_chunk(max(P["W_enc"].shape), 1 << 22)
         res, sq, total = 0.0, 0.0, np.zeros(X.shape[1])
         W = P["W_dec"].astype(np.float64)
         for start in range(0, X.shape[0], rows):
