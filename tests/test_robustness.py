@@ -1,0 +1,191 @@
+"""The bad-input table of DESIGN.md over every public estimator: each case is
+refused with a clear error naming the problem, or gives the documented
+result; a call that raises leaves a fitted estimator as it was."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sparsecode import DictionaryLearner, KLSparseEncoder, SparseAutoencoder, ThresholdEncoder
+
+
+def _estimators():
+    return {
+        "DictionaryLearner": DictionaryLearner(4, alpha=0.1, max_iter=3, random_state=0),
+        "ThresholdEncoder": ThresholdEncoder(4, random_state=0),
+        "ThresholdEncoder-whiten": ThresholdEncoder(4, mode="triangle", whiten=True,
+                                                    random_state=0),
+        "SparseAutoencoder": SparseAutoencoder(6, activation="topk", k=2, max_iter=3,
+                                               random_state=0),
+        "KLSparseEncoder": KLSparseEncoder(3, max_iter=10, random_state=0),
+    }
+
+
+NAMES = list(_estimators())
+FORMATS = ["dense", "csr", "csc"]
+
+
+def _make(name):
+    return _estimators()[name]
+
+
+def _data(n=40, p=6, seed=0):
+    X = np.random.default_rng(seed).standard_normal((n, p))
+    X[np.abs(X) < 0.3] = 0.0
+    return X
+
+
+def _as(X, fmt):
+    return {"dense": np.asarray, "csr": sp.csr_matrix, "csc": sp.csc_matrix}[fmt](X)
+
+
+def _fit(est, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(X)
+
+
+def _dense(Z):
+    return Z.toarray() if sp.issparse(Z) else np.asarray(Z)
+
+
+def _fitted_state(est):
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v)
+            for k, v in vars(est).items() if k.endswith("_")}
+
+
+def _assert_state(est, state):
+    assert set(state) <= set(vars(est))
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(est, key), value)
+
+
+BAD_FIT = {
+    "nan": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X),
+            ValueError, "NaN"),
+    "inf": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X),
+            ValueError, "infinity"),
+    "empty": (lambda X: X[:0], ValueError, "0 sample"),
+    "complex": (lambda X: X + 1j, ValueError, "[Cc]omplex"),
+    "strings": (lambda X: X.astype(str).astype(object) + "x", ValueError, "convert|could not"),
+    "1d": (lambda X: X[:, 0], ValueError, "2D array"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FIT))
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_input_refused_and_fitted_state_kept(name, case):
+    make_bad, error, match = BAD_FIT[case]
+    est = _fit(_make(name), _data())
+    state = _fitted_state(est)
+    bad = make_bad(_data())
+    with pytest.raises(error, match=match):
+        _fit(est, bad)
+    _assert_state(est, state)
+    if case not in ("empty",):
+        with pytest.raises((ValueError, TypeError)):
+            est.transform(bad)
+        _assert_state(est, state)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_number_of_features_at_transform(name):
+    est = _fit(_make(name), _data())
+    state = _fitted_state(est)
+    with pytest.raises(ValueError, match="features"):
+        est.transform(_data(p=5))
+    _assert_state(est, state)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", NAMES)
+def test_formats_layouts_and_dtypes_agree(name, fmt):
+    """CSR, CSC, Fortran order, read-only and int64-indexed input give the
+    dense result; float32 gives float32; finite input gives finite codes."""
+    X = _data()
+    ref_est = _fit(_make(name), X)
+    ref = _dense(ref_est.transform(X))
+    assert np.all(np.isfinite(ref))
+    Xf = _as(X, fmt)
+    if fmt == "dense":
+        variants = [np.asfortranarray(X), X.copy()]
+        variants[1].setflags(write=False)
+    else:
+        big = Xf.copy()
+        big.indices = big.indices.astype(np.int64)
+        big.indptr = big.indptr.astype(np.int64)
+        variants = [Xf, big]
+    for V in variants:
+        est = _fit(_make(name), V)
+        np.testing.assert_allclose(_dense(est.transform(V)), ref, rtol=1e-7, atol=1e-9)
+    est32 = _fit(_make(name), _as(X.astype(np.float32), fmt))
+    Z32 = est32.transform(_as(X.astype(np.float32), fmt))
+    assert Z32.dtype == np.float32 and np.all(np.isfinite(_dense(Z32)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_memory_mapped_input(name, tmp_path):
+    X = _data()
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    Xm = np.load(path, mmap_mode="r")
+    ref = _dense(_fit(_make(name), X).transform(X))
+    np.testing.assert_allclose(_dense(_fit(_make(name), Xm).transform(Xm)), ref,
+                               rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_sample_and_constant_data(name):
+    """One sample and all-equal rows: a clear refusal or finite codes."""
+    for X in (_data(n=1), np.ones((30, 6))):
+        est = _make(name)
+        try:
+            _fit(est, X)
+        except ValueError as exc:
+            assert str(exc)  # a message, not a bare error
+            continue
+        assert np.all(np.isfinite(_dense(est.transform(X))))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_n_components_larger_than_possible(name):
+    """More atoms than samples: refused by the estimators that draw atoms
+    from the samples, handled by the others."""
+    X = _data(n=5)
+    est = _make(name).set_params(n_components=50)
+    try:
+        _fit(est, X)
+    except ValueError as exc:
+        assert "n_components" in str(exc) or "n_samples" in str(exc)
+        return
+    assert np.all(np.isfinite(_dense(est.transform(X))))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reproducible_pickled_and_thread_safe(name):
+    """Same random_state, same result; a pickled estimator transforms the
+    same; two threads transforming at once match serial calls."""
+    import pickle
+    import threading
+
+    X = _data(n=400, p=8)
+    a, b = _fit(_make(name), X), _fit(_make(name), X)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    ref = _dense(a.transform(X))
+    np.testing.assert_array_equal(_dense(pickle.loads(pickle.dumps(a)).transform(X)), ref)
+    out = [None, None]
+
+    def run(i):
+        for _ in range(3):
+            out[i] = _dense(a.transform(X))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for o in out:
+        np.testing.assert_array_equal(o, ref)
