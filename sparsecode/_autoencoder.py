@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import restore_on_error
-from ._chunks import dense_to_csr, map_chunks, rows_per_chunk
+from ._chunks import encode_rows, map_chunks, rows_per_chunk
 from ._encode import _effective_threads, _numba_threads, blas_limit
 from ._kernels._autoencoder import (
     adam_update,
@@ -267,28 +267,11 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         # the pre-activation is cov - offset, with the encoder's input shift
         offset = (P["b_dec"].astype(np.float64) @ W_enc.T.astype(np.float64)
                   - P["b_enc"].astype(np.float64))
-        n, m = X.shape[0], W_enc.shape[0]
-        out = None if sparse_output else np.empty((n, m), dtype=dtype)
 
-        def work(start, stop, scratch):
-            Xc = X[start:stop]
-            dest = (scratch.get("dest", (stop - start, m), dtype) if out is None
-                    else out[start:stop])
-            if sp.issparse(Xc):
-                cov = np.ascontiguousarray(Xc @ M, dtype=dtype)
-            else:
-                cov = np.matmul(Xc, M, out=dest)
+        def activate(cov, dest, Xc, scratch):
             self._activate(cov, offset, dest, scratch, threshold)
-            if out is None:
-                return dense_to_csr(dest)
-            return None
 
-        pieces = map_chunks(n, rows_per_chunk(m), work, None)
-        if out is not None:
-            return out
-        codes = sp.vstack(pieces, format="csr") if pieces else sp.csr_matrix((0, m))
-        codes = codes.astype(dtype, copy=False)
-        return sp.csr_array(codes) if isinstance(X, sp.sparray) else codes
+        return encode_rows(X, M, W_enc.shape[0], activate, sparse_output=sparse_output)
 
     def transform(self, X):
         """Encode ``X``: ``act(W_enc (x - b_dec) + b_enc)``.

@@ -108,3 +108,36 @@ def dense_to_csr(dense):
     data = np.empty(indptr[-1], dtype=dense.dtype)
     fill_csr(dense, indptr, indices, data)
     return sp.csr_matrix((data, indices, indptr), shape=dense.shape)
+
+
+def encode_rows(X, M, width, activate, *, sparse_output=False, n_jobs=None):
+    """Features of the rows of ``X``: per row chunk, ``cov = X_chunk @ M``
+    and ``activate(cov, dest, X_chunk, scratch)`` writing the chunk's
+    ``width`` features into ``dest``. For a dense ``X`` the product goes
+    straight into the first ``M.shape[1]`` columns of ``dest``, so the
+    activation rewrites the responses in cache (it must read a response
+    before writing its place). Returns a dense array, or CSR built chunk by
+    chunk with ``sparse_output`` (``csr_array`` for a sparse-array ``X``)."""
+    dtype = X.dtype
+    n, k = X.shape[0], M.shape[1]
+    out = None if sparse_output else np.empty((n, width), dtype=dtype)
+
+    def work(start, stop, scratch):
+        Xc = X[start:stop]
+        if out is None:
+            dest = scratch.get("dest", (stop - start, width), dtype)
+        else:
+            dest = out[start:stop]
+        if sp.issparse(Xc):
+            cov = np.ascontiguousarray(Xc @ M, dtype=dtype)
+        else:
+            cov = np.matmul(Xc, M, out=dest[:, :k])
+        activate(cov, dest, Xc, scratch)
+        return dense_to_csr(dest) if out is None else None
+
+    pieces = map_chunks(n, rows_per_chunk(k), work, n_jobs)
+    if out is not None:
+        return out
+    codes = sp.vstack(pieces, format="csr") if pieces else sp.csr_matrix((0, width))
+    codes = codes.astype(dtype, copy=False)
+    return sp.csr_array(codes) if isinstance(X, sp.sparray) else codes

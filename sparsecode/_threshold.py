@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import restore_on_error
-from ._chunks import dense_to_csr, map_chunks, rows_per_chunk
+from ._chunks import encode_rows
 from ._kernels._threshold import (
     hard_encode,
     soft_encode,
@@ -321,8 +321,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         n, k = rows.n_samples, D.shape[0]
         n_rows = min(n, max(1, _QUANTILE_ENTRIES // k))
         idx = np.sort(rng.choice(n, size=n_rows, replace=False)) if n_rows < n else slice(None)
-        M, b = rows.fold(D.T, np.float64)
-        C = np.asarray(rows.X[idx] @ M, dtype=np.float64) - b
+        C = rows.responses(D.T, idx)
         t = self.target_sparsity
         if self.mode == "soft" and not self.split_sign:
             values, q = C.ravel(), t  # zero where c <= alpha
@@ -403,7 +402,6 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         k = D.shape[0]
         width = self._n_features_out
         split = width == 2 * k
-        n = X.shape[0]
         mode = self.mode
         if mode == "triangle":
             sq_c = np.einsum("ij,ij->i", D, D)
@@ -411,20 +409,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             b = b.astype(dtype)
             alpha = dtype.type(0.0 if self.alpha_ is None else self.alpha_)
             n_keep = min(self.k or max(1, k // 10), k)
-        out = None if self.sparse_output else np.empty((n, width), dtype=dtype)
-
-        def work(start, stop, scratch):
-            Xc = X[start:stop]
-            if out is None:
-                dest = scratch.get("dest", (stop - start, width), dtype)
-            else:
-                dest = out[start:stop]
-            if sp.issparse(Xc):
-                cov = np.ascontiguousarray(Xc @ M, dtype=dtype)
-            else:
-                # the responses go where the features will be, so the
-                # kernel rewrites them in cache
-                cov = np.matmul(Xc, M, out=dest[:, :k])
+        def activate(cov, dest, Xc, scratch):
             if mode == "soft":
                 soft_encode(cov, b, alpha, split, dest)
             elif mode == "hard":
@@ -434,16 +419,9 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             else:
                 triangle_encode(cov, b, rows.sq_norms_of(Xc), sq_c, dest,
                                 scratch.get("work", (k,), np.float64))
-            if out is None:
-                return dense_to_csr(dest)
-            return None
 
-        pieces = map_chunks(n, rows_per_chunk(k), work, self.n_jobs)
-        if out is not None:
-            return out
-        codes = sp.vstack(pieces, format="csr") if pieces else sp.csr_matrix((0, width))
-        codes = codes.astype(dtype, copy=False)
-        return sp.csr_array(codes) if isinstance(X, sp.sparray) else codes
+        return encode_rows(X, M, width, activate, sparse_output=self.sparse_output,
+                           n_jobs=self.n_jobs)
 
     @property
     def _n_features_out(self):
