@@ -61,6 +61,12 @@ class Rows:
             return np.ascontiguousarray(right, dtype=dtype), np.zeros(right.shape[1])
         return (np.ascontiguousarray(self.W @ right, dtype=dtype), self.shift @ right)
 
+    def responses(self, right, idx=slice(None)):
+        """The whitened rows ``idx`` times ``right``, in float64 (for the
+        few columns of the seeding and the samples that set a threshold)."""
+        M, b = self.fold(right, np.float64)
+        return np.asarray(self.X[idx] @ M, dtype=np.float64) - b
+
     def dense(self, idx):
         """The whitened rows ``idx`` as a dense float64 array."""
         return self.whiten_block(self.X[idx])
@@ -127,7 +133,7 @@ def _assign(rows, centers, sq_x, spherical, n_jobs):
     return labels, values, loss
 
 
-def _seed(rows, n_clusters, sq_x, spherical, rng, n_jobs):
+def _seed(rows, n_clusters, sq_x, spherical, rng):
     """Greedy k-means++ (Arthur & Vassilvitskii 2007, with scikit-learn's
     ``2 + log k`` candidates per centre) on a subsample of the rows."""
     n = rows.n_samples
@@ -142,7 +148,7 @@ def _seed(rows, n_clusters, sq_x, spherical, rng, n_jobs):
         return np.divide(C, norms, out=np.zeros_like(C), where=norms > 0)
 
     def losses(C):
-        R = _assign_matrix(view, C, n_jobs)
+        R = view.responses(C.T)
         if spherical:
             return sq[:, None] - R**2
         return sq[:, None] - 2.0 * R + np.einsum("ij,ij->i", C, C)
@@ -168,11 +174,6 @@ def _seed(rows, n_clusters, sq_x, spherical, rng, n_jobs):
         potential = trial[:, best]
     return centers
 
-
-def _assign_matrix(rows, centers, n_jobs):
-    """All responses ``rows @ centers.T`` (for the seeding's few columns)."""
-    M, b = rows.fold(centers.T, np.float64)
-    return np.asarray(rows.X @ M, dtype=np.float64) - b
 
 
 def kmeans(rows, n_clusters, *, spherical, max_iter, tol, rng, n_init=1, n_jobs=None,
@@ -202,7 +203,7 @@ def kmeans(rows, n_clusters, *, spherical, max_iter, tol, rng, n_init=1, n_jobs=
 
 
 def _lloyd(rows, n_clusters, sq_x, spherical, max_iter, tol, rng, n_jobs, verbose):
-    centers = _seed(rows, n_clusters, sq_x, spherical, rng, n_jobs)
+    centers = _seed(rows, n_clusters, sq_x, spherical, rng)
     objective = []
     previous_labels = None
     it = 0
