@@ -70,15 +70,18 @@ def map_chunks(n_samples, rows, work, n_jobs=None):
     """Call ``work(start, stop, scratch)`` over consecutive row chunks of at
     most ``rows`` rows, with BLAS capped to one thread; ``scratch`` is a
     per-thread :class:`Scratch`. Each of up to ``n_jobs`` threads (``None``:
-    Numba's thread count) takes one contiguous range of rows, so that it
-    writes (and first touches) its own part of the output. Returns the
-    results in chunk order."""
+    Numba's thread count) takes one contiguous range of whole chunks, so
+    that it writes (and first touches) its own part of the output, and the
+    chunks do not depend on ``n_jobs``. Returns the results in chunk order."""
     n_chunks = -(-n_samples // rows) if n_samples else 0
     threads = max(1, min(_effective_threads(n_jobs), n_chunks))
     scratch = Scratch()
 
     def run(t):
-        lo, hi = t * n_samples // threads, (t + 1) * n_samples // threads
+        # whole chunks per thread: the chunks, and so every result, are the
+        # same whatever the thread count
+        lo = t * n_chunks // threads * rows
+        hi = min(n_samples, (t + 1) * n_chunks // threads * rows)
         return [work(s, min(s + rows, hi), scratch) for s in range(lo, hi, rows)]
 
     with blas_limit(1):

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sparsecode import DictionaryLearner, KLSparseEncoder, SparseAutoencoder, ThresholdEncoder
+from sparsecode import (
+    DictionaryLearner,
+    KLSparseEncoder,
+    SparseAttentionTransformer,
+    SparseAutoencoder,
+    ThresholdEncoder,
+)
 
 
 def _estimators():
@@ -20,6 +26,11 @@ def _estimators():
         "SparseAutoencoder": SparseAutoencoder(6, activation="topk", k=2, max_iter=3,
                                                random_state=0),
         "KLSparseEncoder": KLSparseEncoder(3, max_iter=10, random_state=0),
+        "SparseAttentionTransformer-bigbird": SparseAttentionTransformer(
+            "bigbird", window=4, block_size=4, projection="pca", n_components=4,
+            random_state=0),
+        "SparseAttentionTransformer-lsh": SparseAttentionTransformer(
+            "lsh", n_buckets=4, chunk_size=8, random_state=0),
     }
 
 
@@ -173,7 +184,7 @@ def test_reproducible_pickled_and_thread_safe(name):
 
     X = _data(n=400, p=8)
     a, b = _fit(_make(name), X), _fit(_make(name), X)
-    np.testing.assert_array_equal(a.components_, b.components_)
+    _assert_state(b, _fitted_state(a))
     ref = _dense(a.transform(X))
     np.testing.assert_array_equal(_dense(pickle.loads(pickle.dumps(a)).transform(X)), ref)
     out = [None, None]

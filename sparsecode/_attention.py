@@ -1,0 +1,1020 @@
+"""SparseAttentionTransformer: softmax attention over a sparse set of keys per
+token, at a cost linear in the number of tokens.
+
+How a call runs (``_attend``): the window part of a pattern goes through
+query tiles, one BLAS product of the tile's queries with the band of keys
+they can see, a Numba softmax masked to each query's range, and a second
+product with the values; the keys outside the window (global tokens, BigBird
+random blocks, LSH buckets, 2-D neighbourhoods) go through per-query key
+lists; the two partial results merge exactly through their log-sum-exps;
+global queries, which see their whole sequence, are done last by key blocks.
+No ``n x n`` array exists at any point.
+"""
+
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import randomized_svd
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+
+from ._base import restore_on_error
+from ._chunks import Scratch, map_chunks
+from ._kernels._attention import (
+    band_softmax,
+    csr_softmax,
+    extra_keys,
+    grid_keys,
+    list_attention,
+    lsh_keys,
+    merge_lse,
+)
+
+# The "dense" pattern refuses more (query, key) pairs than this (2^26: one
+# sequence of 8,192 tokens).
+_DENSE_PAIRS = 1 << 26
+
+# Queries per tile of the window path: the tile's scores (tile x (tile +
+# window)) stay in L2 between the product that writes them and the softmax.
+_TILE = 128
+
+# Entries per chunk of the key-list path's lists and scores.
+_LIST_ENTRIES = 1 << 16
+
+_PATTERNS = ("window", "window2d", "longformer", "bigbird", "lsh", "dense")
+
+
+def _check_lengths(lengths, n):
+    """The sequence lengths as int64 (one sequence of ``n`` tokens when None)
+    and the sequences' first rows, ``offsets`` (length ``n_sequences + 1``)."""
+    if lengths is None:
+        lengths = np.array([n], dtype=np.int64)
+    else:
+        raw = np.asarray(lengths)
+        if raw.ndim != 1 or raw.size == 0:
+            raise ValueError(f"lengths must be a non-empty 1-D array of sequence lengths, "
+                             f"got shape {raw.shape}.")
+        if not np.issubdtype(raw.dtype, np.integer):
+            if not (np.issubdtype(raw.dtype, np.floating) and np.all(np.isfinite(raw))
+                    and np.all(raw == np.round(raw))):
+                raise ValueError(f"lengths must hold integers, got dtype {raw.dtype}.")
+        lengths = raw.astype(np.int64)
+        if lengths.min() < 1:
+            raise ValueError("lengths must be positive: every sequence holds a token.")
+        if lengths.sum() != n:
+            raise ValueError(f"lengths sum to {int(lengths.sum())} but X has {n} rows "
+                             "(tokens).")
+    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return lengths, offsets
+
+
+class _Plan:
+    """The key sets of one call, in three parts whose keys are disjoint:
+
+    - a band (``window``, ``longformer``, ``bigbird`` windows; ``dense``): the
+      keys ``lo_i <= j < hi_i`` of each query in a row order where the
+      window is contiguous (rows regrouped by residue when ``dilation > 1``);
+    - per-query key lists (``extra``): global keys, BigBird random keys, the
+      2-D window, LSH buckets;
+    - global queries, which attend to their whole sequence and replace
+      whatever the other parts gave them.
+    """
+
+    def __init__(self, est, Q, K, lengths, offsets):
+        n = Q.shape[0]
+        self.n = n
+        self.lengths, self.offsets = lengths, offsets
+        self.seq = np.repeat(np.arange(lengths.size, dtype=np.int64), lengths)
+        self.starts = offsets[:-1][self.seq]
+        self.row_lengths = lengths[self.seq]
+        pattern = est.pattern
+        self.causal = bool(est.causal)
+        self.dilation = int(est.dilation)
+        self.half = est.window_ // 2
+        self.perm = None
+        self.band = pattern in ("window", "longformer", "bigbird", "dense")
+        self.full_band = pattern == "dense"
+        self.extra = None
+        self.glob = np.zeros(0, dtype=np.int64)
+        if self.band:
+            self._band_rows()
+        if pattern in ("longformer", "bigbird"):
+            self.glob = est.global_tokens_
+            is_glob = np.zeros(int(self.glob.max()) + 1 if self.glob.size else 0, dtype=bool)
+            is_glob[self.glob] = True
+            if pattern == "bigbird":
+                rand_ptr, rand_blocks = _random_blocks(lengths, est.block_size, est.n_random,
+                                                       est.random_seed_)
+                n_random, block = int(est.n_random), int(est.block_size)
+            else:
+                rand_ptr = np.zeros(lengths.size, dtype=np.int64)
+                rand_blocks = np.zeros(0, dtype=np.int64)
+                n_random, block = 0, 1
+            cap = self.glob.size + n_random * block
+            if cap:
+                def build(rows, keys, counts, scratch):
+                    extra_keys(rows, self.starts, self.row_lengths, self.seq, self.half,
+                               self.dilation, self.causal, self.glob, is_glob, rand_ptr,
+                               rand_blocks, n_random, block, keys, counts)
+                self.extra = (cap, build)
+        elif pattern == "window2d":
+            height, width = est.grid_shape_
+            side = 2 * self.half + 1
+
+            def build(rows, keys, counts, scratch):
+                grid_keys(rows, self.starts, width, height, self.half, self.dilation,
+                          self.causal, keys, counts)
+            self.extra = (side * side, build)
+        elif pattern == "lsh":
+            order, lo, hi = _lsh_ranges(K, self.seq, offsets, est.lsh_rotations_,
+                                        est.lsh_mode, est.chunk_size)
+            cap = int(sum((hi[h] - lo[h]).max() for h in range(hi.shape[0])))
+            cap = min(cap, int(lengths.max()))
+
+            def build(rows, keys, counts, scratch):
+                stamp = scratch.__dict__.get("stamp")
+                if stamp is None or stamp.size < n:
+                    stamp = scratch.__dict__["stamp"] = np.full(n, -1, dtype=np.int64)
+                lsh_keys(rows, order, lo, hi, self.causal, stamp, keys, counts)
+            self.extra = (cap, build)
+        # global queries: (row, first key, end of keys)
+        g_rows = []
+        for s in range(lengths.size):
+            rel = self.glob[self.glob < lengths[s]]
+            g_rows.append(offsets[s] + rel)
+        self.global_rows = np.concatenate(g_rows) if g_rows else np.zeros(0, np.int64)
+
+    def _band_rows(self):
+        """Row order and per-row sequence bounds for the band part."""
+        d = self.dilation
+        if d > 1 and not self.full_band:
+            rel = np.arange(self.n, dtype=np.int64) - self.starts
+            # group each sequence's rows by residue modulo the dilation: the
+            # dilated window becomes a contiguous one within each group
+            self.perm = np.lexsort((rel // d, rel % d, self.seq))
+            residue = rel[self.perm] % d
+            group = self.seq[self.perm] * d + residue
+            change = np.flatnonzero(np.diff(group)) + 1
+            bounds = np.concatenate(([0], change, [self.n]))
+            glen = np.diff(bounds)
+            self.band_starts = np.repeat(bounds[:-1], glen)
+            self.band_ends = np.repeat(bounds[1:], glen)
+        else:
+            self.band_starts = self.starts
+            self.band_ends = self.starts + self.row_lengths
+
+    def band_range(self, a, b):
+        """``lo, hi`` of band rows ``a:b`` (in band order)."""
+        idx = np.arange(a, b, dtype=np.int64)
+        lo = self.band_starts[a:b].copy()
+        hi = idx + 1 if self.causal else self.band_ends[a:b].copy()
+        if not self.full_band:
+            np.maximum(lo, idx - self.half, out=lo)
+            if not self.causal:
+                np.minimum(hi, idx + self.half + 1, out=hi)
+        return lo, hi
+
+    def global_range(self, row):
+        o = self.starts[row]
+        return o, (row + 1 if self.causal else o + self.row_lengths[row])
+
+    def n_pairs(self):
+        """The number of (query, key) pairs, counted without forming them."""
+        total = 0
+        chunk = 1 << 16
+        if self.band:
+            for a in range(0, self.n, chunk):
+                lo, hi = self.band_range(a, min(self.n, a + chunk))
+                total += int((hi - lo).sum())
+        if self.extra is not None:
+            for keys, counts, a, b in self.iter_lists(1 << 14):
+                total += int(counts.sum())
+        for row in self.global_rows:
+            lo, hi = self.global_range(row)
+            total -= self._row_count(row)
+            total += int(hi - lo)
+        return total
+
+    def _row_count(self, row):
+        count = 0
+        if self.band:
+            b = row if self.perm is None else int(np.flatnonzero(self.perm == row)[0])
+            lo, hi = self.band_range(b, b + 1)
+            count += int(hi[0] - lo[0])
+        if self.extra is not None:
+            cap, build = self.extra
+            keys = np.empty((1, cap), dtype=np.int64)
+            counts = np.empty(1, dtype=np.int64)
+            build(np.array([row], dtype=np.int64), keys, counts, Scratch())
+            count += int(counts[0])
+        return count
+
+    def iter_lists(self, entries=_LIST_ENTRIES):
+        """Serial walk over the key lists: ``(keys, counts, a, b)``."""
+        cap, build = self.extra
+        rows_per = max(1, entries // max(cap, 1))
+        scratch = Scratch()
+        for a in range(0, self.n, rows_per):
+            b = min(self.n, a + rows_per)
+            keys = np.empty((b - a, cap), dtype=np.int64)
+            counts = np.empty(b - a, dtype=np.int64)
+            build(np.arange(a, b, dtype=np.int64), keys, counts, scratch)
+            yield keys, counts, a, b
+
+
+def _random_blocks(lengths, block, n_random, seed):
+    """BigBird's random key blocks: for each sequence and each of its query
+    blocks, ``n_random`` distinct blocks other than its own (all of them when
+    fewer exist; -1 pads). The draw depends only on the seed and the
+    sequence's length, so a pattern is the same at fit and transform."""
+    ptr = np.zeros(lengths.size, dtype=np.int64)
+    tables = {}
+    parts = []
+    pos = 0
+    for s, L in enumerate(lengths.tolist()):
+        if L not in tables:
+            nb = -(-L // block)
+            table = np.full((nb, n_random), -1, dtype=np.int64)
+            if nb - 1 <= n_random:
+                for qb in range(nb):
+                    others = [b for b in range(nb) if b != qb]
+                    table[qb, :len(others)] = others
+            else:
+                rng = np.random.default_rng([seed, L])
+                draw = rng.integers(0, nb - 1, size=(nb, n_random))
+                while True:
+                    srt = np.sort(draw, axis=1)
+                    bad = np.flatnonzero((np.diff(srt, axis=1) == 0).any(axis=1))
+                    if bad.size == 0:
+                        break
+                    draw[bad] = rng.integers(0, nb - 1, size=(bad.size, n_random))
+                # values 0..nb-2 skip the query's own block
+                draw += draw >= np.arange(nb)[:, None]
+                table[:] = draw
+            tables[L] = table.ravel()
+        ptr[s] = pos
+        parts.append(tables[L])
+        pos += tables[L].size
+    return ptr, np.concatenate(parts)
+
+
+def _lsh_ranges(K, seq, offsets, rotations, mode, chunk):
+    """Reformer's hashing: per round ``h``, the bucket ``argmax([k R_h,
+    -k R_h])`` of each key, the rows sorted by (sequence, bucket, position)
+    in ``order[h]``, and for each row the range of sorted positions it
+    attends to: its bucket's run (``"exact"``), or that run cut to its own
+    and the previous chunk of ``chunk`` sorted positions (``"chunked"``)."""
+    n = K.shape[0]
+    n_rounds, _, half_buckets = rotations.shape
+    order = np.empty((n_rounds, n), dtype=np.int64)
+    lo = np.empty((n_rounds, n), dtype=np.int64)
+    hi = np.empty((n_rounds, n), dtype=np.int64)
+    positions = np.arange(n, dtype=np.int64)
+    for h in range(n_rounds):
+        proj = K @ rotations[h].astype(K.dtype)
+        best = np.argmax(np.abs(proj), axis=1)
+        negative = proj[positions, best] < 0
+        bucket = best + half_buckets * negative
+        key = seq * (2 * half_buckets) + bucket
+        o = np.argsort(key, kind="stable")
+        sorted_key = key[o]
+        run_lo = np.searchsorted(sorted_key, sorted_key, side="left")
+        run_hi = np.searchsorted(sorted_key, sorted_key, side="right")
+        if mode == "chunked":
+            s_seq = seq[o]
+            first, end = offsets[s_seq], offsets[s_seq + 1]
+            c = (positions - first) // chunk
+            np.maximum(run_lo, first + np.maximum(c - 1, 0) * chunk, out=run_lo)
+            np.minimum(run_hi, np.minimum(first + (c + 1) * chunk, end), out=run_hi)
+        order[h] = o
+        lo[h, o] = run_lo
+        hi[h, o] = run_hi
+    return order, lo, hi
+
+
+def _attend(plan, Q, K, V, bias, n_jobs):
+    """The attention output of every row under ``plan``'s key sets."""
+    n, dv = Q.shape[0], V.shape[1]
+    dtype = Q.dtype
+    has_bias = bool(np.any(bias))
+    out = lse = None
+    if plan.band:
+        if plan.perm is not None:
+            Qb, Kb, Vb, biasb = Q[plan.perm], K[plan.perm], V[plan.perm], bias[plan.perm]
+        else:
+            Qb, Kb, Vb, biasb = Q, K, V, bias
+        out = np.empty((n, dv), dtype=dtype)
+        lse = np.empty(n, dtype=np.float64)
+        width = int(plan.lengths.max()) if plan.full_band else 2 * plan.half + 1
+        tile = max(1, min(_TILE, (1 << 20) // (width + _TILE)))
+
+        def band_work(a, b, scratch):
+            lo, hi = plan.band_range(a, b)
+            k0, k1 = int(lo.min()), int(hi.max())
+            S = scratch.get("scores", (b - a, k1 - k0), dtype)
+            np.matmul(Qb[a:b], Kb[k0:k1].T, out=S)
+            sums = scratch.get("sums", (b - a,), np.float64)
+            work = scratch.get("work", (2, k1 - k0), np.float64)
+            bits = scratch.get("bits", (k1 - k0,), np.int64)
+            band_softmax(S, biasb[k0:k1], has_bias, lo - k0, hi - k0, sums, lse[a:b], work,
+                         bits)
+            np.matmul(S, Vb[k0:k1], out=out[a:b])
+            out[a:b] /= sums[:, None]
+
+        map_chunks(n, tile, band_work, n_jobs)
+        if plan.perm is not None:
+            inverse = np.empty_like(plan.perm)
+            inverse[plan.perm] = np.arange(n)
+            out, lse = out[inverse], lse[inverse]
+    if plan.extra is not None:
+        cap, build = plan.extra
+        first = out is None
+        if first:
+            out = np.empty((n, dv), dtype=dtype)
+            lse = np.empty(n, dtype=np.float64)
+
+        def list_work(a, b, scratch):
+            rows = np.arange(a, b, dtype=np.int64)
+            keys = scratch.get("keys", (b - a, cap), np.int64)
+            counts = scratch.get("counts", (b - a,), np.int64)
+            build(rows, keys, counts, scratch)
+            if first:
+                list_attention(Q, K, V, bias, rows, keys, counts, out[a:b], lse[a:b])
+                return
+            part = scratch.get("part", (b - a, dv), dtype)
+            part_lse = scratch.get("part_lse", (b - a,), np.float64)
+            list_attention(Q, K, V, bias, rows, keys, counts, part, part_lse)
+            merge_lse(out[a:b], lse[a:b], part, part_lse)
+
+        map_chunks(n, max(1, _LIST_ENTRIES // max(cap, 1)), list_work, n_jobs)
+    if plan.global_rows.size:
+        _global_rows(plan, Q, K, V, bias, out)
+    return out
+
+
+def _global_rows(plan, Q, K, V, bias, out):
+    """Rows of the global queries: their whole sequence (up to themselves if
+    causal), by key blocks merged through the log-sum-exp."""
+    rows = plan.global_rows
+    seqs = plan.seq[rows]
+    dtype = Q.dtype
+    has_bias = bool(np.any(bias))
+    for s in np.unique(seqs):
+        r = rows[seqs == s]
+        o, end = plan.offsets[s], plan.offsets[s + 1]
+        hi_all = r + 1 if plan.causal else np.full(r.size, end)
+        acc = np.zeros((r.size, V.shape[1]), dtype=dtype)
+        acc_lse = np.full(r.size, -np.inf)
+        block = max(1, (1 << 18) // r.size)
+        Qr = Q[r]
+        for k0 in range(o, end, block):
+            k1 = min(end, k0 + block)
+            S = np.ascontiguousarray(Qr @ K[k0:k1].T)
+            lo = np.zeros(r.size, dtype=np.int64)
+            hi = np.clip(hi_all - k0, 0, k1 - k0)
+            sums = np.empty(r.size)
+            part_lse = np.empty(r.size)
+            band_softmax(S, bias[k0:k1], has_bias, lo, hi, sums, part_lse,
+                         np.empty((2, k1 - k0)), np.empty(k1 - k0, dtype=np.int64))
+            part = S @ V[k0:k1]
+            nonempty = sums > 0
+            part[nonempty] /= sums[nonempty, None]
+            merge_lse(acc, acc_lse, part, part_lse)
+        out[r] = acc
+
+
+class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                                 BaseEstimator):
+    r"""Softmax attention over a sparse pattern of keys, as a transformer step.
+
+    The rows of ``X`` are tokens in order (time steps, image patches in
+    raster order, positions of a sequence); ``lengths`` splits them into
+    independent sequences. Each token ``i`` attends to a set of keys
+    :math:`N(i)` of its own sequence fixed by ``pattern``:
+
+    .. math::
+
+        \mathrm{out}_i = \sum_{j \in N(i)} w_{ij} v_j, \qquad
+        w_{ij} = \frac{\exp s_{ij}}{\sum_{l \in N(i)} \exp s_{il}},
+
+    with :math:`q = x W_q`, :math:`k = x W_k`, :math:`v = x W_v` and the score
+    :math:`s_{ij} = q_i \cdot k_j / \sqrt{d}` (``similarity="dot"``, :math:`d`
+    the query dimension) or :math:`s_{ij} = -\|q_i - k_j\|^2 / h^2`
+    (``similarity="neg_sq_dist"``, bandwidth :math:`h`; computed as
+    :math:`2 q_i \cdot k_j / h^2 - \|k_j\|^2 / h^2`, the query's own norm
+    cancelling in the softmax). Window attention over image patches with
+    the latter score is non-local means denoising (Buades et al. 2005).
+
+    The cost is proportional to the number of (query, key) pairs, linear in
+    the number of tokens for every pattern but ``"dense"``; no
+    ``n_tokens x n_tokens`` array is formed.
+
+    Parameters
+    ----------
+    pattern : {"window", "window2d", "longformer", "bigbird", "lsh", "dense"}, \
+            default="window"
+        The keys of each query (its sequence's tokens only):
+
+        - ``"window"``: the tokens ``j = i + m * dilation`` with
+          ``|m| <= window // 2`` (``m <= 0`` if ``causal``);
+        - ``"window2d"``: the same box in two dimensions over a grid of
+          ``grid_shape`` tokens in raster order (each sequence is one grid);
+        - ``"longformer"``: the window plus ``global_tokens``, which every
+          token attends to and which attend to every token (Beltagy et al.
+          2020);
+        - ``"bigbird"``: the longformer keys plus, for each block of
+          ``block_size`` queries, the keys of ``n_random`` random other
+          blocks (Zaheer et al. 2020);
+        - ``"lsh"``: Reformer's shared-query-key hashing (Kitaev et al.
+          2020), see ``lsh_mode``;
+        - ``"dense"``: every token of the sequence (causal: up to itself), a
+          reference refused above 2^26 (query, key) pairs.
+
+    window : int, default=None
+        The window's total width, both sides together, as Hugging Face's
+        Longformer ``attention_window``: an even number; a token sees
+        ``window // 2`` neighbours on each side and itself (``window + 1``
+        tokens, ``window // 2 + 1`` when causal). For ``"window2d"`` the
+        same along each axis: a ``(window + 1) x (window + 1)`` box. None:
+        256 for the 1-D patterns, 10 (a 21 x 21 box, non-local means'
+        classic search window) for ``"window2d"``.
+
+    dilation : int, default=1
+        Gap between the window's neighbours (Longformer's dilated window).
+
+    causal : bool, default=False
+        Keep only the keys at or before the query (in raster order for
+        ``"window2d"``), for every part of the pattern.
+
+    global_tokens : int or array-like of int, default=None
+        ``"longformer"`` and ``"bigbird"``: the positions, within each
+        sequence, of the global tokens; an int ``g`` stands for the first
+        ``g`` positions. None: the first token only (a [CLS]-like token).
+        Positions past a sequence's end are ignored for that sequence.
+
+    n_random : int, default=3
+        ``"bigbird"``: random key blocks per block of queries.
+
+    block_size : int, default=64
+        ``"bigbird"``: tokens per block.
+
+    n_hashes : int, default=4
+        ``"lsh"``: rounds of hashing; a key seen in several rounds counts
+        once.
+
+    n_buckets : int, default=32
+        ``"lsh"``: buckets per round (even): random rotations ``R`` of shape
+        ``(d, n_buckets // 2)`` and the bucket ``argmax([k R, -k R])``.
+
+    lsh_mode : {"chunked", "exact"}, default="chunked"
+        ``"lsh"``: ``"exact"`` attends to every key that shares a bucket
+        with the query in some round (cost grows with the square of the
+        bucket sizes); ``"chunked"`` sorts each round's tokens by bucket and
+        keeps the same-bucket keys in the query's own and the previous chunk
+        of ``chunk_size`` sorted tokens (Reformer's linear-cost scheme, with
+        a same-bucket mask). The query itself is a key only when it has no
+        other (as in Reformer, where it would dominate the shared-QK
+        scores). Keys are the unit-norm queries.
+
+    chunk_size : int, default=64
+        ``"lsh"`` with ``lsh_mode="chunked"``: sorted tokens per chunk.
+
+    grid_shape : tuple of (int, int), default=None
+        ``"window2d"``: (height, width) of each sequence's grid; each
+        sequence (``lengths``, or ``X`` cut into ``height * width`` rows)
+        must hold ``height * width`` tokens.
+
+    projection : {"identity", "pca", "random"} or tuple of 3 arrays, \
+            default="identity"
+        ``W_q, W_k, W_v``: ``"identity"`` uses ``X`` itself;
+        ``"pca"`` one projection on the top ``n_components`` right singular
+        vectors of ``X`` (randomized SVD, not centred, so sparse ``X`` stays
+        sparse) for all three; ``"random"`` one Gaussian projection scaled
+        by ``1 / sqrt(n_components)`` (distances kept up to the
+        Johnson-Lindenstrauss error) for all three; a tuple ``(W_q, W_k,
+        W_v)`` of arrays of shapes ``(n_features, d)``, ``(n_features, d)``
+        and ``(n_features, d_v)``, e.g. taken from a trained model.
+
+    n_components : int, default=None
+        Dimension of ``"pca"`` and ``"random"`` projections; None:
+        ``min(64, n_features)``. Ignored by ``"identity"`` and given arrays,
+        whose dimensions are fixed.
+
+    similarity : {"dot", "neg_sq_dist"}, default="dot"
+        The score function, see above. (Not named ``score``, which would
+        hide scikit-learn's ``score`` method name.)
+
+    bandwidth : float, default=None
+        ``h`` of ``similarity="neg_sq_dist"``; None: ``sqrt(d)``.
+
+    output : {"attention", "concat", "residual"}, default="attention"
+        ``transform`` returns the attention output, ``[X, attention]``, or
+        ``X + attention`` (needs ``d_v == n_features``).
+
+    n_jobs : int, default=None
+        Threads over queries; None: Numba's thread count.
+
+    random_state : int, RandomState instance or None, default=None
+        Draws the ``"random"`` projection, the PCA's random sketch, BigBird's
+        blocks and the LSH rotations, all at ``fit``.
+
+    verbose : int, default=0
+        Print the pattern's number of (query, key) pairs and the time of
+        each ``transform``.
+
+    Attributes
+    ----------
+    query_projection_, key_projection_, value_projection_ : ndarray or None
+        ``W_q`` (n_features, d), ``W_k`` (n_features, d) and ``W_v``
+        (n_features, d_v); None for ``projection="identity"``.
+
+    window_ : int
+        The window width in use.
+
+    global_tokens_ : ndarray of int64
+        Global token positions (empty unless longformer or bigbird).
+
+    grid_shape_ : tuple of int or None
+        The grid of ``"window2d"``.
+
+    bandwidth_ : float or None
+        ``h`` in use with ``similarity="neg_sq_dist"``.
+
+    lsh_rotations_ : ndarray of shape (n_hashes, d, n_buckets // 2) or None
+        The LSH random rotations.
+
+    random_seed_ : int
+        Seed of BigBird's random blocks (drawn per sequence length).
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of str
+        Names of the features seen during ``fit``, when they are all strings.
+
+    See Also
+    --------
+    ThresholdEncoder : feed-forward features, one product and a threshold.
+
+    Notes
+    -----
+    Two sequences are never mixed: a token's keys all come from its own
+    sequence. ``lengths`` is a ``fit``, ``transform`` and ``fit_transform``
+    parameter; in a Pipeline request it with metadata routing
+    (``set_fit_request(lengths=True).set_transform_request(lengths=True)``
+    under ``sklearn.set_config(enable_metadata_routing=True)``).
+
+    References
+    ----------
+    Beltagy, Peters & Cohan (2020), Longformer: the long-document
+    transformer. arXiv:2004.05150.
+
+    Zaheer et al. (2020), Big Bird: transformers for longer sequences.
+    NeurIPS.
+
+    Kitaev, Kaiser & Levskaya (2020), Reformer: the efficient transformer.
+    ICLR.
+
+    Buades, Coll & Morel (2005), A non-local algorithm for image denoising.
+    CVPR.
+
+    Milakov & Gimelshein (2018), Online normalizer calculation for softmax.
+    arXiv:1805.02867.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecode import SparseAttentionTransformer
+    >>> X = np.random.default_rng(0).normal(size=(1000, 16))
+    >>> att = SparseAttentionTransformer(pattern="window", window=8).fit(X)
+    >>> att.transform(X).shape
+    (1000, 16)
+    >>> att.attention_pattern(1000).sum(axis=1)[:6]
+    array([5, 6, 7, 8, 9, 9])
+    """
+
+    _parameter_constraints = {
+        "pattern": [StrOptions(set(_PATTERNS))],
+        "window": [Interval(Integral, 0, None, closed="left"), None],
+        "dilation": [Interval(Integral, 1, None, closed="left")],
+        "causal": ["boolean"],
+        "global_tokens": [Interval(Integral, 0, None, closed="left"), "array-like", None],
+        "n_random": [Interval(Integral, 0, None, closed="left")],
+        "block_size": [Interval(Integral, 1, None, closed="left")],
+        "n_hashes": [Interval(Integral, 1, None, closed="left")],
+        "n_buckets": [Interval(Integral, 2, None, closed="left")],
+        "lsh_mode": [StrOptions({"chunked", "exact"})],
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "grid_shape": [tuple, list, None],
+        "projection": [StrOptions({"identity", "pca", "random"}), tuple, list],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "similarity": [StrOptions({"dot", "neg_sq_dist"})],
+        "bandwidth": [Interval(Real, 0, None, closed="neither"), None],
+        "output": [StrOptions({"attention", "concat", "residual"})],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, pattern="window", *, window=None, dilation=1, causal=False,
+                 global_tokens=None, n_random=3, block_size=64, n_hashes=4, n_buckets=32,
+                 lsh_mode="chunked", chunk_size=64, grid_shape=None, projection="identity",
+                 n_components=None, similarity="dot", bandwidth=None, output="attention",
+                 n_jobs=None, random_state=None, verbose=0):
+        self.pattern = pattern
+        self.window = window
+        self.dilation = dilation
+        self.causal = causal
+        self.global_tokens = global_tokens
+        self.n_random = n_random
+        self.block_size = block_size
+        self.n_hashes = n_hashes
+        self.n_buckets = n_buckets
+        self.lsh_mode = lsh_mode
+        self.chunk_size = chunk_size
+        self.grid_shape = grid_shape
+        self.projection = projection
+        self.n_components = n_components
+        self.similarity = similarity
+        self.bandwidth = bandwidth
+        self.output = output
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _check_params(self):
+        pattern = self.pattern
+        if self.window is not None and self.window % 2:
+            raise ValueError(f"window={self.window} must be even: it is the total width, "
+                             f"window // 2 neighbours on each side (Hugging Face "
+                             f"Longformer's convention).")
+        if self.global_tokens is not None and pattern not in ("longformer", "bigbird"):
+            raise ValueError(f"global_tokens applies to pattern='longformer' or 'bigbird', "
+                             f"not {pattern!r}.")
+        if pattern == "window2d":
+            shape = self.grid_shape
+            if (shape is None or len(shape) != 2
+                    or not all(isinstance(v, Integral) and v >= 1 for v in shape)):
+                raise ValueError(f"pattern='window2d' needs grid_shape=(height, width) of "
+                                 f"positive ints, got {shape!r}.")
+        elif self.grid_shape is not None:
+            raise ValueError(f"grid_shape applies to pattern='window2d', not {pattern!r}.")
+        if pattern == "lsh" and self.n_buckets % 2:
+            raise ValueError(f"n_buckets={self.n_buckets} must be even: the buckets are "
+                             f"argmax([kR, -kR]) over n_buckets // 2 rotations.")
+        if pattern == "dense" and self.dilation != 1:
+            raise ValueError("dilation applies to windows, not to pattern='dense'.")
+
+    def _global_tokens(self):
+        if self.pattern not in ("longformer", "bigbird"):
+            return np.zeros(0, dtype=np.int64)
+        g = self.global_tokens
+        if g is None:
+            g = 1
+        if isinstance(g, Integral):
+            return np.arange(int(g), dtype=np.int64)
+        g = np.asarray(g)
+        if g.ndim != 1 or not np.issubdtype(g.dtype, np.integer):
+            raise ValueError("global_tokens must be an int or a 1-D array of int positions.")
+        if g.size and g.min() < 0:
+            raise ValueError("global_tokens positions must be non-negative.")
+        return np.unique(g).astype(np.int64)
+
+    def _projections(self, X, rng):
+        p = X.shape[1]
+        proj = self.projection
+        if isinstance(proj, str):
+            if proj == "identity":
+                return None, None, None
+            k = min(64, p) if self.n_components is None else self.n_components
+            if proj == "pca":
+                if k > min(X.shape):
+                    raise ValueError(f"n_components={k} must be at most min(n_samples, "
+                                     f"n_features) for projection='pca', got n_samples = "
+                                     f"{X.shape[0]} and n_features = {X.shape[1]}.")
+                _, _, Vt = randomized_svd(X, k, random_state=rng)
+                W = np.ascontiguousarray(Vt.T, dtype=np.float64)
+            else:
+                W = rng.normal(scale=1 / np.sqrt(k), size=(p, k))
+            return W, W, W
+        if len(proj) != 3:
+            raise ValueError("projection as a tuple must hold three arrays (W_q, W_k, W_v).")
+        Ws = [check_array(W, dtype=np.float64, input_name=name)
+              for W, name in zip(proj, ("W_q", "W_k", "W_v"))]
+        for W, name in zip(Ws, ("W_q", "W_k", "W_v")):
+            if W.shape[0] != p:
+                raise ValueError(f"projection {name} has {W.shape[0]} rows, X has {p} "
+                                 f"features.")
+        if Ws[0].shape[1] != Ws[1].shape[1]:
+            raise ValueError(f"W_q and W_k must have as many columns, got {Ws[0].shape[1]} "
+                             f"and {Ws[1].shape[1]}.")
+        return tuple(W.copy() for W in Ws)
+
+    def fit(self, X, y=None, lengths=None):
+        """Learn the projections and draw the random parts of the pattern.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_tokens, n_features)
+            Tokens, in order; a sparse matrix is never densified here.
+        y : Ignored
+        lengths : array-like of int, default=None
+            Lengths of the consecutive sequences in ``X`` (summing to
+            ``n_tokens``); None: one sequence (or, for ``"window2d"``, grids
+            of ``grid_shape`` one after another).
+
+        Returns
+        -------
+        self : SparseAttentionTransformer
+        """
+        with restore_on_error(self):
+            return self._fit(X, lengths)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit(self, X, lengths):
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        self._check_params()
+        rng = check_random_state(self.random_state)
+        Wq, Wk, Wv = self._projections(X, rng)
+        d = X.shape[1] if Wq is None else Wq.shape[1]
+        dv = X.shape[1] if Wv is None else Wv.shape[1]
+        if self.output == "residual" and dv != X.shape[1]:
+            raise ValueError(f"output='residual' adds the attention to X: it needs d_v == "
+                             f"n_features, got d_v={dv} and n_features={X.shape[1]}.")
+        window = self.window
+        if window is None:
+            window = 10 if self.pattern == "window2d" else 256
+        self.window_ = int(window)
+        self.grid_shape_ = (tuple(int(v) for v in self.grid_shape)
+                            if self.pattern == "window2d" else None)
+        self.global_tokens_ = self._global_tokens()
+        self.bandwidth_ = (None if self.similarity == "dot" else
+                           float(np.sqrt(d) if self.bandwidth is None else self.bandwidth))
+        self.random_seed_ = int(rng.randint(np.iinfo(np.int32).max))
+        self.lsh_rotations_ = (rng.normal(size=(self.n_hashes, d, self.n_buckets // 2))
+                               if self.pattern == "lsh" else None)
+        self.query_projection_, self.key_projection_, self.value_projection_ = Wq, Wk, Wv
+        self._sequences(X.shape[0], lengths)  # the check, at fit time too
+        return self
+
+    # ------------------------------------------------------------ transform
+    def _sequences(self, n, lengths):
+        if lengths is None and self.pattern == "window2d":
+            size = self.grid_shape_[0] * self.grid_shape_[1]
+            if n % size:
+                raise ValueError(f"X has {n} rows, not a whole number of "
+                                 f"grid_shape={self.grid_shape_} grids ({size} tokens "
+                                 f"each): give lengths or a matching grid_shape.")
+            lengths = np.full(n // size, size, dtype=np.int64)
+        lengths, offsets = _check_lengths(lengths, n)
+        if self.pattern == "window2d":
+            size = self.grid_shape_[0] * self.grid_shape_[1]
+            if np.any(lengths != size):
+                raise ValueError(f"pattern='window2d': every sequence must hold the "
+                                 f"{size} tokens of grid_shape={self.grid_shape_}.")
+        if self.pattern == "dense":
+            pairs = int((lengths.astype(np.float64) ** 2).sum())
+            if pairs > _DENSE_PAIRS:
+                raise ValueError(
+                    f"pattern='dense' would score {pairs} (query, key) pairs, over its "
+                    f"limit of {_DENSE_PAIRS}: use a sparse pattern ('window', "
+                    f"'longformer', 'bigbird' or 'lsh'), or shorter sequences.")
+        return lengths, offsets
+
+    def _qkv(self, X):
+        """Queries (scaled), keys, values and the per-key score bias, in
+        ``X``'s dtype."""
+        dtype = X.dtype
+
+        def project(W):
+            if W is None:
+                return X.toarray() if sp.issparse(X) else np.ascontiguousarray(X)
+            return np.ascontiguousarray(X @ W.astype(dtype), dtype=dtype)
+
+        Q = project(self.query_projection_)
+        if self.key_projection_ is self.query_projection_:
+            K = Q
+        else:
+            K = project(self.key_projection_)
+        if self.value_projection_ is self.key_projection_:
+            V = K
+        else:
+            V = project(self.value_projection_)
+        if self.pattern == "lsh":
+            norms = np.linalg.norm(K, axis=1, keepdims=True)
+            K = np.divide(K, norms, out=np.zeros_like(K), where=norms > 0)
+        d = Q.shape[1]
+        if self.similarity == "dot":
+            Qs = Q * dtype.type(1 / np.sqrt(d))
+            bias = np.zeros(K.shape[0], dtype=dtype)
+        else:
+            h2 = self.bandwidth_ ** 2
+            Qs = Q * dtype.type(2 / h2)
+            bias = (-np.einsum("ij,ij->i", K, K, dtype=np.float64) / h2).astype(dtype)
+        return np.ascontiguousarray(Qs), np.ascontiguousarray(K), np.ascontiguousarray(V), bias
+
+    def _prepare(self, X, lengths):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                          reset=False)
+        lengths, offsets = self._sequences(X.shape[0], lengths)
+        Q, K, V, bias = self._qkv(X)
+        return X, _Plan(self, Q, K, lengths, offsets), Q, K, V, bias
+
+    def transform(self, X, lengths=None):
+        """Each token's attention output.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_tokens, n_features)
+            Tokens, in order. With ``projection="identity"`` a sparse ``X``
+            is densified (the output has its shape and is dense anyway).
+        lengths : array-like of int, default=None
+            Lengths of the consecutive sequences in ``X``.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_tokens, n_features_out)
+            The attention output (``d_v`` columns), ``[X, attention]``
+            (sparse when ``X`` is) or ``X + attention``, in ``X``'s dtype.
+        """
+        start = time.perf_counter()
+        X, plan, Q, K, V, bias = self._prepare(X, lengths)
+        out = _attend(plan, Q, K, V, bias, self.n_jobs)
+        if self.verbose:
+            print(f"[SparseAttentionTransformer] pattern={self.pattern!r}: {plan.n} tokens, "
+                  f"{plan.n_pairs()} (query, key) pairs, "
+                  f"{time.perf_counter() - start:.3f} s")
+        if self.output == "attention":
+            return out
+        if self.output == "residual":
+            return out + (X.toarray() if sp.issparse(X) else X)
+        if sp.issparse(X):
+            return sp.hstack([X, sp.csr_matrix(out)], format="csr", dtype=X.dtype)
+        return np.hstack([X, out])
+
+    def fit_transform(self, X, y=None, lengths=None):
+        """``fit(X, lengths=lengths).transform(X, lengths=lengths)``: unlike
+        scikit-learn's default, ``lengths`` reaches ``transform`` too.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_tokens, n_features)
+        y : Ignored
+        lengths : array-like of int, default=None
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_tokens, n_features_out)
+        """
+        return self.fit(X, lengths=lengths).transform(X, lengths=lengths)
+
+    def _pattern_csr(self, plan):
+        """The pattern of ``plan`` as a CSR (int64 indices), rows sorted."""
+        n = plan.n
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        row_ids, col_ids = [], []
+        if plan.band:
+            for a in range(0, n, 1 << 14):
+                b = min(n, a + (1 << 14))
+                lo, hi = plan.band_range(a, b)
+                counts = hi - lo
+                rows = np.repeat(np.arange(a, b, dtype=np.int64), counts)
+                cols = (np.arange(counts.sum(), dtype=np.int64)
+                        - np.repeat(np.cumsum(counts) - counts, counts)
+                        + np.repeat(lo, counts))
+                if plan.perm is not None:
+                    rows, cols = plan.perm[rows], plan.perm[cols]
+                row_ids.append(rows)
+                col_ids.append(cols)
+        if plan.extra is not None:
+            for keys, counts, a, b in plan.iter_lists():
+                mask = np.arange(keys.shape[1]) < counts[:, None]
+                row_ids.append(np.repeat(np.arange(a, b, dtype=np.int64), counts))
+                col_ids.append(keys[mask])
+        rows = np.concatenate(row_ids) if row_ids else np.zeros(0, np.int64)
+        cols = np.concatenate(col_ids) if col_ids else np.zeros(0, np.int64)
+        if plan.global_rows.size:
+            keep = ~np.isin(rows, plan.global_rows)
+            rows, cols = [rows[keep]], [cols[keep]]
+            for r in plan.global_rows:
+                lo, hi = plan.global_range(r)
+                rows.append(np.full(hi - lo, r, dtype=np.int64))
+                cols.append(np.arange(lo, hi, dtype=np.int64))
+            rows, cols = np.concatenate(rows), np.concatenate(cols)
+        order = np.lexsort((cols, rows))
+        rows, cols = rows[order], cols[order]
+        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        return indptr, cols
+
+    def attention_pattern(self, n_tokens=None, *, X=None, lengths=None):
+        """The pattern as a sparse matrix: entry ``(i, j)`` is 1 when token
+        ``i`` attends to token ``j``.
+
+        Parameters
+        ----------
+        n_tokens : int, default=None
+            Number of tokens; enough for every pattern but ``"lsh"``, whose
+            keys depend on the data.
+        X : {array-like, sparse matrix} of shape (n_tokens, n_features), \
+                default=None
+            The tokens (needed for ``"lsh"``).
+        lengths : array-like of int, default=None
+            Lengths of the consecutive sequences.
+
+        Returns
+        -------
+        pattern : scipy.sparse.csr_array of shape (n_tokens, n_tokens)
+            int8 ones, int64 indices, columns sorted in each row.
+        """
+        check_is_fitted(self)
+        if X is None:
+            if self.pattern == "lsh":
+                raise ValueError("pattern='lsh' depends on the data: pass X=.")
+            if n_tokens is None:
+                raise ValueError("Pass n_tokens or X.")
+            if not isinstance(n_tokens, Integral) or n_tokens < 1:
+                raise ValueError(f"n_tokens must be a positive int, got {n_tokens!r}.")
+            n = int(n_tokens)
+            lengths, offsets = self._sequences(n, lengths)
+            Q = np.zeros((n, 1))
+            plan = _Plan(self, Q, Q, lengths, offsets)
+        else:
+            X, plan, *_ = self._prepare(X, lengths)
+            if n_tokens is not None and n_tokens != X.shape[0]:
+                raise ValueError(f"n_tokens={n_tokens} but X has {X.shape[0]} rows.")
+            n = X.shape[0]
+        indptr, indices = self._pattern_csr(plan)
+        data = np.ones(indices.size, dtype=np.int8)
+        return sp.csr_array((data, indices, indptr), shape=(n, n))
+
+    def attention_weights(self, X, lengths=None):
+        """The attention weights as a sparse matrix whose rows sum to 1:
+        ``transform(X)`` (``output="attention"``) equals
+        ``attention_weights(X) @ V`` with ``V = X @ value_projection_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_tokens, n_features)
+        lengths : array-like of int, default=None
+
+        Returns
+        -------
+        weights : scipy.sparse.csr_array of shape (n_tokens, n_tokens)
+            float64, int64 indices.
+        """
+        X, plan, Q, K, V, bias = self._prepare(X, lengths)
+        indptr, indices = self._pattern_csr(plan)
+        data = np.empty(indices.size, dtype=np.float64)
+        csr_softmax(Q, K, bias.astype(np.float64), indptr, indices, data)
+        return sp.csr_array((data, indices, indptr), shape=(plan.n, plan.n))
+
+    # ------------------------------------------------------------ metadata
+    @property
+    def _n_features_out(self):
+        dv = (self.n_features_in_ if self.value_projection_ is None
+              else self.value_projection_.shape[1])
+        return dv + (self.n_features_in_ if self.output == "concat" else 0)
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names: ``sparseattentiontransformer0, ...`` for the
+        attention, after the input names with ``output="concat"``, the input
+        names with ``output="residual"``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        if self.output == "residual":
+            return names
+        dv = (self.n_features_in_ if self.value_projection_ is None
+              else self.value_projection_.shape[1])
+        prefix = self.__class__.__name__.lower()
+        att = np.asarray([f"{prefix}{i}" for i in range(dv)], dtype=object)
+        if self.output == "concat":
+            return np.concatenate([names, att])
+        return att
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

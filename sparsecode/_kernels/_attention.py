@@ -1,0 +1,351 @@
+"""Attention kernels: softmax over a band of keys (after a BLAS product), a
+two-pass softmax over per-query key lists, the log-sum-exp merge of partial
+results, and the key lists of the sparse patterns.
+
+Every softmax here returns, beside the normalised output, the log-sum-exp
+``lse = m + log(sum_j exp(s_j - m))`` of its scores: two outputs over
+disjoint key sets then merge exactly (``merge_lse``), which is how window,
+global and random keys combine without ever forming a row of all keys.
+Scores are shifted by their row maximum before ``exp``, so no score
+overflows; sums are kept in float64 whatever the input dtype.
+
+All kernels are serial and release the GIL: the caller runs query chunks on
+threads whose BLAS is capped to one thread (see ``sparsecode._chunks``).
+"""
+
+import numpy as np
+from numba import njit
+
+_NEG_INF = -np.inf
+
+
+# exp by range reduction, exp(y) = 2^k exp(r) with |r| <= ln(2) / 2, and a
+# degree-11 Taylor polynomial (truncation 6.5e-15 relative): within 1e-14 of
+# numpy's exp on [-708, 0] (tested), and, unlike a libm call, a loop of
+# arithmetic that LLVM vectorises: the softmax took 5 ns per score with
+# np.exp, the product of the scores with the values 2. fastmath "contract"
+# only fuses multiply-adds (one rounding instead of two).
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def exp_shifted(x, m, out, bits):
+    """``out[j] = exp(x[j] - m)`` for ``x[j] <= m``; ``bits`` is int64
+    scratch of ``x``'s length. Below ``exp(-708)`` the result is
+    ``exp(-708)``, ``1e-308`` of the row's largest weight."""
+    n = x.shape[0]
+    for j in range(n):
+        y = max(np.float64(x[j]) - m, -708.0)
+        k = np.floor(y * _LOG2E + 0.5)
+        r = (y - k * _LN2_HI) - k * _LN2_LO
+        p = 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        out[j] = p
+        bits[j] = (np.int64(k) + 1023) << 52
+    scale = bits[:n].view(np.float64)
+    for j in range(n):
+        out[j] *= scale[j]
+
+
+@njit(cache=True, nogil=True)
+def _sum8(x):
+    """Sum with eight accumulators (independent chains, and a fixed order,
+    so the result does not depend on the compiler)."""
+    n = x.shape[0]
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    j = 0
+    while j + 8 <= n:
+        a0 += x[j]
+        a1 += x[j + 1]
+        a2 += x[j + 2]
+        a3 += x[j + 3]
+        a4 += x[j + 4]
+        a5 += x[j + 5]
+        a6 += x[j + 6]
+        a7 += x[j + 7]
+        j += 8
+    while j < n:
+        a0 += x[j]
+        j += 1
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+@njit(cache=True, nogil=True)
+def _max8(x):
+    """Maximum with eight independent chains (one chain waits on each
+    comparison: 1.3 ns per score)."""
+    n = x.shape[0]
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = x[0]
+    j = 0
+    while j + 8 <= n:
+        a0 = max(a0, x[j])
+        a1 = max(a1, x[j + 1])
+        a2 = max(a2, x[j + 2])
+        a3 = max(a3, x[j + 3])
+        a4 = max(a4, x[j + 4])
+        a5 = max(a5, x[j + 5])
+        a6 = max(a6, x[j + 6])
+        a7 = max(a7, x[j + 7])
+        j += 8
+    while j < n:
+        a0 = max(a0, x[j])
+        j += 1
+    return max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+
+
+@njit(cache=True, nogil=True)
+def band_softmax(S, bias, has_bias, lo, hi, sums, lse, work, bits):
+    """Rewrite the scores ``S[t, j] (+ bias[j])`` of row ``t`` into
+    ``exp(s - m_t)`` for ``lo[t] <= j < hi[t]`` and 0 elsewhere; ``sums[t]``
+    gets the row sum and ``lse[t]`` its log-sum-exp (``-inf`` for an empty
+    band). ``S @ V / sums`` is then the attention output. ``work`` (float64,
+    two rows) and ``bits`` (int64) are scratch of ``S.shape[1]`` entries."""
+    T, B = S.shape
+    for t in range(T):
+        a = lo[t]
+        b = hi[t]
+        row = S[t]
+        for j in range(a):
+            row[j] = 0.0
+        for j in range(max(a, b), B):
+            row[j] = 0.0
+        if b <= a:
+            sums[t] = 0.0
+            lse[t] = _NEG_INF
+            continue
+        x = work[0, :b - a]
+        w = work[1, :b - a]
+        if has_bias:
+            for j in range(a, b):
+                x[j - a] = np.float64(row[j]) + np.float64(bias[j])
+        else:
+            for j in range(a, b):
+                x[j - a] = row[j]
+        m = _max8(x)
+        # out of place: in place (aliased) ran six times slower
+        exp_shifted(x, m, w, bits)
+        for j in range(a, b):
+            row[j] = w[j - a]
+        total = _sum8(w)
+        sums[t] = total
+        lse[t] = m + np.log(total)
+
+
+@njit(cache=True, nogil=True)
+def list_attention(Q, K, V, bias, rows, keys, counts, out, lse):
+    """Softmax attention of query ``rows[t]`` over the keys
+    ``keys[t, :counts[t]]``: scores ``Q[i] . K[j] + bias[j]`` accumulated in
+    float64, written to ``out[t]`` with their log-sum-exp in ``lse[t]``; an
+    empty list gives a zero row and ``lse = -inf``."""
+    d = Q.shape[1]
+    dv = V.shape[1]
+    scores = np.empty(keys.shape[1], dtype=np.float64)
+    acc = np.empty(dv, dtype=np.float64)
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        n = counts[t]
+        if n == 0:
+            for c in range(dv):
+                out[t, c] = 0.0
+            lse[t] = _NEG_INF
+            continue
+        m = _NEG_INF
+        for p in range(n):
+            j = keys[t, p]
+            s = 0.0
+            for c in range(d):
+                s += np.float64(Q[i, c]) * np.float64(K[j, c])
+            s += bias[j]
+            scores[p] = s
+            if s > m:
+                m = s
+        acc[:] = 0.0
+        total = 0.0
+        for p in range(n):
+            w = np.exp(scores[p] - m)
+            total += w
+            j = keys[t, p]
+            for c in range(dv):
+                acc[c] += w * V[j, c]
+        for c in range(dv):
+            out[t, c] = acc[c] / total
+        lse[t] = m + np.log(total)
+
+
+@njit(cache=True, nogil=True)
+def csr_softmax(Q, K, bias, indptr, indices, data):
+    """``data`` of the attention-weight CSR whose pattern is
+    ``(indptr, indices)``: a softmax over each row's scores."""
+    d = Q.shape[1]
+    for i in range(indptr.shape[0] - 1):
+        a = indptr[i]
+        b = indptr[i + 1]
+        m = _NEG_INF
+        for p in range(a, b):
+            j = indices[p]
+            s = 0.0
+            for c in range(d):
+                s += np.float64(Q[i, c]) * np.float64(K[j, c])
+            s += bias[j]
+            data[p] = s
+            if s > m:
+                m = s
+        total = 0.0
+        for p in range(a, b):
+            e = np.exp(data[p] - m)
+            data[p] = e
+            total += e
+        for p in range(a, b):
+            data[p] /= total
+
+
+@njit(cache=True, nogil=True)
+def merge_lse(out_a, lse_a, out_b, lse_b):
+    """Merge the attention outputs of two disjoint key sets into ``out_a``,
+    each weighted by its share ``exp(lse)`` of the softmax denominator."""
+    for t in range(out_a.shape[0]):
+        lb = lse_b[t]
+        if lb == _NEG_INF:
+            continue
+        la = lse_a[t]
+        if la == _NEG_INF:
+            out_a[t, :] = out_b[t, :]
+            lse_a[t] = lb
+            continue
+        m = max(la, lb)
+        wa = np.exp(la - m)
+        wb = np.exp(lb - m)
+        total = wa + wb
+        for c in range(out_a.shape[1]):
+            out_a[t, c] = (wa * out_a[t, c] + wb * out_b[t, c]) / total
+        lse_a[t] = m + np.log(total)
+
+
+# ------------------------------------------------------------------ patterns
+# Positions below are relative to the query's sequence: ``r`` the query's,
+# ``g`` a key's, ``o`` the sequence's first row.
+
+
+@njit(cache=True, nogil=True)
+def in_window(r, g, half, dilation, causal):
+    """Whether key ``g`` lies in query ``r``'s 1-D window: ``|g - r|`` at most
+    ``half * dilation`` and a multiple of ``dilation``; ``g <= r`` if causal."""
+    delta = g - r
+    if causal and delta > 0:
+        return False
+    if abs(delta) > half * dilation:
+        return False
+    return delta % dilation == 0
+
+
+@njit(cache=True, nogil=True)
+def extra_keys(rows, starts, lengths, seq, half, dilation, causal, glob, is_glob,
+               rand_ptr, rand_blocks, n_random, block, keys, counts):
+    """Longformer / BigBird keys outside the window of query ``rows[t]``:
+    the global tokens ``glob`` (sorted relative positions; ``is_glob`` marks
+    them) and, when ``n_random > 0``, the keys of the query block's random
+    blocks ``rand_blocks[rand_ptr[s] + qb * n_random + k]`` (-1: none) that
+    are neither in the window nor global. ``starts``, ``lengths`` and ``seq``
+    give each row's sequence."""
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        s = seq[i]
+        o = starts[i]
+        L = lengths[i]
+        r = i - o
+        n = 0
+        for q in range(glob.shape[0]):
+            g = glob[q]
+            if g >= L:
+                break
+            if causal and g > r:
+                break
+            if not in_window(r, g, half, dilation, causal):
+                keys[t, n] = o + g
+                n += 1
+        if n_random > 0:
+            base = rand_ptr[s] + (r // block) * n_random
+            for q in range(n_random):
+                blk = rand_blocks[base + q]
+                if blk < 0:
+                    continue
+                for g in range(blk * block, min(L, (blk + 1) * block)):
+                    if causal and g > r:
+                        break
+                    if g < is_glob.shape[0] and is_glob[g]:
+                        continue
+                    if not in_window(r, g, half, dilation, causal):
+                        keys[t, n] = o + g
+                        n += 1
+        counts[t] = n
+
+
+@njit(cache=True, nogil=True)
+def grid_keys(rows, starts, width, height, half, dilation, causal, keys, counts):
+    """2-D window over patches in raster order on a ``height x width`` grid:
+    the keys ``(y + a*dilation, x + b*dilation)`` with ``|a|, |b| <= half``
+    inside the grid (and before the query in raster order if causal)."""
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        o = starts[i]
+        r = i - o
+        y = r // width
+        x = r - y * width
+        n = 0
+        for a in range(-half, half + 1):
+            yy = y + a * dilation
+            if yy < 0 or yy >= height:
+                continue
+            for b in range(-half, half + 1):
+                xx = x + b * dilation
+                if xx < 0 or xx >= width:
+                    continue
+                g = yy * width + xx
+                if causal and g > r:
+                    continue
+                keys[t, n] = o + g
+                n += 1
+        counts[t] = n
+
+
+@njit(cache=True, nogil=True)
+def lsh_keys(rows, order, range_lo, range_hi, causal, stamp, keys, counts):
+    """Reformer keys of query ``rows[t]``: over the hash rounds ``h``, the
+    rows ``order[h, p]`` for ``range_lo[h, i] <= p < range_hi[h, i]`` (its
+    same-bucket run in the sorted order, or that run cut to its own and the
+    previous chunk), without repeats (``stamp`` is a per-thread array of
+    ``n`` entries, -1 at first) and, as in Reformer, without the query
+    itself unless it has no other key."""
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        n = 0
+        has_self = False
+        for h in range(order.shape[0]):
+            for p in range(range_lo[h, i], range_hi[h, i]):
+                j = order[h, p]
+                if causal and j > i:
+                    continue
+                if stamp[j] == i:
+                    continue
+                stamp[j] = i
+                if j == i:
+                    has_self = True
+                    continue
+                keys[t, n] = j
+                n += 1
+        if n == 0 and has_self:
+            keys[t, 0] = i
+            n = 1
+        counts[t] = n
