@@ -143,15 +143,29 @@ def band_softmax(S, bias, has_bias, lo, hi, sums, lse, work, bits):
         lse[t] = m + np.log(total)
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _dot(Q, i, K, j):
+    """``Q[i] . K[j]`` in float64. Reassociation lets LLVM vectorise the sum
+    (26 ns for d = 64 in order, as one chain of dependent additions; 5 ns
+    reassociated); it reorders the rounding as BLAS does in the window path,
+    and the tests hold the result to 1e-10 of the oracle."""
+    s = 0.0
+    for c in range(Q.shape[1]):
+        s += np.float64(Q[i, c]) * np.float64(K[j, c])
+    return s
+
+
 @njit(cache=True, nogil=True)
 def list_attention(Q, K, V, bias, rows, keys, counts, out, lse):
     """Softmax attention of query ``rows[t]`` over the keys
     ``keys[t, :counts[t]]``: scores ``Q[i] . K[j] + bias[j]`` accumulated in
     float64, written to ``out[t]`` with their log-sum-exp in ``lse[t]``; an
     empty list gives a zero row and ``lse = -inf``."""
-    d = Q.shape[1]
     dv = V.shape[1]
-    scores = np.empty(keys.shape[1], dtype=np.float64)
+    cap = keys.shape[1]
+    scores = np.empty(cap, dtype=np.float64)
+    weights = np.empty(cap, dtype=np.float64)
+    bits = np.empty(cap, dtype=np.int64)
     acc = np.empty(dv, dtype=np.float64)
     for t in range(rows.shape[0]):
         i = rows[t]
@@ -161,24 +175,17 @@ def list_attention(Q, K, V, bias, rows, keys, counts, out, lse):
                 out[t, c] = 0.0
             lse[t] = _NEG_INF
             continue
-        m = _NEG_INF
         for p in range(n):
-            j = keys[t, p]
-            s = 0.0
-            for c in range(d):
-                s += np.float64(Q[i, c]) * np.float64(K[j, c])
-            s += bias[j]
-            scores[p] = s
-            if s > m:
-                m = s
+            scores[p] = _dot(Q, i, K, keys[t, p]) + bias[keys[t, p]]
+        m = _max8(scores[:n])
+        exp_shifted(scores[:n], m, weights, bits)
         acc[:] = 0.0
-        total = 0.0
         for p in range(n):
-            w = np.exp(scores[p] - m)
-            total += w
+            w = weights[p]
             j = keys[t, p]
             for c in range(dv):
                 acc[c] += w * V[j, c]
+        total = _sum8(weights[:n])
         for c in range(dv):
             out[t, c] = acc[c] / total
         lse[t] = m + np.log(total)
@@ -188,17 +195,13 @@ def list_attention(Q, K, V, bias, rows, keys, counts, out, lse):
 def csr_softmax(Q, K, bias, indptr, indices, data):
     """``data`` of the attention-weight CSR whose pattern is
     ``(indptr, indices)``: a softmax over each row's scores."""
-    d = Q.shape[1]
     for i in range(indptr.shape[0] - 1):
         a = indptr[i]
         b = indptr[i + 1]
         m = _NEG_INF
         for p in range(a, b):
             j = indices[p]
-            s = 0.0
-            for c in range(d):
-                s += np.float64(Q[i, c]) * np.float64(K[j, c])
-            s += bias[j]
+            s = _dot(Q, i, K, j) + bias[j]
             data[p] = s
             if s > m:
                 m = s
