@@ -25,6 +25,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from problems import problem_d  # noqa: E402
+
 D_MODEL = 64
 WINDOW = 256
 PATTERNS = {
@@ -54,10 +57,6 @@ def _reset_peak():
         return False
 
 
-def _problem(n, dtype):
-    return np.random.default_rng(0).standard_normal((n, D_MODEL)).astype(dtype)
-
-
 def _window_mask(n):
     i = np.arange(n)
     return np.abs(i[:, None] - i[None, :]) <= WINDOW // 2
@@ -65,7 +64,7 @@ def _window_mask(n):
 
 def worker(method, pattern, n, dtype, repeat):
     dtype = np.dtype(dtype)
-    X = _problem(n, dtype)
+    X = problem_d(n, dtype)
     if method == "sparsecode":
         from sparsecode import SparseAttentionTransformer
         est = SparseAttentionTransformer(**PATTERNS[pattern], random_state=0).fit(X[:4096])

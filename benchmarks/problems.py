@@ -57,3 +57,9 @@ def problem_c(n_train=50000, n_test=10000, seed=0):
     held out (mean removed per patch); 256 atoms, alpha = 0.05, batch 256."""
     return (_grey_patches("china.jpg", n_train, seed),
             _grey_patches("flower.jpg", n_test, seed + 1), 0.05)
+
+
+def problem_d(n_tokens, dtype=np.float64, seed=0):
+    """Attention: one sequence of ``n_tokens`` standard normal tokens, d = 64
+    (window 256: each token sees 257 keys)."""
+    return np.random.default_rng(seed).standard_normal((n_tokens, 64)).astype(dtype)

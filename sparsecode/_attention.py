@@ -421,8 +421,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     Parameters
     ----------
-    pattern : {"window", "window2d", "longformer", "bigbird", "lsh", "dense"}, \
-            default="window"
+    pattern : {"window", "window2d", "longformer", "bigbird", "lsh", "dense"}, default="window"
         The keys of each query (its sequence's tokens only):
 
         - ``"window"``: the tokens ``j = i + m * dilation`` with
@@ -494,8 +493,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         sequence (``lengths``, or ``X`` cut into ``height * width`` rows)
         must hold ``height * width`` tokens.
 
-    projection : {"identity", "pca", "random"} or tuple of 3 arrays, \
-            default="identity"
+    projection : {"identity", "pca", "random"} or tuple of 3 arrays, default="identity"
         ``W_q, W_k, W_v``: ``"identity"`` uses ``X`` itself;
         ``"pca"`` one projection on the top ``n_components`` right singular
         vectors of ``X`` (randomized SVD, not centred, so sparse ``X`` stays
