@@ -238,18 +238,20 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         idx = np.flatnonzero(unused)
         if idx.size == 0:
             return 0
-        residual = lasso_objective(X, codes, D, 0.0)
         # a minibatch smaller than the number of unused atoms replaces what it can
         idx = idx[: X.shape[0]]
-        worst = np.argsort(-residual, kind="stable")[: idx.size]
-        for j, s in zip(idx, worst):
-            row = X[s]
-            row = np.asarray(row.todense() if sp.issparse(row) else row, dtype=np.float64).ravel()
+        _, _, rows = worst_rows(X, codes, D, idx.size)
+        self._replace_atoms(D, idx, rows, rng)
+        return idx.size
+
+    def _replace_atoms(self, D, idx, rows, rng):
+        """Atoms ``idx`` become the rows ``rows`` (float64, dense), slightly
+        perturbed so that two copies of a sample do not make equal atoms."""
+        for j, row in zip(idx, rows):
             row = row + 0.01 * (row.std() or 1.0) * rng.standard_normal(row.size)
             if self.positive_dict:
                 row = np.abs(row)
             D[j] = row / max(np.linalg.norm(row), 1e-300)
-        return idx.size
 
     # -------------------------------------------------------------- online
     def _online_step(self, X, D, A, B, step, rng, init=None):
@@ -262,31 +264,37 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         D64 = D.astype(np.float64)
         G = D64 @ D64.T
         codes = self._encode_fit(X, D, init=init, gram=G)
+        cost, change, unused = self._online_update(code_statistics(X, codes), n, D64, G, A, B,
+                                                   step)
+        resampled = self._resample(D64, unused, X, codes, rng)
+        D[:] = D64
+        return cost, change, resampled, codes
+
+    def _online_update(self, stats, n, D64, G, A, B, step):
+        """Fold a minibatch's statistics (``code_statistics``, summed over
+        its blocks) into ``A`` and ``B`` (step ``step`` of the forgetting
+        schedule) and update the atoms ``D64``; in place. Returns the
+        minibatch's mean objective before the update, the largest atom change
+        and the mask of unused atoms."""
+        ZtZ, ZtX, sq, l1 = stats
         # Mairal et al.'s forgetting schedule, as in scikit-learn
         if step < self.batch_size - 1:
             theta = (step + 1) * self.batch_size
         else:
             theta = self.batch_size**2 + step + 1 - self.batch_size
         beta = (theta + 1 - self.batch_size) / (theta + 1)
-        Z = codes.astype(np.float64)
-        ZtZ = Z.T @ Z
-        ZtX = np.asarray((X.T @ Z).T, dtype=np.float64)
         # the minibatch objective from the same products (Gram form):
         # sum 0.5 ||x||^2 - z.(x D^T) + 0.5 z G z + alpha |z| + 0.5 l2 |z|^2
-        values = (X.data if sp.issparse(X) else X.ravel()).astype(np.float64)
-        sq = float(values @ values)
         cost = (0.5 * sq - float(np.einsum("ij,ij->", ZtX, D64))
                 + 0.5 * float(np.einsum("ij,ij->", ZtZ, G))
-                + self.alpha * float(np.abs(Z).sum()) + 0.5 * self.l2 * float(np.trace(ZtZ))) / n
+                + self.alpha * l1 + 0.5 * self.l2 * float(np.trace(ZtZ))) / n
         A *= beta
         A += ZtZ / n
         B *= beta
         B += ZtX / n
-        unused = np.zeros(D.shape[0], dtype=np.bool_)
+        unused = np.zeros(D64.shape[0], dtype=np.bool_)
         change = bcd_update(D64, A, B, self.positive_dict, _UNUSED, unused)
-        resampled = self._resample(D64, unused, X, codes, rng)
-        D[:] = D64
-        return cost, change, resampled, codes
+        return cost, change, unused
 
     def _fit_online(self, X, D, rng):
         n = X.shape[0]
@@ -388,16 +396,19 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
             return codes, float(np.mean(lasso_objective(X, codes, D, self.alpha, self.l2)))
 
         def update(D64, codes):
-            Z = codes.astype(np.float64)
-            A = Z.T @ Z / n
-            B = np.asarray((X.T @ Z).T, dtype=np.float64) / n
-            unused = np.zeros(D64.shape[0], dtype=np.bool_)
-            for _ in range(10):  # block coordinate descent to (near) convergence
-                if bcd_update(D64, A, B, self.positive_dict, _UNUSED, unused) < 1e-6:
-                    break
-            return unused
+            ZtZ, ZtX, _, _ = code_statistics(X, codes)
+            return self._batch_update(D64, ZtZ / n, ZtX / n)
 
         self._alternate(X, D, rng, code, update, "iterations")
+
+    def _batch_update(self, D64, A, B):
+        """Block coordinate descent on the atoms to (near) convergence, in
+        place; returns the mask of unused atoms."""
+        unused = np.zeros(D64.shape[0], dtype=np.bool_)
+        for _ in range(10):
+            if bcd_update(D64, A, B, self.positive_dict, _UNUSED, unused) < 1e-6:
+                break
+        return unused
 
     # ---------------------------------------------------------------- K-SVD
     def _fit_ksvd(self, X, D, rng):
@@ -506,6 +517,28 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         self.n_steps_ = self._step
         self.n_iter_ = self._step
         return self
+
+
+def code_statistics(X, codes):
+    """``(Z^T Z, Z^T X, sum ||x||^2, sum |z|)`` of a block in float64: the
+    sufficient statistics of the dictionary update, which add up over row
+    blocks (how the Dask fit reduces them)."""
+    Z = codes.astype(np.float64)
+    ZtZ = Z.T @ Z
+    ZtX = np.asarray((X.T @ Z).T, dtype=np.float64)
+    values = (X.data if sp.issparse(X) else X.ravel()).astype(np.float64)
+    return ZtZ, ZtX, float(values @ values), float(np.abs(Z).sum())
+
+
+def worst_rows(X, codes, D, m):
+    """The ``m`` rows of ``X`` worst reconstructed by ``codes @ D`` (largest
+    residual first, ties by position): residuals, positions, and the rows as
+    dense float64."""
+    residual = lasso_objective(X, codes, D, 0.0)
+    top = np.argsort(-residual, kind="stable")[:m]
+    rows = X[top]
+    rows = np.asarray(rows.todense() if sp.issparse(rows) else rows, dtype=np.float64)
+    return residual[top], top, rows.reshape(top.size, X.shape[1])
 
 
 def _near_duplicates(D, threshold):

@@ -1,0 +1,623 @@
+"""sparsecode on a Dask cluster: estimators that accept dask arrays.
+
+``sparsecode.dask.DictionaryLearner`` and
+``sparsecode.dask.SparseAttentionTransformer`` take the parameters of their
+in-memory namesakes and behave the same on numpy and scipy.sparse input; given
+a ``dask.array.Array`` of row blocks (dense or scipy.sparse chunks, any
+number of row chunks), they run on the workers of the current
+``dask.distributed`` client and return dask arrays from ``transform``. The
+other estimators need no wrapper: their ``transform`` works block by block,
+as ``dask_ml.wrappers.ParallelPostFit`` or :func:`transform` run it, and
+``DictionaryLearner.partial_fit`` is what ``dask_ml.wrappers.Incremental``
+calls.
+
+Only the sufficient statistics of the dictionary update, ``A = Z^T Z``
+(k x k) and ``B = Z^T X`` (k x p), travel to the driver, summed on the
+workers by a tree reduction; the data and the codes stay where they are.
+
+Importing this module needs ``dask[distributed]`` (the ``dask`` extra);
+``import sparsecode`` does not.
+"""
+
+import copy
+import time
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+
+try:
+    import dask.array as da
+    from dask.array.overlap import ensure_minimum_chunksize
+    from dask.base import is_dask_collection
+    from distributed import default_client
+except ImportError as exc:  # pragma: no cover - exercised without the extra only
+    raise ImportError("sparsecode.dask needs dask.distributed: pip install "
+                      "'sparsecode[dask]'") from exc
+
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from . import _attention, _dictionary
+from ._base import lasso_objective, restore_on_error
+from ._dictionary import code_statistics, worst_rows
+from ._encode import _numba_threads, sparse_encode
+
+__all__ = ["DictionaryLearner", "SparseAttentionTransformer", "transform"]
+
+# Fan-in of the tree that sums the statistics on the workers.
+_FAN_IN = 4
+
+
+# ---------------------------------------------------------------- helpers
+def _client():
+    try:
+        return default_client()
+    except ValueError:
+        raise ValueError("sparsecode.dask works on a dask.distributed cluster: create a "
+                         "distributed.Client first (a LocalCluster will do).") from None
+
+
+def _row_blocks(X, name="X"):
+    """``X`` as a 2-D dask array with one chunk across the columns and a
+    float dtype (int becomes float64)."""
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D dask array of row blocks, got {X.ndim} "
+                         "dimensions.")
+    if np.issubdtype(X.dtype, np.complexfloating) or not (
+            np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}.")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    if any(np.isnan(c) for c in X.chunks[0]):
+        raise ValueError(f"{name} has unknown chunk sizes: call {name}.compute_chunk_sizes() "
+                         "first.")
+    return X
+
+
+def _check_block(X):
+    """The worker-side check of a block: finite, 2-D, CSR when sparse."""
+    return check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+
+
+def _tree_sum(client, futures):
+    """Sum a list of futures of tuples of arrays/floats on the workers, in a
+    fixed order (so the result does not depend on timing)."""
+    while len(futures) > 1:
+        futures = [client.submit(_sum_tuples, *futures[i:i + _FAN_IN], pure=False)
+                   for i in range(0, len(futures), _FAN_IN)]
+    return futures[0]
+
+
+def _sum_tuples(*parts):
+    total = list(parts[0])
+    for part in parts[1:]:
+        for i, value in enumerate(part):
+            total[i] = total[i] + value
+    return tuple(total)
+
+
+class _Rows:
+    """Row access to a list of block futures, for the dictionary's
+    initialisation (which draws rows of ``X``)."""
+
+    def __init__(self, client, blocks, sizes, n_features, dtype):
+        self.client, self.blocks = client, blocks
+        self.offsets = np.concatenate(([0], np.cumsum(sizes)))
+        self.shape = (int(self.offsets[-1]), n_features)
+        self.dtype = dtype
+
+    def __getitem__(self, rows):
+        rows = np.asarray(rows)
+        which = np.searchsorted(self.offsets, rows, side="right") - 1
+        out = np.empty((rows.size, self.shape[1]), dtype=self.dtype)
+        for b in np.unique(which):
+            take = np.flatnonzero(which == b)
+            local = rows[take] - self.offsets[b]
+            part = self.client.submit(_take_rows, self.blocks[b], local, pure=False).result()
+            out[take] = part
+        return out
+
+
+def _take_rows(X, rows):
+    part = X[rows]
+    return np.asarray(part.todense() if sp.issparse(part) else part)
+
+
+# ------------------------------------------------------------ worker tasks
+def _encode_block(X, D, gram, params, init):
+    X = _check_block(X)
+    with _numba_threads(1, 1):
+        return sparse_encode(X, D.astype(X.dtype, copy=False), gram=gram, init=init,
+                             n_jobs=1, **params)
+
+
+def _batch_stats(X, codes, D, alpha, l2):
+    X = _check_block(X)
+    ZtZ, ZtX, sq, l1 = code_statistics(X, codes)
+    return ZtZ, ZtX, sq, l1, float(lasso_objective(X, codes, D, alpha, l2).sum())
+
+
+def _online_stats(X, codes):
+    return code_statistics(_check_block(X), codes)
+
+
+def _worst(X, codes, D, m):
+    return worst_rows(_check_block(X), codes, D, m)
+
+
+# ------------------------------------------------------------- estimators
+class DictionaryLearner(_dictionary.DictionaryLearner):
+    """:class:`sparsecode.DictionaryLearner` that also fits on a dask array.
+
+    Same parameters and, on numpy or scipy.sparse input, the same behaviour.
+    On a ``dask.array.Array`` of row blocks it runs on the current
+    ``dask.distributed`` client:
+
+    - ``method="batch"``: every iteration, each worker codes its blocks on
+      the current dictionary (warm-started from its previous codes, which
+      stay on the worker) and returns the sums ``A = Z^T Z``, ``B = Z^T X``
+      and its objective; the sums are reduced by a tree on the workers and
+      the driver updates the atoms by block coordinate descent. The result
+      equals the in-memory batch fit on the same data and seed (to rounding:
+      the sums are added in another order).
+    - ``method="online"``: each step codes ``chunks_per_step`` row chunks
+      (in an order drawn from ``random_state`` each epoch) on the workers and
+      makes one online update with the step's total sample count: one step
+      equals an in-memory ``partial_fit`` on the concatenation of its chunks.
+    - ``partial_fit`` on a dask array is one such step over all its chunks.
+
+    Unused atoms are replaced by the worst-reconstructed rows, found by each
+    worker among its blocks and fetched one by one. A worker lost in the
+    middle of a fit is replaced by the cluster and its blocks recomputed from
+    the graph of ``X``: the fit completes with the same dictionary.
+    ``method="ksvd"`` is in-memory only.
+
+    Parameters
+    ----------
+    chunks_per_step : int, default=None
+        ``method="online"`` on a dask array: row chunks per online step;
+        None: the number of workers.
+    **params
+        The parameters of :class:`sparsecode.DictionaryLearner`.
+
+    Attributes
+    ----------
+    bytes_per_iteration_ : int
+        On a dask fit: bytes of statistics that reached the driver per
+        iteration (``O(k^2 + k p)``, whatever the number of samples).
+    """
+
+    _parameter_constraints = {
+        **_dictionary.DictionaryLearner._parameter_constraints,
+        "chunks_per_step": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(self, n_components=None, *, alpha=1.0, method="online", fit_algorithm="auto",
+                 positive_code=False, positive_dict=False, n_nonzero_coefs=None,
+                 transform_algorithm="auto", transform_alpha=None,
+                 transform_n_nonzero_coefs=None, l2=0.0, batch_size=256, max_iter=10,
+                 tol=1e-3, max_no_improvement=10, dict_init=None, shuffle=True,
+                 split_sign=False, sparse_output=False, callback=None, verbose=0,
+                 n_jobs=None, random_state=None, chunks_per_step=None):
+        super().__init__(
+            n_components, alpha=alpha, method=method, fit_algorithm=fit_algorithm,
+            positive_code=positive_code, positive_dict=positive_dict,
+            n_nonzero_coefs=n_nonzero_coefs, transform_algorithm=transform_algorithm,
+            transform_alpha=transform_alpha, transform_n_nonzero_coefs=transform_n_nonzero_coefs,
+            l2=l2, batch_size=batch_size, max_iter=max_iter, tol=tol,
+            max_no_improvement=max_no_improvement, dict_init=dict_init, shuffle=shuffle,
+            split_sign=split_sign, sparse_output=sparse_output, callback=callback,
+            verbose=verbose, n_jobs=n_jobs, random_state=random_state)
+        self.chunks_per_step = chunks_per_step
+
+    # -------------------------------------------------------------- API
+    def fit(self, X, y=None):
+        """Learn the dictionary from ``X`` (a dask array runs on the cluster).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : DictionaryLearner
+        """
+        if not is_dask_collection(X):
+            return super().fit(X)
+        self._validate_params()
+        if self.method == "ksvd":
+            raise ValueError("method='ksvd' runs in memory only; use 'batch' or 'online' on "
+                             "a dask array.")
+        with restore_on_error(self):
+            return self._fit_dask(X)
+
+    def partial_fit(self, X, y=None):
+        """One online step on ``X``; a dask array's chunks are coded on the
+        workers and the step equals an in-memory ``partial_fit`` on their
+        concatenation.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : DictionaryLearner
+        """
+        if not is_dask_collection(X):
+            return super().partial_fit(X)
+        self._validate_params()
+        if self.method != "online":
+            raise ValueError("partial_fit needs method='online'.")
+        with restore_on_error(self):
+            return self._partial_fit_dask(X)
+
+    def transform(self, X):
+        """Codes of ``X``: a dask array gives a dask array of code blocks.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        codes : {ndarray, sparse matrix, dask array} of shape (n_samples, n_features_out)
+        """
+        if is_dask_collection(X):
+            return transform(self, X)
+        return super().transform(X)
+
+    # --------------------------------------------------------- internals
+    def _setup(self, X, reset=True):
+        X = _row_blocks(X)
+        client = _client()
+        blocks = client.compute(X.to_delayed().ravel().tolist())
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        return X, client, blocks, np.asarray(X.chunks[0], dtype=np.int64)
+
+    def _encode_params(self):
+        return dict(algorithm=self.fit_algorithm, alpha=self.alpha, l2=self.l2,
+                    positive=self.positive_code)
+
+    def _fit_dask(self, X):
+        start = time.perf_counter()
+        X, client, blocks, sizes = self._setup(X)
+        rng = check_random_state(self.random_state)
+        n = int(sizes.sum())
+        if n == 0:
+            raise ValueError("Found array with 0 sample(s) (shape=(0, "
+                             f"{X.shape[1]})) while a minimum of 1 is required.")
+        D = self._init_dictionary(_Rows(client, blocks, sizes, X.shape[1], X.dtype), rng)
+        k = D.shape[0]
+        self._A = np.zeros((k, k))
+        self._B = np.zeros((k, X.shape[1]))
+        self._step = 0
+        self._rng = rng
+        self.objective_ = []
+        self.n_resampled_ = 0
+        self.bytes_per_iteration_ = 8 * (k * k + k * X.shape[1] + 3)
+        try:
+            if self.method == "batch":
+                self._batch_dask(client, blocks, sizes, D, rng)
+            else:
+                self._online_dask(client, blocks, sizes, D, rng)
+        finally:
+            client.cancel(blocks)
+        self.components_ = D
+        if self.verbose:
+            print(f"[DictionaryLearner] dask fit: {len(blocks)} blocks, {n} samples, "
+                  f"{self.n_steps_} steps, {time.perf_counter() - start:.2f} s")
+        return self
+
+    def _batch_dask(self, client, blocks, sizes, D, rng):
+        n = int(sizes.sum())
+        params = self._encode_params()
+        codes = [None] * len(blocks)
+        previous = np.inf
+        it = 0
+        for it in range(1, self.max_iter + 1):
+            D64 = D.astype(np.float64)
+            gram = D64 @ D64.T
+            # the dictionary travels inside each task (k x p floats), not as
+            # scattered data, so a restarted worker can recompute its tasks
+            codes = [client.submit(_encode_block, b, D, gram, params, c, pure=False)
+                     for b, c in zip(blocks, codes)]
+            stats = [client.submit(_batch_stats, b, c, D64, self.alpha, self.l2, pure=False)
+                     for b, c in zip(blocks, codes)]
+            ZtZ, ZtX, _, _, objective = _tree_sum(client, stats).result()
+            cost = objective / n
+            self.objective_.append(cost)
+            if self.verbose > 1:
+                print(f"[DictionaryLearner] iteration {it}: objective {cost:.6g}")
+            if self.callback is not None:
+                self.callback(locals())
+            if previous - cost <= self.tol * abs(cost):
+                break
+            previous = cost
+            unused = self._batch_update(D64, ZtZ / n, ZtX / n)
+            self.n_resampled_ += _resample(self, client, blocks, codes, sizes, D64, unused, rng)
+            D[:] = D64
+        client.cancel(codes)
+        self.n_steps_ = it
+        self.n_iter_ = it
+
+    def _online_dask(self, client, blocks, sizes, D, rng):
+        per_step = self.chunks_per_step or len(client.scheduler_info()["workers"]) or 1
+        n_blocks = len(blocks)
+        step = 0
+        for epoch in range(self.max_iter):
+            order = rng.permutation(n_blocks) if self.shuffle else np.arange(n_blocks)
+            for s in range(0, n_blocks, per_step):
+                group = order[s:s + per_step]
+                cost = self._dask_step(client, [blocks[i] for i in group], sizes[group], D,
+                                       self._A, self._B, step, rng)
+                self.objective_.append(cost)
+                step += 1
+                self._step = step
+                if self.verbose > 1:
+                    print(f"[DictionaryLearner] step {step}: batch objective {cost:.6g}")
+                if self.callback is not None:
+                    self.callback(locals())
+        self.n_steps_ = step
+        self.n_iter_ = self.max_iter
+
+    def _dask_step(self, client, blocks, sizes, D, A, B, step, rng):
+        """One online step over ``blocks``: the in-memory ``_online_step`` on
+        their concatenation, with the coding and the statistics on the
+        workers. Updates ``D``, ``A``, ``B`` in place; returns the cost."""
+        n = int(sizes.sum())
+        D64 = D.astype(np.float64)
+        gram = D64 @ D64.T
+        params = self._encode_params()
+        codes = [client.submit(_encode_block, b, D, gram, params, None, pure=False)
+                 for b in blocks]
+        stats = [client.submit(_online_stats, b, c, pure=False) for b, c in zip(blocks, codes)]
+        total = _tree_sum(client, stats).result()
+        cost, _, unused = self._online_update(total, n, D64, gram, A, B, step)
+        self.n_resampled_ += _resample(self, client, blocks, codes, sizes, D64, unused, rng)
+        client.cancel(codes)
+        D[:] = D64
+        return cost
+
+    def _partial_fit_dask(self, X):
+        first = not hasattr(self, "components_")
+        X, client, blocks, sizes = self._setup(X, reset=first)
+        try:
+            if first:
+                rng = check_random_state(self.random_state)
+                D = self._init_dictionary(_Rows(client, blocks, sizes, X.shape[1], X.dtype),
+                                          rng)
+                A = np.zeros((D.shape[0], D.shape[0]))
+                B = np.zeros((D.shape[0], X.shape[1]))
+                step, objective, resampled = 0, [], 0
+            else:
+                rng = copy.deepcopy(self._rng)
+                D = self.components_.astype(X.dtype, copy=True)
+                A, B, step = self._A.copy(), self._B.copy(), self._step
+                objective, resampled = list(self.objective_), self.n_resampled_
+            self.n_resampled_ = resampled
+            cost = self._dask_step(client, blocks, sizes, D, A, B, step, rng)
+        finally:
+            client.cancel(blocks)
+        self._rng, self._A, self._B, self._step = rng, A, B, step + 1
+        self.objective_ = objective + [cost]
+        self.components_ = D
+        self.n_steps_ = self._step
+        self.n_iter_ = self._step
+        return self
+
+
+def _resample(est, client, blocks, codes, sizes, D64, unused, rng):
+    """The in-memory ``_resample`` over blocks held by the workers: each
+    returns its ``m`` worst rows, the driver keeps the ``m`` worst overall
+    (ties by global position, as the in-memory stable sort does) and replaces
+    the atoms in the same order with the same random draws."""
+    n = int(sizes.sum())
+    idx = np.flatnonzero(unused)[:n]
+    if idx.size == 0:
+        return 0
+    m = idx.size
+    parts = client.gather([client.submit(_worst, b, c, D64, m, pure=False)
+                           for b, c in zip(blocks, codes)])
+    offsets = np.concatenate(([0], np.cumsum(sizes)))
+    residual = np.concatenate([p[0] for p in parts])
+    position = np.concatenate([offsets[i] + p[1] for i, p in enumerate(parts)])
+    rows = np.concatenate([p[2] for p in parts])
+    best = np.lexsort((position, -residual))[:m]
+    est._replace_atoms(D64, idx, rows[best], rng)
+    return m
+
+
+def transform(estimator, X):
+    """Transform a dask array of row blocks with a fitted estimator, block by
+    block on the workers (or dask's local scheduler without a client).
+
+    Parameters
+    ----------
+    estimator : fitted sparsecode estimator whose rows are independent
+        ``DictionaryLearner``, ``ThresholdEncoder``, ``SparseAutoencoder``,
+        ``KLSparseEncoder`` (attention mixes rows: see
+        :class:`SparseAttentionTransformer` here).
+    X : dask array of shape (n_samples, n_features)
+        Dense or scipy.sparse chunks.
+
+    Returns
+    -------
+    Y : dask array of shape (n_samples, n_features_out)
+        Chunks as ``estimator.transform`` returns them (scipy.sparse with
+        ``sparse_output=True``).
+    """
+    if isinstance(estimator, _attention.SparseAttentionTransformer):
+        raise TypeError("Attention mixes rows: use sparsecode.dask.SparseAttentionTransformer, "
+                        "which adds the pattern's reach around each block.")
+    check_is_fitted(estimator)
+    X = _row_blocks(X)
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+                         f"expecting {estimator.n_features_in_} features as input.")
+    sample = estimator.transform(np.zeros((1, X.shape[1]), dtype=X.dtype))
+    n_out = sample.shape[1]
+    if sp.issparse(sample):
+        meta = sp.csr_matrix((0, n_out), dtype=sample.dtype)
+    else:
+        meta = np.empty((0, n_out), dtype=sample.dtype)
+    return X.map_blocks(_transform_block, estimator, dtype=sample.dtype,
+                        chunks=(X.chunks[0], (n_out,)), meta=meta)
+
+
+def _transform_block(X, estimator):
+    with _numba_threads(1, 1):
+        return estimator.transform(X)
+
+
+class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
+    """:class:`sparsecode.SparseAttentionTransformer` over a long sequence held
+    as a dask array of row chunks.
+
+    Same parameters. ``transform`` of a dask array runs each chunk with the
+    rows its window can reach on either side (``dask.array.map_overlap``,
+    depth = the pattern's reach), so the result equals the in-memory
+    transform of the whole sequence exactly. Patterns with a local reach
+    only: ``"window"`` (reach ``window // 2 * dilation`` tokens) and
+    ``"window2d"`` (reach that many grid rows and columns, in raster order);
+    global tokens, random blocks, LSH buckets and dense attention reach the
+    whole sequence and are refused. A dask array is one sequence (or, for
+    ``"window2d"``, consecutive grids); ``fit`` on a dask array learns a
+    ``"pca"`` projection with ``dask.array.linalg.svd_compressed``.
+    """
+
+    def fit(self, X, y=None, lengths=None):
+        """Fit; a dask ``X`` is used for its shape (and a ``"pca"``
+        projection), never gathered.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_tokens, n_features)
+        y : Ignored
+        lengths : array-like of int, default=None
+            In-memory ``X`` only.
+
+        Returns
+        -------
+        self : SparseAttentionTransformer
+        """
+        if not is_dask_collection(X):
+            return super().fit(X, lengths=lengths)
+        if lengths is not None:
+            raise ValueError("A dask array is one sequence: lengths applies to in-memory X.")
+        X = _row_blocks(X)
+        if self.projection != "pca":
+            # the projections need only the number of features
+            return super().fit(np.zeros((1, X.shape[1]), dtype=X.dtype), lengths=None)
+        with restore_on_error(self):
+            k = min(64, X.shape[1]) if self.n_components is None else self.n_components
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            _, _, Vt = da.linalg.svd_compressed(X, k, seed=seed, compute=True)
+            W = np.ascontiguousarray(np.asarray(Vt).T, dtype=np.float64)
+            params = dict(projection=(W, W, W), n_components=None)
+            saved = {name: getattr(self, name) for name in params}
+            self.set_params(**params)
+            try:
+                super().fit(np.zeros((1, X.shape[1]), dtype=X.dtype))
+            finally:
+                self.set_params(**saved)
+        return self
+
+    def _reach(self):
+        half = self.window_ // 2 * self.dilation
+        if self.pattern == "window":
+            return half
+        if self.pattern == "window2d":
+            return half * self.grid_shape_[1] + half
+        raise ValueError(f"pattern={self.pattern!r} reaches the whole sequence: on a dask "
+                         "array only 'window' and 'window2d' run (blockwise with overlap).")
+
+    def transform(self, X, lengths=None):
+        """Attention output; a dask array gives a dask array, equal to the
+        in-memory transform of the whole sequence.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_tokens, n_features)
+        lengths : array-like of int, default=None
+            In-memory ``X`` only.
+
+        Returns
+        -------
+        X_new : {ndarray, dask array} of shape (n_tokens, n_features_out)
+        """
+        if not is_dask_collection(X):
+            return super().transform(X, lengths=lengths)
+        check_is_fitted(self)
+        if lengths is not None:
+            raise ValueError("A dask array is one sequence: lengths applies to in-memory X.")
+        if self.output == "concat":
+            raise ValueError("output='concat' is in-memory only; use 'attention' or "
+                             "'residual' on a dask array.")
+        X = _row_blocks(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        reach = self._reach()
+        if self.pattern == "window2d":
+            size = self.grid_shape_[0] * self.grid_shape_[1]
+            if X.shape[0] % size:
+                raise ValueError(f"X has {X.shape[0]} rows, not a whole number of "
+                                 f"grid_shape={self.grid_shape_} grids.")
+            # a chunk must hold whole grids: the grid's rows start again at 0
+            X = X.rechunk({0: _grid_chunks(X.chunks[0], size)})
+            reach = 0
+        elif reach and min(X.chunks[0]) < reach:
+            # every chunk at least as long as the reach (map_overlap's rule)
+            X = X.rechunk({0: ensure_minimum_chunksize(reach, X.chunks[0])})
+        n_out = self._n_features_out
+        dtype = X.dtype
+        fn = _Overlap(self, reach)
+        if reach == 0:
+            return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0], (n_out,)),
+                                meta=np.empty((0, n_out), dtype=dtype))
+        return X.map_overlap(fn, depth={0: reach, 1: 0}, boundary="none", trim=False,
+                             dtype=dtype, chunks=(X.chunks[0], (n_out,)),
+                             meta=np.empty((0, n_out), dtype=dtype))
+
+
+def _grid_chunks(chunks, size):
+    """Row chunks of whole grids, near the given ones."""
+    target = max(size, int(np.median(chunks)) // size * size)
+    n = int(sum(chunks))
+    out = [target] * (n // target)
+    if n % target:
+        out.append(n % target)
+    return tuple(out)
+
+
+class _Overlap:
+    """The per-chunk work of the dask attention: transform the chunk with its
+    overlap and keep the chunk's own rows."""
+
+    def __init__(self, estimator, reach):
+        self.estimator, self.reach = estimator, reach
+
+    def __call__(self, X, block_info=None):
+        est = _attention.SparseAttentionTransformer.transform
+        with _numba_threads(1, 1):
+            out = est(self.estimator, X)
+        if self.reach == 0 or block_info is None:
+            return out
+        info = block_info[0]
+        index, count = info["chunk-location"][0], info["num-chunks"][0]
+        lo = self.reach if index > 0 else 0
+        hi = out.shape[0] - (self.reach if index < count - 1 else 0)
+        return out[lo:hi]
