@@ -33,6 +33,7 @@ from ._kernels._attention import (
     band_softmax,
     csr_softmax,
     extra_keys,
+    full_keys,
     grid_keys,
     list_attention,
     lsh_keys,
@@ -49,6 +50,16 @@ _TILE = 128
 
 # Entries per chunk of the key-list path's lists and scores.
 _LIST_ENTRIES = 1 << 16
+
+# More global tokens than this is dense attention by another name.
+_MAX_GLOBAL = 1 << 16
+
+# Parameters that define the pattern and the scores: changed after fit, they
+# would mix with fitted attributes drawn under the old values.
+_FIT_TIME = ("pattern", "window", "dilation", "causal", "global_tokens", "n_random",
+             "block_size", "n_hashes", "n_buckets", "lsh_mode", "chunk_size", "grid_shape",
+             "projection", "n_components", "similarity", "bandwidth", "output",
+             "random_state")
 
 _PATTERNS = ("window", "window2d", "longformer", "bigbird", "lsh", "dense")
 
@@ -67,6 +78,9 @@ def _check_lengths(lengths, n):
             if not (np.issubdtype(raw.dtype, np.floating) and np.all(np.isfinite(raw))
                     and np.all(raw == np.round(raw))):
                 raise ValueError(f"lengths must hold integers, got dtype {raw.dtype}.")
+        if raw.size > n or np.any(raw > n):
+            raise ValueError(f"lengths must sum to the {n} rows (tokens) of X, got "
+                             f"{raw.size} lengths up to {raw.max()}.")
         lengths = raw.astype(np.int64)
         if lengths.min() < 1:
             raise ValueError("lengths must be positive: every sequence holds a token.")
@@ -98,9 +112,11 @@ class _Plan:
         self.starts = offsets[:-1][self.seq]
         self.row_lengths = lengths[self.seq]
         pattern = est.pattern
+        longest = int(lengths.max())
         self.causal = bool(est.causal)
         self.dilation = int(est.dilation)
-        self.half = est.window_ // 2
+        # a reach past the longest sequence sees nothing more
+        self.half = min(est.window_ // 2, longest)
         self.perm = None
         self.band = pattern in ("window", "longformer", "bigbird", "dense")
         self.full_band = pattern == "dense"
@@ -109,18 +125,18 @@ class _Plan:
         if self.band:
             self._band_rows()
         if pattern in ("longformer", "bigbird"):
-            self.glob = est.global_tokens_
+            self.glob = est.global_tokens_[est.global_tokens_ < longest]
             is_glob = np.zeros(int(self.glob.max()) + 1 if self.glob.size else 0, dtype=bool)
             is_glob[self.glob] = True
             if pattern == "bigbird":
-                rand_ptr, rand_blocks = _random_blocks(lengths, est.block_size, est.n_random,
+                n_random, block = int(est.n_random), min(int(est.block_size), longest)
+                rand_ptr, rand_blocks = _random_blocks(lengths, block, n_random,
                                                        est.random_seed_)
-                n_random, block = int(est.n_random), int(est.block_size)
             else:
                 rand_ptr = np.zeros(lengths.size, dtype=np.int64)
                 rand_blocks = np.zeros(0, dtype=np.int64)
                 n_random, block = 0, 1
-            cap = self.glob.size + n_random * block
+            cap = min(self.glob.size + n_random * block, longest)
             if cap:
                 def build(rows, keys, counts, scratch):
                     extra_keys(rows, self.starts, self.row_lengths, self.seq, self.half,
@@ -134,12 +150,12 @@ class _Plan:
             def build(rows, keys, counts, scratch):
                 grid_keys(rows, self.starts, width, height, self.half, self.dilation,
                           self.causal, keys, counts)
-            self.extra = (side * side, build)
+            self.extra = (min(side, height) * min(side, width), build)
         elif pattern == "lsh":
             order, lo, hi = _lsh_ranges(K, self.seq, offsets, est.lsh_rotations_,
                                         est.lsh_mode, est.chunk_size)
             cap = int(sum((hi[h] - lo[h]).max() for h in range(hi.shape[0])))
-            cap = min(cap, int(lengths.max()))
+            cap = min(cap, longest)
 
             def build(rows, keys, counts, scratch):
                 stamp = scratch.__dict__.get("stamp")
@@ -147,12 +163,9 @@ class _Plan:
                     stamp = scratch.__dict__["stamp"] = np.full(n, -1, dtype=np.int64)
                 lsh_keys(rows, order, lo, hi, self.causal, stamp, keys, counts)
             self.extra = (cap, build)
-        # global queries: (row, first key, end of keys)
-        g_rows = []
-        for s in range(lengths.size):
-            rel = self.glob[self.glob < lengths[s]]
-            g_rows.append(offsets[s] + rel)
-        self.global_rows = np.concatenate(g_rows) if g_rows else np.zeros(0, np.int64)
+        # global queries (sorted): every sequence's global positions
+        inside = self.glob[None, :] < lengths[:, None]
+        self.global_rows = (offsets[:-1, None] + self.glob[None, :])[inside]
 
     def _band_rows(self):
         """Row order and per-row sequence bounds for the band part."""
@@ -184,40 +197,28 @@ class _Plan:
                 np.minimum(hi, idx + self.half + 1, out=hi)
         return lo, hi
 
-    def global_range(self, row):
-        o = self.starts[row]
-        return o, (row + 1 if self.causal else o + self.row_lengths[row])
+    def global_range(self, rows):
+        """First key and end of keys of global queries ``rows``."""
+        o = self.starts[rows]
+        return o, (rows + 1 if self.causal else o + self.row_lengths[rows])
 
     def n_pairs(self):
         """The number of (query, key) pairs, counted without forming them."""
-        total = 0
+        counts = np.zeros(self.n, dtype=np.int64)
         chunk = 1 << 16
         if self.band:
             for a in range(0, self.n, chunk):
-                lo, hi = self.band_range(a, min(self.n, a + chunk))
-                total += int((hi - lo).sum())
+                b = min(self.n, a + chunk)
+                lo, hi = self.band_range(a, b)
+                rows = slice(a, b) if self.perm is None else self.perm[a:b]
+                counts[rows] += hi - lo
         if self.extra is not None:
-            for keys, counts, a, b in self.iter_lists(1 << 14):
-                total += int(counts.sum())
-        for row in self.global_rows:
-            lo, hi = self.global_range(row)
-            total -= self._row_count(row)
-            total += int(hi - lo)
-        return total
-
-    def _row_count(self, row):
-        count = 0
-        if self.band:
-            b = row if self.perm is None else int(np.flatnonzero(self.perm == row)[0])
-            lo, hi = self.band_range(b, b + 1)
-            count += int(hi[0] - lo[0])
-        if self.extra is not None:
-            cap, build = self.extra
-            keys = np.empty((1, cap), dtype=np.int64)
-            counts = np.empty(1, dtype=np.int64)
-            build(np.array([row], dtype=np.int64), keys, counts, Scratch())
-            count += int(counts[0])
-        return count
+            for _, c, a, b in self.iter_lists(1 << 14):
+                counts[a:b] += c
+        if self.global_rows.size:
+            lo, hi = self.global_range(self.global_rows)
+            counts[self.global_rows] = hi - lo
+        return int(counts.sum())
 
     def iter_lists(self, entries=_LIST_ENTRIES):
         """Serial walk over the key lists: ``(keys, counts, a, b)``."""
@@ -236,36 +237,43 @@ def _random_blocks(lengths, block, n_random, seed):
     """BigBird's random key blocks: for each sequence and each of its query
     blocks, ``n_random`` distinct blocks other than its own (all of them when
     fewer exist; -1 pads). The draw depends only on the seed and the
-    sequence's length, so a pattern is the same at fit and transform."""
+    sequence's length, so a pattern is the same at fit and transform.
+    Returns each sequence's offset into the flat table, and the table."""
+    uniq, inverse = np.unique(lengths, return_inverse=True)
+    tables = [_random_table(int(L), block, n_random, seed).ravel() for L in uniq]
+    sizes = np.array([t.size for t in tables], dtype=np.int64)[inverse]
     ptr = np.zeros(lengths.size, dtype=np.int64)
-    tables = {}
-    parts = []
-    pos = 0
-    for s, L in enumerate(lengths.tolist()):
-        if L not in tables:
-            nb = -(-L // block)
-            table = np.full((nb, n_random), -1, dtype=np.int64)
-            if nb - 1 <= n_random:
-                for qb in range(nb):
-                    others = [b for b in range(nb) if b != qb]
-                    table[qb, :len(others)] = others
-            else:
-                rng = np.random.default_rng([seed, L])
-                draw = rng.integers(0, nb - 1, size=(nb, n_random))
-                while True:
-                    srt = np.sort(draw, axis=1)
-                    bad = np.flatnonzero((np.diff(srt, axis=1) == 0).any(axis=1))
-                    if bad.size == 0:
-                        break
-                    draw[bad] = rng.integers(0, nb - 1, size=(bad.size, n_random))
-                # values 0..nb-2 skip the query's own block
-                draw += draw >= np.arange(nb)[:, None]
-                table[:] = draw
-            tables[L] = table.ravel()
-        ptr[s] = pos
-        parts.append(tables[L])
-        pos += tables[L].size
-    return ptr, np.concatenate(parts)
+    np.cumsum(sizes[:-1], out=ptr[1:])
+    flat = np.concatenate([tables[i] for i in inverse]) if lengths.size else sizes
+    return ptr, flat
+
+
+def _random_table(L, block, n_random, seed):
+    nb = -(-L // block)
+    table = np.full((nb, n_random), -1, dtype=np.int64)
+    if n_random == 0 or nb == 1:
+        return table
+    if nb - 1 <= n_random:
+        others = np.arange(nb - 1)[None, :].repeat(nb, axis=0)
+        table[:, :nb - 1] = others + (others >= np.arange(nb)[:, None])
+        return table
+    rng = np.random.default_rng([seed, L])
+    # draws among the nb - 1 other blocks: rows with a repeat are drawn again
+    # (rare when n_random^2 << nb); rows still repeating after a few rounds
+    # are drawn without replacement one by one
+    draw = rng.integers(0, nb - 1, size=(nb, n_random))
+    for _ in range(8):
+        srt = np.sort(draw, axis=1)
+        bad = np.flatnonzero((np.diff(srt, axis=1) == 0).any(axis=1))
+        if bad.size == 0:
+            break
+        draw[bad] = rng.integers(0, nb - 1, size=(bad.size, n_random))
+    else:
+        srt = np.sort(draw, axis=1)
+        for row in np.flatnonzero((np.diff(srt, axis=1) == 0).any(axis=1)):
+            draw[row] = rng.choice(nb - 1, size=n_random, replace=False)
+    table[:] = draw + (draw >= np.arange(nb)[:, None])
+    return table
 
 
 def _lsh_ranges(K, seq, offsets, rotations, mode, chunk):
@@ -315,7 +323,8 @@ def _attend(plan, Q, K, V, bias, n_jobs):
             Qb, Kb, Vb, biasb = Q, K, V, bias
         out = np.empty((n, dv), dtype=dtype)
         lse = np.empty(n, dtype=np.float64)
-        width = int(plan.lengths.max()) if plan.full_band else 2 * plan.half + 1
+        longest = int(plan.lengths.max())
+        width = longest if plan.full_band else min(2 * plan.half + 1, longest)
         tile = max(1, min(_TILE, (1 << 20) // (width + _TILE)))
 
         def band_work(a, b, scratch):
@@ -358,19 +367,50 @@ def _attend(plan, Q, K, V, bias, n_jobs):
 
         map_chunks(n, max(1, _LIST_ENTRIES // max(cap, 1)), list_work, n_jobs)
     if plan.global_rows.size:
-        _global_rows(plan, Q, K, V, bias, out)
+        _global_rows(plan, Q, K, V, bias, out, n_jobs)
     return out
 
 
-def _global_rows(plan, Q, K, V, bias, out):
+# Global queries of sequences up to this long go through key lists, many
+# sequences at once; longer ones by blocks of keys, one sequence at a time.
+_GLOBAL_LIST_LENGTH = 4096
+
+
+def _global_rows(plan, Q, K, V, bias, out, n_jobs):
     """Rows of the global queries: their whole sequence (up to themselves if
-    causal), by key blocks merged through the log-sum-exp."""
+    causal), replacing what the other parts gave them."""
     rows = plan.global_rows
+    short = plan.row_lengths[rows] <= _GLOBAL_LIST_LENGTH
+    if short.any():
+        few = rows[short]
+        cap = int(plan.row_lengths[few].max())
+        dtype, dv = Q.dtype, V.shape[1]
+
+        def work(a, b, scratch):
+            r = few[a:b]
+            keys = scratch.get("keys", (b - a, cap), np.int64)
+            counts = scratch.get("counts", (b - a,), np.int64)
+            full_keys(r, plan.starts, plan.row_lengths, plan.causal, keys, counts)
+            part = scratch.get("part", (b - a, dv), dtype)
+            part_lse = scratch.get("part_lse", (b - a,), np.float64)
+            list_attention(Q, K, V, bias, r, keys, counts, part, part_lse)
+            out[r] = part
+
+        map_chunks(few.size, max(1, _LIST_ENTRIES // cap), work, n_jobs)
+    long_rows = rows[~short]
+    if long_rows.size:
+        _global_rows_blocked(plan, Q, K, V, bias, out, long_rows)
+
+
+def _global_rows_blocked(plan, Q, K, V, bias, out, rows):
+    """Global queries of long sequences, by key blocks merged through the
+    log-sum-exp (the sequence's rows never form one block)."""
     seqs = plan.seq[rows]
     dtype = Q.dtype
     has_bias = bool(np.any(bias))
-    for s in np.unique(seqs):
-        r = rows[seqs == s]
+    bounds = np.flatnonzero(np.diff(seqs)) + 1
+    for r in np.split(rows, bounds):
+        s = plan.seq[r[0]]
         o, end = plan.offsets[s], plan.offsets[s + 1]
         hi_all = r + 1 if plan.causal else np.full(r.size, end)
         acc = np.zeros((r.size, V.shape[1]), dtype=dtype)
@@ -483,7 +523,8 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         of ``chunk_size`` sorted tokens (Reformer's linear-cost scheme, with
         a same-bucket mask). The query itself is a key only when it has no
         other (as in Reformer, where it would dominate the shared-QK
-        scores). Keys are the unit-norm queries.
+        scores). Keys are the unit-norm queries (so ``W_k`` of a given
+        projection tuple is not used).
 
     chunk_size : int, default=64
         ``"lsh"`` with ``lsh_mode="chunked"``: sorted tokens per chunk.
@@ -682,13 +723,20 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         if g is None:
             g = 1
         if isinstance(g, Integral):
-            return np.arange(int(g), dtype=np.int64)
+            g = np.arange(min(int(g), _MAX_GLOBAL + 1), dtype=np.int64)
         g = np.asarray(g)
+        if g.size == 0:
+            return np.zeros(0, dtype=np.int64)
         if g.ndim != 1 or not np.issubdtype(g.dtype, np.integer):
             raise ValueError("global_tokens must be an int or a 1-D array of int positions.")
-        if g.size and g.min() < 0:
+        if g.min() < 0:
             raise ValueError("global_tokens positions must be non-negative.")
-        return np.unique(g).astype(np.int64)
+        g = np.unique(g).astype(np.int64)
+        if g.size > _MAX_GLOBAL:
+            raise ValueError(f"global_tokens asks for {g.size} global tokens, more than "
+                             f"{_MAX_GLOBAL}: each attends to its whole sequence, so that "
+                             f"many make the attention dense; use pattern='dense'.")
+        return g
 
     def _projections(self, X, rng):
         p = X.shape[1]
@@ -764,8 +812,12 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.lsh_rotations_ = (rng.normal(size=(self.n_hashes, d, self.n_buckets // 2))
                                if self.pattern == "lsh" else None)
         self.query_projection_, self.key_projection_, self.value_projection_ = Wq, Wk, Wv
+        self._fit_params = self._pattern_params()
         self._sequences(X.shape[0], lengths)  # the check, at fit time too
         return self
+
+    def _pattern_params(self):
+        return {name: repr(getattr(self, name)) for name in _FIT_TIME}
 
     # ------------------------------------------------------------ transform
     def _sequences(self, n, lengths):
@@ -802,29 +854,45 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             return np.ascontiguousarray(X @ W.astype(dtype), dtype=dtype)
 
         Q = project(self.query_projection_)
-        if self.key_projection_ is self.query_projection_:
+        if self.pattern == "lsh":
+            # Reformer's shared query-key: the keys are the unit-norm queries
+            norms = np.linalg.norm(Q, axis=1, keepdims=True)
+            K = np.divide(Q, norms, out=np.zeros_like(Q), where=norms > 0)
+        elif self.key_projection_ is self.query_projection_:
             K = Q
         else:
             K = project(self.key_projection_)
-        if self.value_projection_ is self.key_projection_:
+        if self.value_projection_ is self.query_projection_:
+            V = Q
+        elif self.value_projection_ is self.key_projection_ and self.pattern != "lsh":
             V = K
         else:
             V = project(self.value_projection_)
-        if self.pattern == "lsh":
-            norms = np.linalg.norm(K, axis=1, keepdims=True)
-            K = np.divide(K, norms, out=np.zeros_like(K), where=norms > 0)
         d = Q.shape[1]
         if self.similarity == "dot":
             Qs = Q * dtype.type(1 / np.sqrt(d))
             bias = np.zeros(K.shape[0], dtype=dtype)
         else:
+            # -||q - k||^2 is the same for q - c and k - c: centring both on
+            # the keys' mean keeps float32 exact when the data sit far from
+            # zero (pixel values), where the folded 2 q.k - ||k||^2 cancels
+            c = K.mean(axis=0, dtype=np.float64).astype(dtype)
+            Q, K = Q - c, K - c
             h2 = self.bandwidth_ ** 2
             Qs = Q * dtype.type(2 / h2)
             bias = (-np.einsum("ij,ij->i", K, K, dtype=np.float64) / h2).astype(dtype)
         return np.ascontiguousarray(Qs), np.ascontiguousarray(K), np.ascontiguousarray(V), bias
 
-    def _prepare(self, X, lengths):
+    def _check_fitted(self):
         check_is_fitted(self)
+        changed = [name for name, value in self._pattern_params().items()
+                   if self._fit_params.get(name) != value]
+        if changed:
+            raise ValueError(f"{', '.join(changed)} changed since fit: they define the "
+                             f"pattern drawn at fit; call fit again.")
+
+    def _prepare(self, X, lengths):
+        self._check_fitted()
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False)
         lengths, offsets = self._sequences(X.shape[0], lengths)
@@ -851,6 +919,9 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         start = time.perf_counter()
         X, plan, Q, K, V, bias = self._prepare(X, lengths)
         out = _attend(plan, Q, K, V, bias, self.n_jobs)
+        if not np.isfinite(out).all():
+            raise ValueError("The attention output is not finite: the scores overflow "
+                             f"{X.dtype} (q.k near its largest value). Scale X down.")
         if self.verbose:
             print(f"[SparseAttentionTransformer] pattern={self.pattern!r}: {plan.n} tokens, "
                   f"{plan.n_pairs()} (query, key) pairs, "
@@ -906,12 +977,13 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         cols = np.concatenate(col_ids) if col_ids else np.zeros(0, np.int64)
         if plan.global_rows.size:
             keep = ~np.isin(rows, plan.global_rows)
-            rows, cols = [rows[keep]], [cols[keep]]
-            for r in plan.global_rows:
-                lo, hi = plan.global_range(r)
-                rows.append(np.full(hi - lo, r, dtype=np.int64))
-                cols.append(np.arange(lo, hi, dtype=np.int64))
-            rows, cols = np.concatenate(rows), np.concatenate(cols)
+            lo, hi = plan.global_range(plan.global_rows)
+            counts = hi - lo
+            g_rows = np.repeat(plan.global_rows, counts)
+            g_cols = (np.arange(counts.sum(), dtype=np.int64)
+                      - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts))
+            rows = np.concatenate([rows[keep], g_rows])
+            cols = np.concatenate([cols[keep], g_cols])
         order = np.lexsort((cols, rows))
         rows, cols = rows[order], cols[order]
         np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
@@ -937,7 +1009,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         pattern : scipy.sparse.csr_array of shape (n_tokens, n_tokens)
             int8 ones, int64 indices, columns sorted in each row.
         """
-        check_is_fitted(self)
+        self._check_fitted()
         if X is None:
             if self.pattern == "lsh":
                 raise ValueError("pattern='lsh' depends on the data: pass X=.")

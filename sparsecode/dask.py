@@ -128,7 +128,20 @@ def _take_rows(X, rows):
 
 
 # ------------------------------------------------------------ worker tasks
-def _encode_block(X, D, gram, params, init):
+def _hold_dictionary(client, D, gram):
+    """The step's dictionary and Gram as one task that holds them: sent to
+    the scheduler once per step (not once per block) and fetched once per
+    worker; being a task, not scattered data, it is recomputed if the
+    worker holding it dies, and so are the codes that depend on it."""
+    return client.submit(_identity, (D, gram), pure=False)
+
+
+def _identity(value):
+    return value
+
+
+def _encode_block(X, held, params, init):
+    D, gram = held
     X = _check_block(X)
     with _numba_threads(1, 1):
         return sparse_encode(X, D.astype(X.dtype, copy=False), gram=gram, init=init,
@@ -187,8 +200,9 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
     Attributes
     ----------
     bytes_per_iteration_ : int
-        On a dask fit: bytes of statistics that reached the driver per
-        iteration (``O(k^2 + k p)``, whatever the number of samples).
+        On a dask fit: bytes between the driver and the cluster per iteration
+        (the dictionary and its Gram out, ``A``, ``B`` and three sums back):
+        ``O(k^2 + k p)``, whatever the number of samples or blocks.
     """
 
     _parameter_constraints = {
@@ -307,7 +321,8 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         self._rng = rng
         self.objective_ = []
         self.n_resampled_ = 0
-        self.bytes_per_iteration_ = 8 * (k * k + k * X.shape[1] + 3)
+        # to the workers: the dictionary and its Gram; back: A, B and 3 sums
+        self.bytes_per_iteration_ = 2 * 8 * (k * k + k * X.shape[1]) + 8 * 3
         try:
             if self.method == "batch":
                 self._batch_dask(client, blocks, sizes, D, rng)
@@ -330,9 +345,8 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         for it in range(1, self.max_iter + 1):
             D64 = D.astype(np.float64)
             gram = D64 @ D64.T
-            # the dictionary travels inside each task (k x p floats), not as
-            # scattered data, so a restarted worker can recompute its tasks
-            codes = [client.submit(_encode_block, b, D, gram, params, c, pure=False)
+            held = _hold_dictionary(client, D, gram)
+            codes = [client.submit(_encode_block, b, held, params, c, pure=False)
                      for b, c in zip(blocks, codes)]
             stats = [client.submit(_batch_stats, b, c, D64, self.alpha, self.l2, pure=False)
                      for b, c in zip(blocks, codes)]
@@ -381,7 +395,8 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         D64 = D.astype(np.float64)
         gram = D64 @ D64.T
         params = self._encode_params()
-        codes = [client.submit(_encode_block, b, D, gram, params, None, pure=False)
+        held = _hold_dictionary(client, D, gram)
+        codes = [client.submit(_encode_block, b, held, params, None, pure=False)
                  for b in blocks]
         stats = [client.submit(_online_stats, b, c, pure=False) for b, c in zip(blocks, codes)]
         total = _tree_sum(client, stats).result()
@@ -533,6 +548,7 @@ class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
                 super().fit(np.zeros((1, X.shape[1]), dtype=X.dtype))
             finally:
                 self.set_params(**saved)
+            self._fit_params = self._pattern_params()
         return self
 
     def _reach(self):

@@ -463,3 +463,86 @@ def test_verbose_reports_pairs(capsys):
     X = _data(50)
     SparseAttentionTransformer("window", window=4, verbose=1).fit(X).transform(X)
     assert "(query, key) pairs" in capsys.readouterr().out
+
+
+def test_global_queries_of_long_sequences_by_key_blocks(monkeypatch):
+    """Global queries of sequences longer than the list path's limit run by
+    key blocks merged through the log-sum-exp: same result."""
+    import sparsecode._attention as module
+
+    X = _data()
+    est = SparseAttentionTransformer("longformer", window=6, global_tokens=[0, 5, 60],
+                                     causal=True).fit(X)
+    expected = est.transform(X, lengths=LENGTHS)
+    monkeypatch.setattr(module, "_GLOBAL_LIST_LENGTH", 50)
+    np.testing.assert_allclose(est.transform(X, lengths=LENGTHS), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_random", [1, 5, 8, 9, 20])
+def test_bigbird_draws_distinct_other_blocks(n_random):
+    """Even with n_random close to the number of blocks (a draw with
+    repeats would loop for long), each query block gets min(n_random,
+    n_blocks - 1) distinct blocks other than its own."""
+    from sparsecode._attention import _random_table
+
+    table = _random_table(640, 64, n_random, seed=3)  # 10 blocks
+    for qb, row in enumerate(table):
+        picked = row[row >= 0]
+        assert picked.size == min(n_random, 9)
+        assert np.unique(picked).size == picked.size and qb not in picked
+        assert picked.max() < 10
+
+
+def test_reach_beyond_the_sequence_is_dense_within_it():
+    X = _data()
+    huge = SparseAttentionTransformer("window", window=2**64).fit(X)
+    dense = SparseAttentionTransformer("dense").fit(X)
+    np.testing.assert_allclose(huge.transform(X, lengths=LENGTHS),
+                               dense.transform(X, lengths=LENGTHS), rtol=1e-12)
+    grid = SparseAttentionTransformer("window2d", grid_shape=(8, 10), window=10**6).fit(X[:160])
+    assert grid.attention_pattern(160).nnz == 2 * 80 * 80
+
+
+def test_global_token_edge_cases():
+    X = _data()
+    none = SparseAttentionTransformer("longformer", window=6, global_tokens=[]).fit(X)
+    window = SparseAttentionTransformer("window", window=6).fit(X)
+    np.testing.assert_array_equal(none.transform(X), window.transform(X))
+    with pytest.raises(ValueError, match="dense"):
+        SparseAttentionTransformer("longformer", global_tokens=10**8).fit(X)
+
+
+def test_float32_distance_scores_far_from_zero():
+    """Pixel-like data (an offset of 100): the distance score is computed on
+    centred queries and keys, so float32 keeps 1e-5 of the oracle."""
+    X = (100 + _data(dtype=np.float64)).astype(np.float32)
+    est = SparseAttentionTransformer("window", window=8, similarity="neg_sq_dist",
+                                     bandwidth=2.0).fit(X)
+    mask = est.attention_pattern(200).toarray().astype(bool)
+    ref = _dense_oracle(est, X, mask)
+    np.testing.assert_allclose(est.transform(X), ref, rtol=1e-5)
+
+
+def test_set_params_without_refit_is_refused():
+    X = _data()
+    est = SparseAttentionTransformer("window", window=6).fit(X)
+    est.set_params(causal=True)
+    with pytest.raises(ValueError, match="causal changed since fit"):
+        est.transform(X)
+    with pytest.raises(ValueError, match="call fit again"):
+        est.attention_pattern(200)
+    est.set_params(n_jobs=1, verbose=0)  # not part of the pattern
+    assert est.fit(X).transform(X).shape == (200, 6)
+
+
+def test_overflowing_scores_are_refused_not_nan():
+    X = _data(dtype=np.float32) * np.float32(1e19)
+    est = SparseAttentionTransformer("window", window=6).fit(X)
+    with pytest.raises(ValueError, match="Scale X down"):
+        est.transform(X)
+
+
+def test_lengths_that_would_overflow_are_refused():
+    X = _data(n=3)
+    with pytest.raises(ValueError, match="lengths must sum"):
+        SparseAttentionTransformer().fit(X, lengths=[1, 2**62, 2**62, 2**62, 2**62 + 2])

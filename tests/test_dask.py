@@ -64,7 +64,7 @@ def test_batch_fit_equals_in_memory(client, fmt):
     np.testing.assert_allclose(dist.components_, local.components_, rtol=0, atol=1e-8)
     np.testing.assert_allclose(dist.objective_, local.objective_, rtol=1e-10)
     assert dist.n_steps_ == local.n_steps_ == 6
-    assert dist.bytes_per_iteration_ == 8 * (8 * 8 + 8 * 10 + 3)
+    assert dist.bytes_per_iteration_ == 2 * 8 * (8 * 8 + 8 * 10) + 24
 
 
 def test_batch_fit_resamples_unused_atoms_as_in_memory(client):
@@ -188,6 +188,8 @@ def test_attention_pca_fit_on_dask(client):
     np.testing.assert_allclose(W.T @ W, np.eye(3), atol=1e-8)
     top = np.linalg.svd(X, full_matrices=False)[2][:3]
     np.testing.assert_allclose(np.linalg.svd(top @ W)[1], 1.0, atol=1e-6)
+    Xd = da.from_array(X, chunks=(100, 8))
+    np.testing.assert_allclose(sat.transform(Xd).compute(), sat.transform(X), rtol=1e-12)
 
 
 def test_bad_input_is_refused_and_fitted_state_kept(client):

@@ -296,6 +296,19 @@ def extra_keys(rows, starts, lengths, seq, half, dilation, causal, glob, is_glob
 
 
 @njit(cache=True, nogil=True)
+def full_keys(rows, starts, lengths, causal, keys, counts):
+    """Every key of query ``rows[t]``'s sequence (up to the query if
+    causal): the keys of a global query."""
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        o = starts[i]
+        end = i + 1 if causal else o + lengths[i]
+        for j in range(o, end):
+            keys[t, j - o] = j
+        counts[t] = end - o
+
+
+@njit(cache=True, nogil=True)
 def grid_keys(rows, starts, width, height, half, dilation, causal, keys, counts):
     """2-D window over patches in raster order on a ``height x width`` grid:
     the keys ``(y + a*dilation, x + b*dilation)`` with ``|a|, |b| <= half``
