@@ -36,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra onl
                       "'sparsecode[dask]'") from exc
 
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -250,6 +251,7 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         with restore_on_error(self):
             return self._fit_dask(X)
 
+    @available_if(lambda self: self.method == "online")
     def partial_fit(self, X, y=None):
         """One online step on ``X``; a dask array's chunks are coded on the
         workers and the step equals an in-memory ``partial_fit`` on their
@@ -267,8 +269,6 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         if not is_dask_collection(X):
             return super().partial_fit(X)
         self._validate_params()
-        if self.method != "online":
-            raise ValueError("partial_fit needs method='online'.")
         with restore_on_error(self):
             return self._partial_fit_dask(X)
 

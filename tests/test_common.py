@@ -36,6 +36,20 @@ ESTIMATORS = [
                                random_state=0),
 ]
 
+# sparsecode.dask's estimators behave as their namesakes on in-memory input
+# and are public too (the dask extra is part of the test extra).
+try:
+    import sparsecode.dask as _dask
+except ImportError:  # without the dask extra: the rest still runs
+    _dask = None
+if _dask is not None:
+    ESTIMATORS += [
+        _dask.DictionaryLearner(n_components=5, alpha=0.1, method="batch", max_iter=5,
+                                random_state=0),
+        _dask.DictionaryLearner(n_components=5, alpha=0.1, max_iter=2, random_state=0),
+        _dask.SparseAttentionTransformer("window", window=4),
+    ]
+
 # Checks an estimator is expected to fail, with the reason. Attention's rows
 # are the tokens of a sequence, not independent samples: a token's output
 # depends on the other rows, so transforming a subset of the rows cannot give
