@@ -59,8 +59,6 @@ try:
 except ImportError:  # the example also runs as a plain script
     plt = None
 if plt is not None:
-    fig, axes = plt.subplots(5, 5, figsize=(5, 5))
-    for ax, f in zip(axes.ravel(), filters):
-        ax.imshow(f.reshape(8, 8), cmap="gray")
-        ax.axis("off")
-    fig.suptitle("KLSparseEncoder filters on whitened 8x8 patches")
+    from sparsecode.plotting import plot_atoms
+
+    plot_atoms(filters, (8, 8), title="KLSparseEncoder filters on whitened 8x8 patches")

@@ -64,4 +64,10 @@ if plt is not None:
         ax.axis("off")
     axes[3].plot([95], [70], "c+", markersize=10)
     fig.tight_layout()
+
+    # the pattern itself: the first 400 pixels' keys (raster order), each
+    # query's 21 x 21 box cut by the image's top edge
+    from sparsecode.plotting import plot_attention
+
+    plot_attention(weights, max_tokens=400, title="window2d weights, first 400 pixels")
     plt.show()

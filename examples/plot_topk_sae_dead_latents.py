@@ -64,3 +64,10 @@ if plt is not None:
     ax2.set_ylabel("dead fraction")
     ax2.legend()
     fig.tight_layout()
+
+    # the last model's codes: activation frequency per latent, dead ones
+    # marked, and the number of active latents per sample (k = 4 here, fewer
+    # where the ReLU after the top-k zeroes some)
+    from sparsecode.plotting import plot_codes
+
+    plot_codes(sae.transform(X_chunks[-1]))

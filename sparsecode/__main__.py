@@ -134,16 +134,10 @@ def run_demo(output="demo_denoise.png", image="china.jpg", sigma=20 / 255, crop=
 
 
 def _atom_mosaic(atoms, height):
-    """Atoms as 8x8 tiles on a 16x16 grid, scaled to the given height."""
-    tiles = atoms.reshape(-1, 8, 8)
-    lo = tiles.min(axis=(1, 2), keepdims=True)
-    hi = tiles.max(axis=(1, 2), keepdims=True)
-    tiles = (tiles - lo) / np.maximum(hi - lo, 1e-12)
-    n = int(np.ceil(np.sqrt(len(tiles))))
-    grid = np.ones((n * 9 + 1, n * 9 + 1))
-    for i, tile in enumerate(tiles):
-        r, c = divmod(i, n)
-        grid[1 + 9 * r:9 + 9 * r, 1 + 9 * c:9 + 9 * c] = tile
+    """Atoms as 8x8 tiles on a square grid, scaled to the given height."""
+    from .plotting import atom_grid
+
+    grid = atom_grid(atoms, (8, 8))
     reps = max(1, height // grid.shape[0])
     grid = np.kron(grid, np.ones((reps, reps)))
     pad = np.ones((height, grid.shape[1]))
