@@ -35,6 +35,7 @@ from ._kernels._autoencoder import (
     csr_decode,
     csr_row_dots,
     csr_transpose,
+    csr_weight_product,
     fill_above,
     jump_relu_encode,
     kl_backward,
@@ -45,8 +46,10 @@ from ._kernels._autoencoder import (
     sigmoid_backward,
     sigmoid_colsum,
     sigmoid_encode,
+    soft_threshold_inplace,
     topk_relu_encode,
     topk_select,
+    zero_below,
 )
 from ._kernels._threshold import soft_encode
 
@@ -140,7 +143,7 @@ def batch_threshold(pre, k):
 
 
 def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
-                  aux_residual=None, threshold=None, need_grad=True):
+                  aux_residual=None, threshold=None, need_grad=True, dropout=0.0, rng=None):
     """Loss, gradients and minibatch statistics of the sparse autoencoder.
 
     ``P``: dict of ``W_enc`` (m, d), ``b_enc`` (m,), ``W_dec`` (m, d) and
@@ -157,6 +160,9 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
     each averaged over the rows. TopK's selection is piecewise constant, so
     its gradient is the straight-through one of the selected entries.
     ``threshold``: BatchTopK's per-batch threshold (computed when None).
+    ``dropout``: inverted dropout on the codes, drawn from ``rng``: the
+    decoder and the L1 term see ``f * s`` with ``s`` 0 or ``1 / (1 -
+    dropout)`` (``fired`` counts the codes before it).
     Returns ``(loss, grads, info)``; ``info`` has ``fired`` (latents active in
     the batch) and ``threshold``.
     """
@@ -165,9 +171,11 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
     Xc = Xb - b_dec
     m = W_enc.shape[0]
     info = {"threshold": None}
+    keep = 1.0 / (1.0 - dropout) if dropout else 1.0
     if activation == "relu":
         norms = np.sqrt(np.einsum("ij,ij->i", W_dec, W_dec))
         add = (l1 / b) * norms.astype(Xb.dtype)
+        scale = dropout_scale(rng, (b, m), dropout, Xb.dtype) if dropout else None
 
         def block(start, stop, scratch):
             # everything but the final sums, for one block of rows
@@ -176,16 +184,27 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
             penalty = np.empty(stop - start)
             mass = np.zeros(m)
             relu_forward(F, b_enc, norms, l1, penalty, mass)
+            fired = mass
+            if scale is not None:
+                F *= scale[start:stop]
+                penalty = l1 * (F @ norms)
+                mass = F.sum(axis=0, dtype=np.float64)
             R = F @ W_dec
             R += b_dec
             R -= Xb[start:stop]
-            part = (0.5 * float(np.einsum("ij,ij->", R, R)) + float(penalty.sum()), mass)
+            part = (0.5 * float(np.einsum("ij,ij->", R, R)) + float(penalty.sum()), mass,
+                    fired)
             if not need_grad:
                 return part
             R *= 1.0 / b  # scale the (b, d) residual, not the (b, m) products
             G = R @ W_dec.T
             g_b_enc = np.zeros(m)
+            # F > 0 marks the codes both active and kept: the ReLU's and the
+            # dropout's gates at once; the kept ones carry the factor keep
             relu_backward(G, F, add, g_b_enc)
+            if scale is not None:
+                G *= keep
+                g_b_enc *= keep
             return part + (F.T @ R, G.T @ Xc_h, g_b_enc, R.sum(axis=0))
 
         # one block of rows per thread, BLAS on one thread each: the
@@ -193,17 +212,17 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
         blocks = map_chunks(b, -(-b // _effective_threads(None)), block)
         loss = sum(p[0] for p in blocks) / b
         mass = np.sum([p[1] for p in blocks], axis=0)
-        info["fired"] = mass > 0
+        info["fired"] = np.sum([p[2] for p in blocks], axis=0) > 0
         if not need_grad:
             return loss, None, info
-        g_W_dec = blocks[0][2]
-        g_W_enc = blocks[0][3]
+        g_W_dec = blocks[0][3]
+        g_W_enc = blocks[0][4]
         for p in blocks[1:]:
-            g_W_dec += p[2]
-            g_W_enc += p[3]
+            g_W_dec += p[3]
+            g_W_enc += p[4]
         g_W_dec += (l1 * (mass / b) / np.maximum(norms, 1e-30)).astype(W_dec.dtype)[:, None] * W_dec
-        g_b_enc = np.sum([p[4] for p in blocks], axis=0).astype(Xb.dtype)
-        g_b_dec = np.sum([p[5] for p in blocks], axis=0) - g_b_enc @ W_enc
+        g_b_enc = np.sum([p[5] for p in blocks], axis=0).astype(Xb.dtype)
+        g_b_dec = np.sum([p[6] for p in blocks], axis=0) - g_b_enc @ W_enc
     else:
         pre = Xc @ W_enc.T
         pre += b_enc
@@ -214,10 +233,12 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
                 threshold = batch_threshold(pre, k)
             info["threshold"] = threshold
             codes = _select_above(pre, threshold)
+        info["fired"] = codes.fired()
+        if dropout:
+            codes.val *= dropout_scale(rng, codes.val.shape, dropout, codes.val.dtype)
         X_hat = codes.decode(W_dec, b_dec, b)
         R = X_hat - Xb
         loss = 0.5 * float(np.einsum("ij,ij->", R, R)) / b
-        info["fired"] = codes.fired()
         aux = None
         if aux_k and dead is not None and dead.any():
             aux = _select_topk(pre, min(aux_k, int(dead.sum())), dead)
@@ -228,7 +249,7 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
         if not need_grad:
             return loss, None, info
         g_val = np.empty_like(codes.val)
-        csr_row_dots(codes.indptr, codes.idx, R, W_dec, 1.0 / b, codes.val, g_val)
+        csr_row_dots(codes.indptr, codes.idx, R, W_dec, keep / b, codes.val, g_val)
         g_W_dec, _ = codes.transpose_times(codes.val * (1.0 / b), R)
         g_W_enc, g_b_enc = codes.transpose_times(g_val, Xc)
         if aux is not None:
@@ -246,6 +267,70 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
         grads["W_enc"] = g_W_enc + g_W_dec
         grads["W_dec"] = grads["W_enc"]
     return loss, grads, info
+
+
+_SPARSITY_CONSTRAINTS = {
+    "weight_l1": [Interval(Real, 0, None, closed="left")],
+    "prune": [Interval(Real, 0, 1, closed="neither"), None],
+    "prune_epochs": [Interval(Integral, 1, None, closed="left"), None],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "activation_threshold": [Interval(Real, 0, None, closed="left"), None],
+}
+
+# transform multiplies by the encoder weights as CSR, one dot per latent over
+# its non-zero inputs, when at most this share of them is non-zero; the dense
+# GEMM is faster above (benchmarks/sparse_weights.py).
+_SPARSE_ENCODER_DENSITY = 0.05
+
+
+def _sparsify(W, prox, mask):
+    """After an optimiser step: the L1 proximal step on ``W`` and the
+    pruning mask, in place."""
+    if prox > 0:
+        soft_threshold_inplace(W.reshape(-1), W.dtype.type(prox))
+    if mask is not None:
+        W *= mask
+
+
+def _prune_epoch(est, W, state):
+    """End of an epoch: one more step of the pruning schedule (a new mask
+    in ``state``, applied to ``W``)."""
+    if est.prune is None:
+        return
+    state["epoch"] = state.get("epoch", 0) + 1
+    epochs = est.prune_epochs or max(1, est.max_iter // 2)
+    mask = prune_mask(W, prune_density(est.prune, state["epoch"], epochs))
+    if state.get("mask") is not None:
+        mask &= state["mask"]
+    state["mask"] = mask
+    W *= mask
+
+
+def prune_density(final, epoch, epochs):
+    """Zhu & Gupta's (2017) gradual pruning schedule: the weight density
+    after ``epoch`` of ``epochs`` pruning epochs, from 1 down to ``final``
+    along a cubic."""
+    frac = min(1.0, epoch / max(epochs, 1))
+    return final + (1.0 - final) * (1.0 - frac) ** 3
+
+
+def prune_mask(W, density):
+    """Mask keeping the ``density`` share of ``W``'s entries of largest
+    magnitude (ties at the cut are kept)."""
+    keep = int(round(density * W.size))
+    if keep >= W.size:
+        return np.ones(W.shape, dtype=bool)
+    if keep <= 0:
+        return np.zeros(W.shape, dtype=bool)
+    a = np.abs(W)
+    cut = np.partition(a.ravel(), W.size - keep)[W.size - keep]
+    return a >= cut
+
+
+def dropout_scale(rng, shape, rate, dtype):
+    """Inverted dropout: 0 with probability ``rate``, else ``1 / (1 - rate)``."""
+    keep = rng.random(shape) >= rate  # Generator or RandomState
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - rate))
 
 
 class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -268,10 +353,24 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         offset = (P["b_dec"].astype(np.float64) @ W_enc.T.astype(np.float64)
                   - P["b_enc"].astype(np.float64))
 
+        cut = self.activation_threshold
+
         def activate(cov, dest, Xc, scratch):
             self._activate(cov, offset, dest, scratch, threshold)
+            if cut is not None:
+                zero_below(dest, dest.dtype.type(cut))
 
-        return encode_rows(X, M, W_enc.shape[0], activate, sparse_output=sparse_output)
+        product = None
+        density = np.count_nonzero(W_enc) / max(W_enc.size, 1)
+        if density <= _SPARSE_ENCODER_DENSITY and not sp.issparse(X):
+            W = sp.csr_matrix(W_enc)
+
+            def product(Xc, out):
+                csr_weight_product(Xc, W.indptr, W.indices, W.data, out)
+                return out
+
+        return encode_rows(X, M, W_enc.shape[0], activate, sparse_output=sparse_output,
+                           product=product)
 
     def transform(self, X):
         """Encode ``X``: ``act(W_enc (x - b_dec) + b_enc)``.
@@ -446,6 +545,28 @@ class SparseAutoencoder(_AutoencoderBase):
     tol : float, default=1e-4
     shuffle : bool, default=True
         Shuffle the rows every epoch.
+    weight_l1 : float, default=0.0
+        L1 penalty on the encoder weights, applied as a proximal step after
+        each Adam step (``W_enc <- sign(W) max(|W| - lr * weight_l1, 0)``),
+        so that weights become exactly zero. Adam moves a weight by about
+        ``lr`` per step whatever its gradient's scale, so ``weight_l1`` is in
+        those units: values of order 1 and above zero weights (20 left 36%
+        of them on 20-feature Gaussian data), small ones do little.
+    prune : float, default=None
+        Target density of the encoder weights (share of non-zeros), reached
+        by magnitude pruning on Zhu & Gupta's cubic schedule over
+        ``prune_epochs`` epochs (one per ``partial_fit`` call); pruned
+        weights stay zero. None: no pruning.
+    prune_epochs : int, default=None
+        Epochs of the pruning schedule; None: ``max(1, max_iter // 2)``.
+    dropout : float, default=0.0
+        Inverted dropout on the hidden units in training (each code is
+        zeroed with this probability and the others scaled by ``1 / (1 -
+        dropout)`` before decoding and the L1 term); ``transform`` never
+        drops.
+    activation_threshold : float, default=None
+        After the activation, codes below this value become zero (in
+        ``transform``, ``score`` and the validation score).
     sparse_output : bool, default=False
         ``transform`` returns CSR codes.
     verbose : int, default=0
@@ -474,6 +595,9 @@ class SparseAutoencoder(_AutoencoderBase):
         Adam steps taken.
     dead_fraction_ : float
         Share of latents dead at the end of training.
+    encoder_density_ : float
+        Share of non-zero encoder weights; at most 5%, ``transform``
+        multiplies by them as a sparse matrix.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -489,6 +613,10 @@ class SparseAutoencoder(_AutoencoderBase):
        autoencoders", 2024.
     .. [5] D. P. Kingma, J. Ba, "Adam: a method for stochastic
        optimization", ICLR 2015.
+    .. [6] M. Zhu, S. Gupta, "To prune, or not to prune: exploring the
+       efficacy of pruning for model compression", 2017.
+    .. [7] N. Srivastava et al., "Dropout: a simple way to prevent neural
+       networks from overfitting", JMLR 2014.
 
     Examples
     --------
@@ -525,6 +653,7 @@ class SparseAutoencoder(_AutoencoderBase):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "shuffle": ["boolean"],
+        **_SPARSITY_CONSTRAINTS,
         "sparse_output": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -535,7 +664,9 @@ class SparseAutoencoder(_AutoencoderBase):
                  learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, max_iter=200,
                  lr_warmup=0, l1_warmup=0, dead_threshold=None, aux_k=None, aux_coef=1 / 32,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 tol=1e-4, shuffle=True, sparse_output=False, verbose=0, random_state=None):
+                 tol=1e-4, shuffle=True, weight_l1=0.0, prune=None, prune_epochs=None,
+                 dropout=0.0, activation_threshold=None, sparse_output=False, verbose=0,
+                 random_state=None):
         self.n_components = n_components
         self.activation = activation
         self.l1 = l1
@@ -559,6 +690,11 @@ class SparseAutoencoder(_AutoencoderBase):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.shuffle = shuffle
+        self.weight_l1 = weight_l1
+        self.prune = prune
+        self.prune_epochs = prune_epochs
+        self.dropout = dropout
+        self.activation_threshold = activation_threshold
         self.sparse_output = sparse_output
         self.verbose = verbose
         self.random_state = random_state
@@ -598,13 +734,13 @@ class SparseAutoencoder(_AutoencoderBase):
                    for name in _PARAMS if not (self.tied and name == "W_dec")}
         return state, moments
 
-    def _step(self, P, moments, Xb, t, dead):
+    def _step(self, P, moments, Xb, t, dead, rng=None, mask=None):
         """One Adam step on the minibatch ``Xb``; returns its loss and info."""
         lr = self.learning_rate * (min(1.0, t / self.lr_warmup) if self.lr_warmup else 1.0)
         l1 = self.l1 * (min(1.0, t / self.l1_warmup) if self.l1_warmup else 1.0)
         loss, grads, info = sae_loss_grad(
             P, Xb, activation=self.activation, k=self._k(), l1=l1, aux_k=self._aux_k(),
-            aux_coef=self.aux_coef, dead=dead)
+            aux_coef=self.aux_coef, dead=dead, dropout=self.dropout, rng=rng)
         if self.normalize_decoder:
             project_out_rows(P["W_dec"], grads["W_dec"])
         bias1 = 1.0 - self.beta_1**t
@@ -613,6 +749,7 @@ class SparseAutoencoder(_AutoencoderBase):
             adam_update(P[name].reshape(-1), grads[name].reshape(-1), m1.reshape(-1),
                         m2.reshape(-1), lr, self.beta_1, self.beta_2, self.epsilon, bias1,
                         bias2)
+        _sparsify(P["W_enc"], lr * self.weight_l1, mask)
         if self.normalize_decoder:
             normalize_rows(P["W_dec"])
         return loss, info
@@ -638,7 +775,7 @@ class SparseAutoencoder(_AutoencoderBase):
             Xb = _dense_rows(X[rows], X.dtype)
             state["t"] += 1
             dead = state["since_fired"] >= dead_after
-            loss, info = self._step(P, moments, Xb, state["t"], dead)
+            loss, info = self._step(P, moments, Xb, state["t"], dead, rng, state.get("mask"))
             state["since_fired"] += Xb.shape[0]
             state["since_fired"][info["fired"]] = 0
             if info["threshold"] is not None:
@@ -646,6 +783,7 @@ class SparseAutoencoder(_AutoencoderBase):
                 state["threshold"] = (info["threshold"] if theta is None
                                       else 0.99 * theta + 0.01 * info["threshold"])
             total += loss * Xb.shape[0]
+        _prune_epoch(self, P["W_enc"], state)
         return total / n
 
     # ------------------------------------------------------------ fit
@@ -737,6 +875,7 @@ class SparseAutoencoder(_AutoencoderBase):
         self.t_ = state["t"]
         dead_after = self.dead_threshold or state["n_train"]
         self.dead_fraction_ = float(np.mean(state["since_fired"] >= dead_after))
+        self.encoder_density_ = float(np.count_nonzero(P["W_enc"]) / P["W_enc"].size)
         # a copy: a generator the caller passed in and draws from later must
         # not change how partial_fit resumes
         self._moments, self._state, self._rng = moments, state, copy.deepcopy(rng)
@@ -811,7 +950,8 @@ def _unpack(theta, m, d):
     return W1, W2, theta[2 * m * d: 2 * m * d + m], theta[2 * m * d + m:]
 
 
-def kl_loss_grad(theta, X, m, rho, beta, weight_decay, sq_total=None, x_colsum=None):
+def kl_loss_grad(theta, X, m, rho, beta, weight_decay, sq_total=None, x_colsum=None,
+                 dropout_scale=None):
     """Loss and gradient of the KL-sparse autoencoder on ``X`` (all rows),
     in float64, for ``theta = [W1, W2, b1, b2]`` flattened:
 
@@ -825,12 +965,16 @@ def kl_loss_grad(theta, X, m, rho, beta, weight_decay, sq_total=None, x_colsum=N
     - 2 x.b2 + a G a + 2 a.(W2 b2) + ||b2||^2`` with ``G = W2 W2^T``, so only
     ``n x m``, ``m x m`` and ``m x d`` arrays are formed and ``X`` enters
     through products alone. ``sq_total`` (sum of ``||x_i||^2``) and
-    ``x_colsum`` may be given precomputed.
+    ``x_colsum`` may be given precomputed. ``dropout_scale`` (n, m): the
+    decoder sees ``a * dropout_scale`` (dense ``X`` only); ``rho_hat`` is
+    taken on ``a``.
     """
     n, d = X.shape
     W1, W2, b1, b2 = _unpack(theta, m, d)
     if not sp.issparse(X):
-        return _kl_loss_grad_dense(X, W1, W2, b1, b2, rho, beta, weight_decay)
+        return _kl_loss_grad_dense(X, W1, W2, b1, b2, rho, beta, weight_decay, dropout_scale)
+    if dropout_scale is not None:
+        raise ValueError("dropout needs the dense route: densify the minibatch.")
     if sq_total is None:
         sq_total = float(X.multiply(X).sum()) if sp.issparse(X) else float(np.einsum(
             "ij,ij->", X, X))
@@ -869,7 +1013,7 @@ def _kl_terms(a_sum, n, rho, beta):
     return rho_hat, kl, kl_col
 
 
-def _kl_loss_grad_dense(X, W1, W2, b1, b2, rho, beta, weight_decay):
+def _kl_loss_grad_dense(X, W1, W2, b1, b2, rho, beta, weight_decay, scale=None):
     """The direct route, in two passes over row blocks (one per thread, BLAS
     on one thread each): the KL term couples the rows through ``rho_hat``, so
     the first pass forms the activations and residuals and the second the
@@ -885,10 +1029,11 @@ def _kl_loss_grad_dense(X, W1, W2, b1, b2, rho, beta, weight_decay):
         A += b1
         a_sum = np.empty(m)
         sigmoid_colsum(A, a_sum)
-        R = A @ W2
+        Ad = A if scale is None else A * scale[start:stop]
+        R = Ad @ W2
         R += b2
         R -= X[start:stop]
-        parts[start] = (A, R)
+        parts[start] = (A, Ad, R)
         return a_sum, float(np.einsum("ij,ij->", R, R))
 
     sums = map_chunks(n, rows, forward)
@@ -896,11 +1041,13 @@ def _kl_loss_grad_dense(X, W1, W2, b1, b2, rho, beta, weight_decay):
     rho_hat, kl, kl_col = _kl_terms(a_sum, n, rho, beta)
 
     def backward(start, stop, scratch):
-        A, R = parts[start]
+        A, Ad, R = parts[start]
         dZ = R @ W2.T
+        if scale is not None:
+            dZ *= scale[start:stop]
         dz_sum = np.empty(m)
         sigmoid_backward(dZ, A, 1.0 / n, kl_col, dz_sum)
-        return dZ.T @ X[start:stop], A.T @ R, dz_sum, R.sum(axis=0)
+        return dZ.T @ X[start:stop], Ad.T @ R, dz_sum, R.sum(axis=0)
 
     grads = map_chunks(n, rows, backward)
     g_W1 = np.sum([g[0] for g in grads], axis=0) + weight_decay * W1
@@ -954,6 +1101,24 @@ class KLSparseEncoder(_AutoencoderBase):
     tol : float, default=1e-5
         L-BFGS: projected-gradient tolerance (``gtol``). Adam: stop after 10
         epochs without a loss decrease of ``tol``.
+    weight_l1 : float, default=0.0
+        L1 penalty on the encoder weights :math:`W_1`, as a proximal step
+        after each Adam step (exact zeros); needs ``solver="adam"``.
+    prune : float, default=None
+        Target density of :math:`W_1` by magnitude pruning on Zhu & Gupta's
+        cubic schedule over ``prune_epochs`` epochs; needs ``solver="adam"``.
+    prune_epochs : int, default=None
+        None: ``max(1, max_iter // 2)``.
+    dropout : float, default=0.0
+        Inverted dropout on the hidden units in training (the decoder sees
+        :math:`a \odot s`, :math:`\hat\rho` the undropped :math:`a`); needs
+        ``solver="adam"`` (a sparse minibatch is densified for it).
+        ``transform`` never drops.
+    activation_threshold : float, default=None
+        Codes below this value become zero after the sigmoid (which is never
+        exactly zero), so that the codes are sparse.
+    sparse_output : bool, default=False
+        ``transform`` returns CSR codes (use with ``activation_threshold``).
     verbose : int, default=0
     random_state : int, RandomState instance or None, default=None
         Seeds the UFLDL initialisation (uniform in
@@ -969,6 +1134,9 @@ class KLSparseEncoder(_AutoencoderBase):
     decoder_bias_ : ndarray of shape (n_features,)
     mean_activation_ : ndarray of shape (n_components,)
         :math:`\hat\rho` on the training data.
+    encoder_density_ : float
+        Share of non-zero encoder weights (sparse products in ``transform``
+        at 5% or less).
     loss_curve_ : list of float
         Loss per L-BFGS iteration or Adam epoch.
     n_iter_ : int
@@ -1003,13 +1171,17 @@ class KLSparseEncoder(_AutoencoderBase):
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        **_SPARSITY_CONSTRAINTS,
+        "sparse_output": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
 
     def __init__(self, n_components, *, rho=0.05, beta=3.0, weight_decay=1e-4,
                  solver="lbfgs", max_iter=400, batch_size=None, learning_rate=1e-3,
-                 tol=1e-5, verbose=0, random_state=None):
+                 tol=1e-5, weight_l1=0.0, prune=None, prune_epochs=None, dropout=0.0,
+                 activation_threshold=None, sparse_output=False, verbose=0,
+                 random_state=None):
         self.n_components = n_components
         self.rho = rho
         self.beta = beta
@@ -1019,12 +1191,18 @@ class KLSparseEncoder(_AutoencoderBase):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.tol = tol
+        self.weight_l1 = weight_l1
+        self.prune = prune
+        self.prune_epochs = prune_epochs
+        self.dropout = dropout
+        self.activation_threshold = activation_threshold
+        self.sparse_output = sparse_output
         self.verbose = verbose
         self.random_state = random_state
 
-    def _loss(self, theta, X):
+    def _loss(self, theta, X, scale=None):
         return kl_loss_grad(theta, X, self.n_components, self.rho, self.beta,
-                            self.weight_decay)
+                            self.weight_decay, dropout_scale=scale)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -1047,6 +1225,13 @@ class KLSparseEncoder(_AutoencoderBase):
             m = self.n_components
             r = np.sqrt(6.0 / (m + d + 1))
             theta = np.concatenate([rng.uniform(-r, r, 2 * m * d), np.zeros(m + d)])
+            if self.solver == "lbfgs":
+                given = [name for name, off in (("weight_l1", 0.0), ("prune", None),
+                                                ("dropout", 0.0))
+                         if getattr(self, name) != off]
+                if given:
+                    raise ValueError(f"{', '.join(given)} need(s) solver='adam': L-BFGS "
+                                     "takes no proximal, pruning or random steps.")
             X64 = X.astype(np.float64)
             # serial Numba kernels; BLAS on one thread (per row block on the
             # dense route; the sparse Gram route runs on one thread)
@@ -1061,6 +1246,7 @@ class KLSparseEncoder(_AutoencoderBase):
             self.encoder_bias_, self.decoder_bias_ = b1, b2
             self.mean_activation_ = rho_hat
             self.loss_curve_, self.n_iter_ = curve, n_iter
+            self.encoder_density_ = float(np.count_nonzero(W1) / W1.size)
             return self
 
     def _lbfgs(self, theta, X):
@@ -1085,21 +1271,31 @@ class KLSparseEncoder(_AutoencoderBase):
         return result.x, curve, int(result.nit)
 
     def _adam(self, theta, X, rng):
-        n = X.shape[0]
+        n, d = X.shape
+        m = self.n_components
         batch = min(self.batch_size or 256, n)
         m1, m2 = np.zeros_like(theta), np.zeros_like(theta)
         curve, best, stale, t = [], np.inf, 0, 0
+        W1 = theta[: m * d].reshape(m, d)  # a view: the steps update it
+        state = {}
         epoch = 0
         for epoch in range(1, self.max_iter + 1):
             order = rng.permutation(n)
             total = 0.0
             for sl in gen_batches(n, batch):
                 rows = np.sort(order[sl])
-                loss, grad, _ = self._loss(theta, X[rows])
+                Xb = X[rows]
+                scale = None
+                if self.dropout:
+                    Xb = Xb.toarray() if sp.issparse(Xb) else Xb
+                    scale = dropout_scale(rng, (len(rows), m), self.dropout, np.dtype(np.float64))
+                loss, grad, _ = self._loss(theta, Xb, scale)
                 t += 1
                 adam_update(theta, grad, m1, m2, self.learning_rate, 0.9, 0.999, 1e-8,
                             1 - 0.9**t, 1 - 0.999**t)
+                _sparsify(W1, self.learning_rate * self.weight_l1, state.get("mask"))
                 total += loss * len(rows)
+            _prune_epoch(self, W1, state)
             curve.append(total / n)
             if self.verbose:
                 print(f"[KLSparseEncoder] epoch {epoch}: loss {curve[-1]:.6g}")

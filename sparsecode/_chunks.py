@@ -113,14 +113,16 @@ def dense_to_csr(dense):
     return sp.csr_matrix((data, indices, indptr), shape=dense.shape)
 
 
-def encode_rows(X, M, width, activate, *, sparse_output=False, n_jobs=None):
+def encode_rows(X, M, width, activate, *, sparse_output=False, n_jobs=None, product=None):
     """Features of the rows of ``X``: per row chunk, ``cov = X_chunk @ M``
     and ``activate(cov, dest, X_chunk, scratch)`` writing the chunk's
     ``width`` features into ``dest``. For a dense ``X`` the product goes
     straight into the first ``M.shape[1]`` columns of ``dest``, so the
     activation rewrites the responses in cache (it must read a response
     before writing its place). Returns a dense array, or CSR built chunk by
-    chunk with ``sparse_output`` (``csr_array`` for a sparse-array ``X``)."""
+    chunk with ``sparse_output`` (``csr_array`` for a sparse-array ``X``).
+    ``product(X_chunk, out)``, when given, replaces the GEMM for dense
+    chunks (sparse encoder weights)."""
     dtype = X.dtype
     n, k = X.shape[0], M.shape[1]
     out = None if sparse_output else np.empty((n, width), dtype=dtype)
@@ -133,6 +135,8 @@ def encode_rows(X, M, width, activate, *, sparse_output=False, n_jobs=None):
             dest = out[start:stop]
         if sp.issparse(Xc):
             cov = np.ascontiguousarray(Xc @ M, dtype=dtype)
+        elif product is not None:
+            cov = product(Xc, dest[:, :k])
         else:
             cov = np.matmul(Xc, M, out=dest[:, :k])
         activate(cov, dest, Xc, scratch)

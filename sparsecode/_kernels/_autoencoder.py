@@ -338,3 +338,43 @@ def sigmoid_backward(dA, A, inv_n, kl_col, colsum):
             dz = (dA[i, j] * inv_n + kl_col[j]) * a * (1.0 - a)
             dA[i, j] = dz
             colsum[j] += dz
+
+
+# ------------------------------------------------------------ sparse weights
+@njit(cache=True, nogil=True)
+def soft_threshold_inplace(w, t):
+    """``w = sign(w) * max(|w| - t, 0)``: the proximal step of ``t * ||w||_1``,
+    which leaves weights exactly zero."""
+    for i in range(w.shape[0]):
+        v = w[i]
+        if v > t:
+            w[i] = v - t
+        elif v < -t:
+            w[i] = v + t
+        else:
+            w[i] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def csr_weight_product(X, indptr, indices, data, out):
+    """``out = X @ W.T`` for a dense row chunk ``X`` (rows, d) and sparse
+    weights ``W`` (m, d) in CSR: per sample and latent, a dot over the
+    latent's non-zero inputs (the sample's row stays in L1)."""
+    rows = X.shape[0]
+    m = indptr.shape[0] - 1
+    for i in range(rows):
+        for j in range(m):
+            acc = 0.0
+            for p in range(indptr[j], indptr[j + 1]):
+                acc += data[p] * X[i, indices[p]]
+            out[i, j] = acc
+
+
+@njit(cache=True, nogil=True)
+def zero_below(codes, threshold):
+    """Post-activation thresholding: codes below ``threshold`` become 0."""
+    rows, m = codes.shape
+    for i in range(rows):
+        for j in range(m):
+            if codes[i, j] < threshold:
+                codes[i, j] = 0.0
