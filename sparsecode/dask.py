@@ -63,11 +63,16 @@ def _client():
 def _row_blocks(X, name="X"):
     """``X`` as a 2-D dask array with one chunk across the columns and a
     float dtype (int becomes float64)."""
+    if not isinstance(X, da.Array):
+        raise TypeError(f"{name} must be a dask.array.Array of row blocks, got "
+                        f"{type(X).__name__} (for a dask DataFrame: "
+                        f".to_dask_array(lengths=True)).")
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D dask array of row blocks, got {X.ndim} "
                          "dimensions.")
     if np.issubdtype(X.dtype, np.complexfloating) or not (
-            np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+            np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
+            or X.dtype == np.bool_):
         raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}.")
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
@@ -115,10 +120,12 @@ class _Rows:
         rows = np.asarray(rows)
         which = np.searchsorted(self.offsets, rows, side="right") - 1
         out = np.empty((rows.size, self.shape[1]), dtype=self.dtype)
-        for b in np.unique(which):
-            take = np.flatnonzero(which == b)
-            local = rows[take] - self.offsets[b]
-            part = self.client.submit(_take_rows, self.blocks[b], local, pure=False).result()
+        used = np.unique(which)
+        takes = [np.flatnonzero(which == b) for b in used]
+        parts = self.client.gather([
+            self.client.submit(_take_rows, self.blocks[b], rows[take] - self.offsets[b],
+                               pure=False) for b, take in zip(used, takes)])
+        for take, part in zip(takes, parts):
             out[take] = part
         return out
 
@@ -129,28 +136,29 @@ def _take_rows(X, rows):
 
 
 # ------------------------------------------------------------ worker tasks
-def _hold_dictionary(client, D, gram):
-    """The step's dictionary and Gram as one task that holds them: sent to
-    the scheduler once per step (not once per block) and fetched once per
+def _hold_dictionary(client, D):
+    """The step's dictionary as one task that holds it: sent to the
+    scheduler once per step (not once per block) and fetched once per
     worker; being a task, not scattered data, it is recomputed if the
     worker holding it dies, and so are the codes that depend on it."""
-    return client.submit(_identity, (D, gram), pure=False)
+    return client.submit(_identity, np.asarray(D, dtype=np.float64), pure=False)
 
 
 def _identity(value):
     return value
 
 
-def _encode_block(X, held, params, init):
-    D, gram = held
+def _encode_block(X, D64, params, init):
     X = _check_block(X)
+    D = D64.astype(X.dtype, copy=False)
+    gram = D64 @ D64.T
     with _numba_threads(1, 1):
-        return sparse_encode(X, D.astype(X.dtype, copy=False), gram=gram, init=init,
-                             n_jobs=1, **params)
+        return sparse_encode(X, D, gram=gram, init=init, n_jobs=1, **params)
 
 
-def _batch_stats(X, codes, D, alpha, l2):
+def _batch_stats(X, codes, D64, alpha, l2):
     X = _check_block(X)
+    D = D64
     ZtZ, ZtX, sq, l1 = code_statistics(X, codes)
     return ZtZ, ZtX, sq, l1, float(lasso_objective(X, codes, D, alpha, l2).sum())
 
@@ -177,12 +185,17 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
       and its objective; the sums are reduced by a tree on the workers and
       the driver updates the atoms by block coordinate descent. The result
       equals the in-memory batch fit on the same data and seed (to rounding:
-      the sums are added in another order).
+      the sums are added in another order). Each iteration's codes start
+      from the last ones, so to recompute codes lost with a worker the
+      scheduler keeps every iteration's dictionary task: ``O(max_iter k p)``
+      floats on the scheduler during the fit, released after it.
     - ``method="online"``: each step codes ``chunks_per_step`` row chunks
       (in an order drawn from ``random_state`` each epoch) on the workers and
       makes one online update with the step's total sample count: one step
       equals an in-memory ``partial_fit`` on the concatenation of its chunks.
     - ``partial_fit`` on a dask array is one such step over all its chunks.
+      The online fit on a dask array runs ``max_iter`` epochs: the in-memory
+      stopping rules (``tol``, ``max_no_improvement``) are not applied.
 
     Unused atoms are replaced by the worst-reconstructed rows, found by each
     worker among its blocks and fetched one by one. A worker lost in the
@@ -202,8 +215,8 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
     ----------
     bytes_per_iteration_ : int
         On a dask fit: bytes between the driver and the cluster per iteration
-        (the dictionary and its Gram out, ``A``, ``B`` and three sums back):
-        ``O(k^2 + k p)``, whatever the number of samples or blocks.
+        (the dictionary out, ``A``, ``B`` and three sums back): ``O(k^2 + k
+        p)``, whatever the number of samples or blocks.
     """
 
     _parameter_constraints = {
@@ -321,15 +334,14 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         self._rng = rng
         self.objective_ = []
         self.n_resampled_ = 0
-        # to the workers: the dictionary and its Gram; back: A, B and 3 sums
-        self.bytes_per_iteration_ = 2 * 8 * (k * k + k * X.shape[1]) + 8 * 3
-        try:
-            if self.method == "batch":
-                self._batch_dask(client, blocks, sizes, D, rng)
-            else:
-                self._online_dask(client, blocks, sizes, D, rng)
-        finally:
-            client.cancel(blocks)
+        # to the cluster: the dictionary; back: A, B and 3 sums
+        self.bytes_per_iteration_ = 8 * (k * k + 2 * k * X.shape[1] + 3)
+        # the block futures are released when they go out of scope, never
+        # cancelled: their keys may be the user's persisted chunks
+        if self.method == "batch":
+            self._batch_dask(client, blocks, sizes, D, rng)
+        else:
+            self._online_dask(client, blocks, sizes, D, rng)
         self.components_ = D
         if self.verbose:
             print(f"[DictionaryLearner] dask fit: {len(blocks)} blocks, {n} samples, "
@@ -344,11 +356,10 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         it = 0
         for it in range(1, self.max_iter + 1):
             D64 = D.astype(np.float64)
-            gram = D64 @ D64.T
-            held = _hold_dictionary(client, D, gram)
+            held = _hold_dictionary(client, D64)
             codes = [client.submit(_encode_block, b, held, params, c, pure=False)
                      for b, c in zip(blocks, codes)]
-            stats = [client.submit(_batch_stats, b, c, D64, self.alpha, self.l2, pure=False)
+            stats = [client.submit(_batch_stats, b, c, held, self.alpha, self.l2, pure=False)
                      for b, c in zip(blocks, codes)]
             ZtZ, ZtX, _, _, objective = _tree_sum(client, stats).result()
             cost = objective / n
@@ -363,7 +374,7 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
             unused = self._batch_update(D64, ZtZ / n, ZtX / n)
             self.n_resampled_ += _resample(self, client, blocks, codes, sizes, D64, unused, rng)
             D[:] = D64
-        client.cancel(codes)
+        del codes, stats  # released, not cancelled: cancelling shared keys hurts others
         self.n_steps_ = it
         self.n_iter_ = it
 
@@ -395,37 +406,34 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         D64 = D.astype(np.float64)
         gram = D64 @ D64.T
         params = self._encode_params()
-        held = _hold_dictionary(client, D, gram)
+        held = _hold_dictionary(client, D64)
         codes = [client.submit(_encode_block, b, held, params, None, pure=False)
                  for b in blocks]
         stats = [client.submit(_online_stats, b, c, pure=False) for b, c in zip(blocks, codes)]
         total = _tree_sum(client, stats).result()
         cost, _, unused = self._online_update(total, n, D64, gram, A, B, step)
         self.n_resampled_ += _resample(self, client, blocks, codes, sizes, D64, unused, rng)
-        client.cancel(codes)
         D[:] = D64
         return cost
 
     def _partial_fit_dask(self, X):
         first = not hasattr(self, "components_")
         X, client, blocks, sizes = self._setup(X, reset=first)
-        try:
-            if first:
-                rng = check_random_state(self.random_state)
-                D = self._init_dictionary(_Rows(client, blocks, sizes, X.shape[1], X.dtype),
-                                          rng)
-                A = np.zeros((D.shape[0], D.shape[0]))
-                B = np.zeros((D.shape[0], X.shape[1]))
-                step, objective, resampled = 0, [], 0
-            else:
-                rng = copy.deepcopy(self._rng)
-                D = self.components_.astype(X.dtype, copy=True)
-                A, B, step = self._A.copy(), self._B.copy(), self._step
-                objective, resampled = list(self.objective_), self.n_resampled_
-            self.n_resampled_ = resampled
-            cost = self._dask_step(client, blocks, sizes, D, A, B, step, rng)
-        finally:
-            client.cancel(blocks)
+        # the block futures are released with this frame, never cancelled
+        if first:
+            rng = check_random_state(self.random_state)
+            D = self._init_dictionary(_Rows(client, blocks, sizes, X.shape[1], X.dtype),
+                                      rng)
+            A = np.zeros((D.shape[0], D.shape[0]))
+            B = np.zeros((D.shape[0], X.shape[1]))
+            step, objective, resampled = 0, [], 0
+        else:
+            rng = copy.deepcopy(self._rng)
+            D = self.components_.astype(X.dtype, copy=True)
+            A, B, step = self._A.copy(), self._B.copy(), self._step
+            objective, resampled = list(self.objective_), self.n_resampled_
+        self.n_resampled_ = resampled
+        cost = self._dask_step(client, blocks, sizes, D, A, B, step, rng)
         self._rng, self._A, self._B, self._step = rng, A, B, step + 1
         self.objective_ = objective + [cost]
         self.components_ = D
@@ -444,7 +452,8 @@ def _resample(est, client, blocks, codes, sizes, D64, unused, rng):
     if idx.size == 0:
         return 0
     m = idx.size
-    parts = client.gather([client.submit(_worst, b, c, D64, m, pure=False)
+    held = _hold_dictionary(client, D64)
+    parts = client.gather([client.submit(_worst, b, c, held, m, pure=False)
                            for b, c in zip(blocks, codes)])
     offsets = np.concatenate(([0], np.cumsum(sizes)))
     residual = np.concatenate([p[0] for p in parts])
@@ -533,11 +542,19 @@ class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
         if lengths is not None:
             raise ValueError("A dask array is one sequence: lengths applies to in-memory X.")
         X = _row_blocks(X)
+        # the projections need only the number of features (and one grid)
+        rows = 1
+        if self.pattern == "window2d" and self.grid_shape is not None:
+            rows = int(np.prod(self.grid_shape))
+        stand_in = np.zeros((rows, X.shape[1]), dtype=X.dtype)
         if self.projection != "pca":
-            # the projections need only the number of features
-            return super().fit(np.zeros((1, X.shape[1]), dtype=X.dtype), lengths=None)
+            return super().fit(stand_in, lengths=None)
         with restore_on_error(self):
             k = min(64, X.shape[1]) if self.n_components is None else self.n_components
+            if k > min(X.shape):
+                raise ValueError(f"n_components={k} must be at most min(n_samples, "
+                                 f"n_features) for projection='pca', got n_samples = "
+                                 f"{X.shape[0]} and n_features = {X.shape[1]}.")
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             _, _, Vt = da.linalg.svd_compressed(X, k, seed=seed, compute=True)
             W = np.ascontiguousarray(np.asarray(Vt).T, dtype=np.float64)
@@ -545,7 +562,7 @@ class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
             saved = {name: getattr(self, name) for name in params}
             self.set_params(**params)
             try:
-                super().fit(np.zeros((1, X.shape[1]), dtype=X.dtype))
+                super().fit(stand_in)
             finally:
                 self.set_params(**saved)
             self._fit_params = self._pattern_params()
@@ -594,6 +611,10 @@ class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
                                  f"grid_shape={self.grid_shape_} grids.")
             # a chunk must hold whole grids: the grid's rows start again at 0
             X = X.rechunk({0: _grid_chunks(X.chunks[0], size)})
+            reach = 0
+        elif reach >= X.shape[0] - 1 or len(X.chunks[0]) == 1:
+            # the reach spans the sequence: one chunk sees it all
+            X = X.rechunk({0: -1})
             reach = 0
         elif reach and min(X.chunks[0]) < reach:
             # every chunk at least as long as the reach (map_overlap's rule)

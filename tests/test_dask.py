@@ -64,7 +64,7 @@ def test_batch_fit_equals_in_memory(client, fmt):
     np.testing.assert_allclose(dist.components_, local.components_, rtol=0, atol=1e-8)
     np.testing.assert_allclose(dist.objective_, local.objective_, rtol=1e-10)
     assert dist.n_steps_ == local.n_steps_ == 6
-    assert dist.bytes_per_iteration_ == 2 * 8 * (8 * 8 + 8 * 10) + 24
+    assert dist.bytes_per_iteration_ == 8 * (8 * 8 + 2 * 8 * 10 + 3)
 
 
 def test_batch_fit_resamples_unused_atoms_as_in_memory(client):
@@ -263,3 +263,40 @@ def test_fit_survives_a_worker_lost_mid_fit():
                                atol=1e-12)
     local = sparsecode.DictionaryLearner(**kw).fit(X.compute())
     np.testing.assert_allclose(undisturbed.components_, local.components_, rtol=0, atol=1e-8)
+
+
+def test_persisted_input_survives_fits_and_failures(client):
+    """The blocks of a persisted array are the user's futures: a fit (or a
+    failing one) releases its own references and never cancels them."""
+    X = _data()
+    Xd = da.from_array(X, chunks=(130, 10)).persist()
+    distributed.wait(Xd)
+    kw = dict(n_components=5, alpha=0.2, random_state=0)
+    DictionaryLearner(**kw, method="batch", max_iter=2).fit(Xd)
+    DictionaryLearner(**kw).partial_fit(Xd)
+    future = client.submit(sum, [1, 2, 3])
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        DictionaryLearner(**kw, method="batch").fit(da.from_array(bad, chunks=(130, 10)))
+    np.testing.assert_allclose(Xd.sum().compute(), X.sum())
+    assert future.result() == 6
+    # and the next fit runs
+    DictionaryLearner(**kw, method="batch", max_iter=2).fit(Xd)
+
+
+def test_attention_edge_layouts(client):
+    X = _data(n=10, p=5)
+    sat = SparseAttentionTransformer("window", window=32).fit(da.from_array(X, chunks=(5, 5)))
+    np.testing.assert_allclose(sat.transform(da.from_array(X, chunks=(5, 5))).compute(),
+                               sat.transform(X), rtol=1e-13)
+    G = _data(n=40, p=5)
+    grid = SparseAttentionTransformer("window2d", grid_shape=(4, 5), window=2)
+    grid.fit(da.from_array(G, chunks=(40, 5)))
+    np.testing.assert_allclose(grid.transform(da.from_array(G, chunks=(20, 5))).compute(),
+                               grid.transform(G), rtol=1e-13)
+    with pytest.raises(ValueError, match="n_components=7"):
+        SparseAttentionTransformer(projection="pca", n_components=7).fit(
+            da.from_array(X, chunks=(5, 5)))
+    with pytest.raises(TypeError, match="dask.array.Array"):
+        transform(sparsecode.ThresholdEncoder(2, random_state=0).fit(X), [[1.0] * 5])
