@@ -452,15 +452,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
 
     def _fit(self, X):
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
-        rng = check_random_state(self.random_state)
-        D = self._init_dictionary(X, rng)
-        k = D.shape[0]
-        self._A = np.zeros((k, k))
-        self._B = np.zeros((k, X.shape[1]))
-        self._step = 0
-        self._rng = rng
-        self.objective_ = []
-        self.n_resampled_ = 0
+        D, rng = self._start(X)
         # the products here are small: one BLAS thread, none left spinning
         # beside the coding kernels
         with blas_limit(1):
@@ -494,25 +486,48 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         first = not hasattr(self, "components_")
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=first)
-        # Work on copies and commit at the end: a failed call leaves a fitted
-        # estimator as it was, and the state (with the random generator)
-        # pickles and resumes bit for bit.
-        if first:
-            rng = check_random_state(self.random_state)
-            D = self._init_dictionary(X, rng)
-            A = np.zeros((D.shape[0], D.shape[0]))
-            B = np.zeros((D.shape[0], X.shape[1]))
-            step, objective, resampled = 0, [], 0
-        else:
-            rng = copy.deepcopy(self._rng)
-            D = self.components_.astype(X.dtype, copy=True)
-            A, B, step = self._A.copy(), self._B.copy(), self._step
-            objective, resampled = list(self.objective_), self.n_resampled_
+        rng, D, A, B, step = self._resume(X, first)
         with blas_limit(1):
             cost, _, n_new, _ = self._online_step(X, D, A, B, step, rng)
+        return self._commit_step(rng, D, A, B, step, cost, n_new, first)
+
+    def _start(self, rows):
+        """A fit's initial dictionary (drawn from ``rows``: ``X`` or anything
+        with its ``shape``, ``dtype`` and row indexing), generator and empty
+        online statistics."""
+        rng = check_random_state(self.random_state)
+        D = self._init_dictionary(rows, rng)
+        k = D.shape[0]
+        self._A = np.zeros((k, k))
+        self._B = np.zeros((k, rows.shape[1]))
+        self._step = 0
+        self._rng = rng
+        self.objective_ = []
+        self.n_resampled_ = 0
+        return D, rng
+
+    def _resume(self, rows, first):
+        """The online state a ``partial_fit`` step continues from, as copies:
+        the step works on them and ``_commit_step`` stores them at the end,
+        so a failed call leaves a fitted estimator as it was, and the state
+        (with the random generator) pickles and resumes bit for bit. On the
+        first call the dictionary is drawn from ``rows`` (``X``, or anything
+        with its ``shape``, ``dtype`` and row indexing)."""
+        if first:
+            rng = check_random_state(self.random_state)
+            D = self._init_dictionary(rows, rng)
+            A = np.zeros((D.shape[0], D.shape[0]))
+            B = np.zeros((D.shape[0], rows.shape[1]))
+            return rng, D, A, B, 0
+        D = self.components_.astype(rows.dtype, copy=True)
+        return copy.deepcopy(self._rng), D, self._A.copy(), self._B.copy(), self._step
+
+    def _commit_step(self, rng, D, A, B, step, cost, n_resampled, first):
+        objective = [] if first else list(self.objective_)
+        previous = 0 if first else self.n_resampled_
         self._rng, self._A, self._B, self._step = rng, A, B, step + 1
         self.objective_ = objective + [cost]
-        self.n_resampled_ = resampled + n_new
+        self.n_resampled_ = previous + n_resampled
         self.components_ = D
         self.n_steps_ = self._step
         self.n_iter_ = self._step

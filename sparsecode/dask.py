@@ -19,7 +19,6 @@ Importing this module needs ``dask[distributed]`` (the ``dask`` extra);
 ``import sparsecode`` does not.
 """
 
-import copy
 import time
 from numbers import Integral
 
@@ -321,19 +320,12 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
     def _fit_dask(self, X):
         start = time.perf_counter()
         X, client, blocks, sizes = self._setup(X)
-        rng = check_random_state(self.random_state)
         n = int(sizes.sum())
         if n == 0:
             raise ValueError("Found array with 0 sample(s) (shape=(0, "
                              f"{X.shape[1]})) while a minimum of 1 is required.")
-        D = self._init_dictionary(_Rows(client, blocks, sizes, X.shape[1], X.dtype), rng)
+        D, rng = self._start(_Rows(client, blocks, sizes, X.shape[1], X.dtype))
         k = D.shape[0]
-        self._A = np.zeros((k, k))
-        self._B = np.zeros((k, X.shape[1]))
-        self._step = 0
-        self._rng = rng
-        self.objective_ = []
-        self.n_resampled_ = 0
         # to the cluster: the dictionary; back: A, B and 3 sums
         self.bytes_per_iteration_ = 8 * (k * k + 2 * k * X.shape[1] + 3)
         # the block futures are released when they go out of scope, never
@@ -386,9 +378,10 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
             order = rng.permutation(n_blocks) if self.shuffle else np.arange(n_blocks)
             for s in range(0, n_blocks, per_step):
                 group = order[s:s + per_step]
-                cost = self._dask_step(client, [blocks[i] for i in group], sizes[group], D,
-                                       self._A, self._B, step, rng)
+                cost, n_new = self._dask_step(client, [blocks[i] for i in group],
+                                              sizes[group], D, self._A, self._B, step, rng)
                 self.objective_.append(cost)
+                self.n_resampled_ += n_new
                 step += 1
                 self._step = step
                 if self.verbose > 1:
@@ -401,7 +394,8 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
     def _dask_step(self, client, blocks, sizes, D, A, B, step, rng):
         """One online step over ``blocks``: the in-memory ``_online_step`` on
         their concatenation, with the coding and the statistics on the
-        workers. Updates ``D``, ``A``, ``B`` in place; returns the cost."""
+        workers. Updates ``D``, ``A``, ``B`` in place; returns the cost and
+        the number of atoms resampled."""
         n = int(sizes.sum())
         D64 = D.astype(np.float64)
         gram = D64 @ D64.T
@@ -412,34 +406,18 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         stats = [client.submit(_online_stats, b, c, pure=False) for b, c in zip(blocks, codes)]
         total = _tree_sum(client, stats).result()
         cost, _, unused = self._online_update(total, n, D64, gram, A, B, step)
-        self.n_resampled_ += _resample(self, client, blocks, codes, sizes, D64, unused, rng)
+        n_new = _resample(self, client, blocks, codes, sizes, D64, unused, rng)
         D[:] = D64
-        return cost
+        return cost, n_new
 
     def _partial_fit_dask(self, X):
         first = not hasattr(self, "components_")
         X, client, blocks, sizes = self._setup(X, reset=first)
         # the block futures are released with this frame, never cancelled
-        if first:
-            rng = check_random_state(self.random_state)
-            D = self._init_dictionary(_Rows(client, blocks, sizes, X.shape[1], X.dtype),
-                                      rng)
-            A = np.zeros((D.shape[0], D.shape[0]))
-            B = np.zeros((D.shape[0], X.shape[1]))
-            step, objective, resampled = 0, [], 0
-        else:
-            rng = copy.deepcopy(self._rng)
-            D = self.components_.astype(X.dtype, copy=True)
-            A, B, step = self._A.copy(), self._B.copy(), self._step
-            objective, resampled = list(self.objective_), self.n_resampled_
-        self.n_resampled_ = resampled
-        cost = self._dask_step(client, blocks, sizes, D, A, B, step, rng)
-        self._rng, self._A, self._B, self._step = rng, A, B, step + 1
-        self.objective_ = objective + [cost]
-        self.components_ = D
-        self.n_steps_ = self._step
-        self.n_iter_ = self._step
-        return self
+        rows = _Rows(client, blocks, sizes, X.shape[1], X.dtype)
+        rng, D, A, B, step = self._resume(rows, first)
+        cost, n_new = self._dask_step(client, blocks, sizes, D, A, B, step, rng)
+        return self._commit_step(rng, D, A, B, step, cost, n_new, first)
 
 
 def _resample(est, client, blocks, codes, sizes, D64, unused, rng):
