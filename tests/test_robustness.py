@@ -200,3 +200,14 @@ def test_reproducible_pickled_and_thread_safe(name):
         t.join()
     for o in out:
         np.testing.assert_array_equal(o, ref)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if "n_jobs" in _make(n).get_params()])
+def test_n_jobs_does_not_change_results(name):
+    """Work is split into the same chunks whatever the thread count (each
+    thread takes whole chunks), so one and two threads give the same bits."""
+    X = _data(n=600, p=8)
+    one = _fit(_make(name).set_params(n_jobs=1), X)
+    two = _fit(_make(name).set_params(n_jobs=2), X)
+    _assert_state(two, _fitted_state(one))
+    np.testing.assert_array_equal(_dense(one.transform(X)), _dense(two.transform(X)))
