@@ -211,3 +211,31 @@ def test_n_jobs_does_not_change_results(name):
     two = _fit(_make(name).set_params(n_jobs=2), X)
     _assert_state(two, _fitted_state(one))
     np.testing.assert_array_equal(_dense(one.transform(X)), _dense(two.transform(X)))
+
+
+def test_grid_search_with_two_loky_workers():
+    """Each estimator in a Pipeline under GridSearchCV(n_jobs=2): the joblib
+    (loky) worker processes import sparsecode, load the cached kernels and
+    give the same scores as the serial search."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16.0, y[:300]
+    grids = [
+        (DictionaryLearner(8, max_iter=2, random_state=0), {"enc__alpha": [0.1, 0.3]}),
+        (ThresholdEncoder(16, random_state=0), {"enc__mode": ["soft", "triangle"]}),
+        (SparseAutoencoder(16, max_iter=3, random_state=0), {"enc__l1": [1e-3, 1e-2]}),
+        (KLSparseEncoder(8, max_iter=20, random_state=0), {"enc__rho": [0.05, 0.2]}),
+        (SparseAttentionTransformer("window", window=4), {"enc__window": [2, 4]}),
+    ]
+    for est, grid in grids:
+        pipe = Pipeline([("enc", est), ("clf", LogisticRegression(max_iter=200))])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            serial = GridSearchCV(pipe, grid, cv=2, n_jobs=1).fit(X, y)
+            parallel = GridSearchCV(pipe, grid, cv=2, n_jobs=2).fit(X, y)
+        np.testing.assert_allclose(parallel.cv_results_["mean_test_score"],
+                                   serial.cv_results_["mean_test_score"], rtol=1e-12)
