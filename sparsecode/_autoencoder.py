@@ -304,6 +304,14 @@ def _sparsify(W, prox, mask):
         W *= mask
 
 
+def _pruning(est, state):
+    """Whether the pruning schedule is still under way (after this epoch's
+    step): its epochs are not judged by the stopping rules."""
+    if est.prune is None:
+        return False
+    return state.get("epoch", 0) < (est.prune_epochs or max(1, est.max_iter // 2))
+
+
 def _prune_epoch(est, W, state):
     """End of an epoch: one more step of the pruning schedule (a new mask
     in ``state``, applied to ``W``)."""
@@ -568,7 +576,10 @@ class SparseAutoencoder(_AutoencoderBase):
         Target density of the encoder weights (share of non-zeros), reached
         by magnitude pruning on Zhu & Gupta's cubic schedule over
         ``prune_epochs`` epochs (one per ``partial_fit`` call); pruned
-        weights stay zero. None: no pruning.
+        weights stay zero, and the stopping rules (early stopping or the
+        training loss) do not judge the epochs of the schedule. With
+        ``tied=True`` the decoder is pruned with the encoder (its rows are
+        renormalised). None: no pruning.
     prune_epochs : int, default=None
         Epochs of the pruning schedule; None: ``max(1, max_iter // 2)``.
     dropout : float, default=0.0
@@ -729,12 +740,12 @@ class SparseAutoencoder(_AutoencoderBase):
         W_dec = rng.standard_normal((m, d)).astype(dtype)
         normalize_rows(W_dec)
         # at most 16 Mi entries densified for the median (wide tf-idf rows)
-        size = min(n, 10_000, max(1_000, (1 << 24) // d))
+        size = min(n, 10_000, max(1, (1 << 24) // d))
         sub = X[rng.choice(n, size=size, replace=False)]
         if self.b_dec_init == "geometric_median":
             b_dec = geometric_median(_dense_rows(sub, np.float64))
         elif self.b_dec_init == "mean":
-            b_dec = np.asarray(sub.mean(axis=0), dtype=np.float64).ravel()
+            b_dec = np.asarray(sub.mean(axis=0, dtype=np.float64)).ravel()
         else:
             b_dec = np.zeros(d)
         state = {
@@ -798,6 +809,8 @@ class SparseAutoencoder(_AutoencoderBase):
                                       else 0.99 * theta + 0.01 * info["threshold"])
             total += loss * Xb.shape[0]
         _prune_epoch(self, P["W_enc"], state)
+        if self.prune is not None and self.tied and self.normalize_decoder:
+            normalize_rows(P["W_dec"])  # the same array: pruning shrank its rows
         return total / n
 
     # ------------------------------------------------------------ fit
@@ -845,19 +858,24 @@ class SparseAutoencoder(_AutoencoderBase):
             loss = self._epoch(X, P, moments, state, rng)
             loss_curve.append(loss)
             message = f"[SparseAutoencoder] epoch {epoch}: loss {loss:.6g}"
+            pruning = _pruning(self, state)
             if X_val is not None:
                 score = self._explained_variance(X_val, P, state["threshold"])
                 val_scores.append(score)
                 message += f", validation explained variance {score:.5f}"
-                if score < best_val + self.tol:
+                if pruning:
+                    # the schedule removes weights every epoch: neither the
+                    # stopping rule nor the best snapshot judge it before it ends
+                    pass
+                elif score < best_val + self.tol:
                     no_improve += 1
                 else:
                     no_improve = 0
-                if score > best_val:
+                if score > best_val and not pruning:
                     best_val = score
                     best_params = {name: P[name].copy() for name in _PARAMS}
                     best_threshold = state["threshold"]
-            else:
+            elif not pruning:
                 no_improve = no_improve + 1 if loss > best_loss - self.tol else 0
                 best_loss = min(best_loss, loss)
             if self.verbose:
@@ -1313,8 +1331,9 @@ class KLSparseEncoder(_AutoencoderBase):
             curve.append(total / n)
             if self.verbose:
                 print(f"[KLSparseEncoder] epoch {epoch}: loss {curve[-1]:.6g}")
-            stale = stale + 1 if curve[-1] > best - self.tol else 0
-            best = min(best, curve[-1])
+            if not _pruning(self, state):  # the schedule raises the loss on purpose
+                stale = stale + 1 if curve[-1] > best - self.tol else 0
+                best = min(best, curve[-1])
             if stale >= 10:
                 break
         else:

@@ -17,10 +17,11 @@ def make_implicit_feedback(n_users=100_000, n_items=10_000, *, n_tastes=40,
 
     Each taste favours a random set of items (``n_items / n_tastes`` on
     average); each item has a Zipf popularity ``rank^-popularity_exponent``.
-    A user holds 1 to 3 tastes and draws ``interactions_per_user`` distinct
-    items (Poisson number, at least 5): each one from the user's tastes with
-    probability ``taste_share`` (items weighted by popularity within the
-    taste), else from the whole catalogue by popularity. Synthetic data, not
+    A user holds 1 to 3 tastes and interacts with a Poisson number (mean
+    ``interactions_per_user``, at least 5, at most half the catalogue) of
+    distinct items: about ``taste_share`` of them from the user's tastes
+    (weighted by popularity within the taste; fewer if a taste holds fewer
+    items), the rest from the whole catalogue by popularity. Synthetic data, not
     a real service's logs: the planted tastes are what a good model recovers.
 
     Parameters
@@ -50,6 +51,8 @@ def make_implicit_feedback(n_users=100_000, n_items=10_000, *, n_tastes=40,
     user_tastes : scipy.sparse.csr_matrix of shape (n_users, n_tastes)
         With ``return_tastes``: the tastes each user holds (ones).
     """
+    _check_feedback_params(n_users, n_items, n_tastes, interactions_per_user,
+                           tastes_per_user, popularity_exponent, taste_share, test_fraction)
     rng = check_random_state(random_state)
     popularity = 1.0 / np.arange(1, n_items + 1) ** popularity_exponent
     popularity = popularity[rng.permutation(n_items)]
@@ -71,11 +74,11 @@ def make_implicit_feedback(n_users=100_000, n_items=10_000, *, n_tastes=40,
             if c:
                 picked.update(rng.choice(members[t], size=c, replace=False,
                                          p=member_p[t]).tolist())
-        extra = rng.choice(n_items, size=count, p=all_p)
-        for item in extra:
-            if len(picked) >= count:
-                break
-            picked.add(int(item))
+        while len(picked) < count:  # catalogue draws repeat: draw until enough
+            for item in rng.choice(n_items, size=count, p=all_p):
+                if len(picked) >= count:
+                    break
+                picked.add(int(item))
         items = np.fromiter(picked, dtype=np.int64)
         held = np.zeros(items.size, dtype=bool)
         held[rng.choice(items.size, size=max(1, int(round(test_fraction * items.size))),
@@ -96,6 +99,27 @@ def make_implicit_feedback(n_users=100_000, n_items=10_000, *, n_tastes=40,
         (np.ones(sum(lengths)), np.concatenate(held_tastes),
          np.concatenate(([0], np.cumsum(lengths)))), shape=(n_users, n_tastes))
     return csr(~is_test), csr(is_test), taste_of_item, user_tastes
+
+
+def _check_feedback_params(n_users, n_items, n_tastes, interactions_per_user,
+                           tastes_per_user, popularity_exponent, taste_share, test_fraction):
+    def check(ok, message):
+        if not ok:
+            raise ValueError(message)
+
+    check(int(n_users) >= 1, f"n_users must be at least 1, got {n_users}.")
+    check(int(n_items) >= 10, f"n_items must be at least 10, got {n_items}.")
+    check(int(n_tastes) >= 1, f"n_tastes must be at least 1, got {n_tastes}.")
+    check(interactions_per_user > 0,
+          f"interactions_per_user must be positive, got {interactions_per_user}.")
+    lo, hi = tastes_per_user
+    check(1 <= lo <= hi <= n_tastes,
+          f"tastes_per_user must be (lo, hi) with 1 <= lo <= hi <= n_tastes={n_tastes}, got "
+          f"{tastes_per_user}.")
+    check(popularity_exponent >= 0,
+          f"popularity_exponent must be non-negative, got {popularity_exponent}.")
+    check(0 <= taste_share <= 1, f"taste_share must be in [0, 1], got {taste_share}.")
+    check(0 < test_fraction < 1, f"test_fraction must be in (0, 1), got {test_fraction}.")
 
 
 def recall_at_k(score_rows, train, test, *, k=20, batch_size=2048):
@@ -119,13 +143,18 @@ def recall_at_k(score_rows, train, test, *, k=20, batch_size=2048):
     recall : float
     """
     train, test = sp.csr_matrix(train), sp.csr_matrix(test)
+    if int(k) < 1:
+        raise ValueError(f"k must be at least 1, got {k}.")
     total, users = 0.0, 0
     for start in range(0, train.shape[0], batch_size):
         stop = min(train.shape[0], start + batch_size)
         scores = np.array(score_rows(start, stop), dtype=np.float64)
         seen = train[start:stop]
         scores[np.repeat(np.arange(stop - start), np.diff(seen.indptr)), seen.indices] = -np.inf
-        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        if k < scores.shape[1]:
+            top = np.argpartition(-scores, k, axis=1)[:, :k]
+        else:  # every item is a recommendation
+            top = np.argsort(-scores, axis=1)
         held = test[start:stop]
         for r in range(stop - start):
             truth = held.indices[held.indptr[r]:held.indptr[r + 1]]

@@ -66,7 +66,11 @@ def atom_grid(estimator_or_components, patch_shape, *, n_cols=None, pad=1, scale
                          f"atoms have {atoms.shape[1]} features.")
     if scale not in ("each", "all"):
         raise ValueError(f"scale must be 'each' or 'all', got {scale!r}.")
+    if int(pad) < 0:
+        raise ValueError(f"pad must be non-negative, got {pad}.")
     n = atoms.shape[0]
+    if n == 0:
+        raise ValueError("There are no atoms to draw.")
     cols = int(np.ceil(np.sqrt(n))) if n_cols is None else int(n_cols)
     if cols < 1:
         raise ValueError(f"n_cols must be positive, got {n_cols}.")
@@ -207,6 +211,8 @@ def plot_attention(weights, *, ax=None, max_tokens=2000, cmap="viridis", title=N
                         "attention_pattern): a dense n x n array is what sparse attention "
                         "avoids.")
     W = sp.coo_matrix(sp.csr_matrix(weights)[:max_tokens, :max_tokens])
+    if min(W.shape) == 0:
+        raise ValueError("weights has no tokens to draw.")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5))
     points = ax.scatter(W.col, W.row, c=W.data, s=max(0.2, 2000 / max(W.shape[0], 1) ** 1.2),

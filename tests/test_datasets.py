@@ -54,3 +54,29 @@ def test_recall_at_k_equals_a_brute_force_count():
             total += len(set(top) & set(truth)) / min(5, truth.size)
             users += 1
     assert got == pytest.approx(total / users)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(n_items=3), "n_items"), (dict(tastes_per_user=(1, 30)), "tastes_per_user"),
+    (dict(tastes_per_user=(0, 2)), "tastes_per_user"), (dict(test_fraction=1.0), "test_fraction"),
+    (dict(n_users=0), "n_users"), (dict(taste_share=1.5), "taste_share"),
+])
+def test_feedback_parameters_are_checked(params, match):
+    kw = dict(n_users=10, n_items=100, n_tastes=5, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        make_implicit_feedback(**{**kw, **params})
+
+
+def test_few_interactions_still_reach_five_distinct_items():
+    train, test = make_implicit_feedback(300, 200, n_tastes=5, interactions_per_user=5,
+                                         taste_share=0.0, random_state=0)
+    assert (np.diff(train.indptr) + np.diff(test.indptr)).min() >= 5
+
+
+def test_recall_at_k_edge_values():
+    train = sp.csr_matrix(np.eye(4))
+    test = sp.csr_matrix(np.roll(np.eye(4), 1, axis=1))
+    scores = np.ones((4, 4))
+    assert recall_at_k(lambda a, b: scores[a:b], train, test, k=10) == 1.0
+    with pytest.raises(ValueError, match="k must"):
+        recall_at_k(lambda a, b: scores[a:b], train, test, k=0)

@@ -78,3 +78,12 @@ def test_plot_attention_draws_each_weight(tmp_path):
     assert (tmp_path / "attention.png").stat().st_size > 1000
     with pytest.raises(TypeError, match="sparse"):
         plot_attention(W.toarray())
+
+
+def test_plotting_refuses_empty_or_bad_input():
+    with pytest.raises(ValueError, match="no atoms"):
+        atom_grid(np.zeros((0, 4)), (2, 2))
+    with pytest.raises(ValueError, match="pad"):
+        atom_grid(np.zeros((2, 4)), (2, 2), pad=-1)
+    with pytest.raises(ValueError, match="no tokens"):
+        plot_attention(sp.csr_matrix((0, 0)))

@@ -183,3 +183,25 @@ def test_lbfgs_refuses_stochastic_or_proximal_options(param):
     X = np.random.default_rng(5).standard_normal((50, 6))
     with pytest.raises(ValueError, match="solver='adam'"):
         KLSparseEncoder(4, **param).fit(X)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_pruning_schedule_is_not_cut_short_nor_undone(early_stopping):
+    """Pruning raises the loss epoch after epoch: the stopping rules wait for
+    the schedule to end, and early stopping never restores weights from
+    before the last pruning step (which the mask would not match)."""
+    X = np.random.default_rng(6).standard_normal((400, 12))
+    est = SparseAutoencoder(32, max_iter=20, prune=0.1, prune_epochs=10, n_iter_no_change=2,
+                            early_stopping=early_stopping, random_state=0).fit(X)
+    assert est.n_iter_ >= 10
+    assert est.encoder_density_ <= round(0.1 * 32 * 12) / (32 * 12)
+    mask = est._state["mask"]
+    assert np.count_nonzero(est.encoder_weights_[~mask]) == 0
+
+
+def test_tied_pruning_keeps_unit_decoder_rows():
+    X = np.random.default_rng(7).standard_normal((300, 10))
+    est = SparseAutoencoder(16, tied=True, max_iter=3, prune=0.3, prune_epochs=3,
+                            random_state=0).fit(X)
+    norms = np.linalg.norm(est.components_, axis=1)
+    np.testing.assert_allclose(norms[norms > 0], 1.0, rtol=1e-6)
