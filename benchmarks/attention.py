@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from measure import reset_peak, rss_kib  # noqa: E402
 from problems import problem_d  # noqa: E402
 
 D_MODEL = 64
@@ -38,23 +39,6 @@ PATTERNS = {
     "lsh": dict(pattern="lsh", n_hashes=4, n_buckets=32, chunk_size=64),
     "dense": dict(pattern="dense"),
 }
-
-
-def _rss_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def _reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _window_mask(n):
@@ -100,15 +84,15 @@ def worker(method, pattern, n, dtype, repeat):
                     Xt, Xt, Xt, attn_mask=mask).numpy()
     else:
         raise ValueError(method)
-    base_ok = _reset_peak()
-    base = _rss_kib("VmRSS")
+    base_ok = reset_peak()
+    base = rss_kib("VmRSS")
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         out = run()
         times.append(time.perf_counter() - t0)
         del out
-    peak = _rss_kib("VmHWM") - base if base_ok else None
+    peak = rss_kib("VmHWM") - base if base_ok else None
     print(json.dumps(dict(time=min(times), pairs=pairs,
                           peak_mib=None if peak is None else peak / 1024)))
 
