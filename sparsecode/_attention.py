@@ -38,6 +38,7 @@ from ._kernels._attention import (
     list_attention,
     lsh_keys,
     merge_lse,
+    random_block_softmax,
 )
 
 # The "dense" pattern refuses more (query, key) pairs than this (2^26: one
@@ -118,6 +119,7 @@ class _Plan:
         # a reach past the longest sequence sees nothing more
         self.half = min(est.window_ // 2, longest)
         self.perm = None
+        self.random = None
         self.band = pattern in ("window", "longformer", "bigbird", "dense")
         self.full_band = pattern == "dense"
         self.extra = None
@@ -143,6 +145,22 @@ class _Plan:
                                self.dilation, self.causal, self.glob, is_glob, rand_ptr,
                                rand_blocks, n_random, block, keys, counts)
                 self.extra = (cap, build)
+            if n_random:
+                # transform runs the random blocks through products (below)
+                # and only the global keys through lists; the pattern and the
+                # weights take the full lists above
+                self.random = (rand_ptr, rand_blocks, n_random, block, is_glob)
+                cap_g = min(self.glob.size, longest)
+                self.extra_transform = None
+                if cap_g:
+                    no_ptr = np.zeros(lengths.size, dtype=np.int64)
+                    no_blocks = np.zeros(0, dtype=np.int64)
+
+                    def build_globals(rows, keys, counts, scratch):
+                        extra_keys(rows, self.starts, self.row_lengths, self.seq, self.half,
+                                   self.dilation, self.causal, self.glob, is_glob, no_ptr,
+                                   no_blocks, 0, 1, keys, counts)
+                    self.extra_transform = (cap_g, build_globals)
         elif pattern == "window2d":
             height, width = est.grid_shape_
             side = 2 * self.half + 1
@@ -345,8 +363,9 @@ def _attend(plan, Q, K, V, bias, n_jobs):
             inverse = np.empty_like(plan.perm)
             inverse[plan.perm] = np.arange(n)
             out, lse = out[inverse], lse[inverse]
-    if plan.extra is not None:
-        cap, build = plan.extra
+    extra = plan.extra if plan.random is None else plan.extra_transform
+    if extra is not None:
+        cap, build = extra
         first = out is None
         if first:
             out = np.empty((n, dv), dtype=dtype)
@@ -366,9 +385,52 @@ def _attend(plan, Q, K, V, bias, n_jobs):
             merge_lse(out[a:b], lse[a:b], part, part_lse)
 
         map_chunks(n, max(1, _LIST_ENTRIES // max(cap, 1)), list_work, n_jobs)
+    if plan.random is not None:
+        _random_blocks_pass(plan, Q, K, V, bias, out, lse, n_jobs)
     if plan.global_rows.size:
         _global_rows(plan, Q, K, V, bias, out, n_jobs)
     return out
+
+
+def _random_blocks_pass(plan, Q, K, V, bias, out, lse, n_jobs):
+    """BigBird's random keys, one query block at a time: gather the keys of
+    its random blocks, one product for the scores, the masked softmax, one
+    product with the values, merged into ``out`` through the log-sum-exp.
+    (Key lists cost 20 ns per pair; this, a few.)"""
+    rand_ptr, rand_blocks, n_random, block, is_glob = plan.random
+    lengths, offsets = plan.lengths, plan.offsets
+    n_blocks = -(-lengths // block)
+    seq_of = np.repeat(np.arange(lengths.size), n_blocks)
+    qb_of = np.arange(n_blocks.sum()) - np.repeat(np.cumsum(n_blocks) - n_blocks, n_blocks)
+    has_bias = bool(np.any(bias))
+    zero_bias = np.zeros(n_random * block, dtype=Q.dtype)
+
+    def work(a, b, scratch):
+        for t in range(a, b):
+            s, qb = int(seq_of[t]), int(qb_of[t])
+            o, L = int(offsets[s]), int(lengths[s])
+            q0, q1 = o + qb * block, o + min(L, (qb + 1) * block)
+            picked = rand_blocks[rand_ptr[s] + qb * n_random: rand_ptr[s] + (qb + 1) * n_random]
+            picked = picked[picked >= 0]
+            if picked.size == 0:
+                continue
+            k_rel = np.concatenate([np.arange(p * block, min(L, (p + 1) * block))
+                                    for p in picked.tolist()])
+            keys = o + k_rel
+            S = np.matmul(Q[q0:q1], K[keys].T)
+            rows = q1 - q0
+            sums = scratch.get("sums", (rows,), np.float64)
+            part_lse = scratch.get("part_lse", (rows,), np.float64)
+            random_block_softmax(S, np.arange(q0 - o, q1 - o), k_rel, plan.half, plan.dilation,
+                                 plan.causal, is_glob, bias[keys] if has_bias else zero_bias,
+                                 sums, part_lse, scratch.get("work", (2, k_rel.size), np.float64),
+                                 scratch.get("bits", (k_rel.size,), np.int64))
+            part = S @ V[keys]
+            nonempty = sums > 0
+            part[nonempty] /= sums[nonempty, None]
+            merge_lse(out[q0:q1], lse[q0:q1], part, part_lse)
+
+    map_chunks(int(n_blocks.sum()), 1, work, n_jobs)
 
 
 # Global queries of sequences up to this long go through key lists, many

@@ -535,6 +535,7 @@ def test_set_params_without_refit_is_refused():
     assert est.fit(X).transform(X).shape == (200, 6)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_overflowing_scores_are_refused_not_nan():
     X = _data(dtype=np.float32) * np.float32(1e19)
     est = SparseAttentionTransformer("window", window=6).fit(X)

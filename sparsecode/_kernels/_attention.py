@@ -156,6 +156,52 @@ def _dot(Q, i, K, j):
 
 
 @njit(cache=True, nogil=True)
+def random_block_softmax(S, q_rel, k_rel, half, dilation, causal, is_glob, bias, sums, lse,
+                         work, bits):
+    """BigBird's random blocks through a product: ``S`` holds the scores of
+    a query block (rows, relative positions ``q_rel``) against its random
+    blocks' keys (columns, relative positions ``k_rel``). Keys in a query's
+    window, global keys (``is_glob``) and, if causal, later keys belong to
+    the other parts of the pattern and get weight 0; the others get ``exp(s
+    + bias - m)``. ``sums``, ``lse`` as in ``band_softmax``; ``work`` (two
+    rows) and ``bits`` are scratch of ``S.shape[1]`` entries."""
+    T, B = S.shape
+    x = work[0]
+    w = work[1]
+    for t in range(T):
+        r = q_rel[t]
+        row = S[t]
+        n = 0
+        for j in range(B):
+            g = k_rel[j]
+            if ((causal and g > r) or (g < is_glob.shape[0] and is_glob[g])
+                    or in_window(r, g, half, dilation, causal)):
+                continue
+            x[n] = np.float64(row[j]) + np.float64(bias[j])
+            n += 1
+        if n == 0:
+            for j in range(B):
+                row[j] = 0.0
+            sums[t] = 0.0
+            lse[t] = _NEG_INF
+            continue
+        m = _max8(x[:n])
+        exp_shifted(x[:n], m, w, bits)
+        n = 0
+        for j in range(B):
+            g = k_rel[j]
+            if ((causal and g > r) or (g < is_glob.shape[0] and is_glob[g])
+                    or in_window(r, g, half, dilation, causal)):
+                row[j] = 0.0
+            else:
+                row[j] = w[n]
+                n += 1
+        total = _sum8(w[:n])
+        sums[t] = total
+        lse[t] = m + np.log(total)
+
+
+@njit(cache=True, nogil=True)
 def list_attention(Q, K, V, bias, rows, keys, counts, out, lse):
     """Softmax attention of query ``rows[t]`` over the keys
     ``keys[t, :counts[t]]``: scores ``Q[i] . K[j] + bias[j]`` accumulated in
