@@ -251,6 +251,15 @@ class _Plan:
             yield keys, counts, a, b
 
 
+def _expand_ranges(rows, lo, hi):
+    """The (row, column) pairs of rows ``rows`` whose keys are the ranges
+    ``lo[i] <= j < hi[i]``, as two int64 arrays."""
+    counts = hi - lo
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    cols = np.arange(counts.sum(), dtype=np.int64) - starts + np.repeat(lo, counts)
+    return np.repeat(rows, counts), cols
+
+
 def _random_blocks(lengths, block, n_random, seed):
     """BigBird's random key blocks: for each sequence and each of its query
     blocks, ``n_random`` distinct blocks other than its own (all of them when
@@ -1021,11 +1030,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             for a in range(0, n, 1 << 14):
                 b = min(n, a + (1 << 14))
                 lo, hi = plan.band_range(a, b)
-                counts = hi - lo
-                rows = np.repeat(np.arange(a, b, dtype=np.int64), counts)
-                cols = (np.arange(counts.sum(), dtype=np.int64)
-                        - np.repeat(np.cumsum(counts) - counts, counts)
-                        + np.repeat(lo, counts))
+                rows, cols = _expand_ranges(np.arange(a, b, dtype=np.int64), lo, hi)
                 if plan.perm is not None:
                     rows, cols = plan.perm[rows], plan.perm[cols]
                 row_ids.append(rows)
@@ -1039,11 +1044,8 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         cols = np.concatenate(col_ids) if col_ids else np.zeros(0, np.int64)
         if plan.global_rows.size:
             keep = ~np.isin(rows, plan.global_rows)
-            lo, hi = plan.global_range(plan.global_rows)
-            counts = hi - lo
-            g_rows = np.repeat(plan.global_rows, counts)
-            g_cols = (np.arange(counts.sum(), dtype=np.int64)
-                      - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts))
+            g_rows, g_cols = _expand_ranges(plan.global_rows,
+                                            *plan.global_range(plan.global_rows))
             rows = np.concatenate([rows[keep], g_rows])
             cols = np.concatenate([cols[keep], g_cols])
         order = np.lexsort((cols, rows))

@@ -304,12 +304,17 @@ def _sparsify(W, prox, mask):
         W *= mask
 
 
+def _prune_epochs(est):
+    """Epochs of the pruning schedule (default: half of ``max_iter``)."""
+    return est.prune_epochs or max(1, est.max_iter // 2)
+
+
 def _pruning(est, state):
     """Whether the pruning schedule is still under way (after this epoch's
     step): its epochs are not judged by the stopping rules."""
     if est.prune is None:
         return False
-    return state.get("epoch", 0) < (est.prune_epochs or max(1, est.max_iter // 2))
+    return state.get("epoch", 0) < _prune_epochs(est)
 
 
 def _prune_epoch(est, W, state):
@@ -318,8 +323,7 @@ def _prune_epoch(est, W, state):
     if est.prune is None:
         return
     state["epoch"] = state.get("epoch", 0) + 1
-    epochs = est.prune_epochs or max(1, est.max_iter // 2)
-    mask = prune_mask(W, prune_density(est.prune, state["epoch"], epochs))
+    mask = prune_mask(W, prune_density(est.prune, state["epoch"], _prune_epochs(est)))
     if state.get("mask") is not None:
         mask &= state["mask"]
     state["mask"] = mask

@@ -83,6 +83,15 @@ def _row_blocks(X, name="X"):
     return X
 
 
+def _check_n_features(estimator, X):
+    """``X`` if it has the features ``estimator`` was fitted on (scikit-learn's
+    message), else a ValueError."""
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+                         f"expecting {estimator.n_features_in_} features as input.")
+    return X
+
+
 def _check_block(X):
     """The worker-side check of a block: finite, 2-D, CSR when sparse."""
     return check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
@@ -308,9 +317,8 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
             self.n_features_in_ = X.shape[1]
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
+        else:
+            _check_n_features(self, X)
         return X, client, blocks, np.asarray(X.chunks[0], dtype=np.int64)
 
     def _encode_params(self):
@@ -465,10 +473,7 @@ def transform(estimator, X):
         raise TypeError("Attention mixes rows: use sparsecode.dask.SparseAttentionTransformer, "
                         "which adds the pattern's reach around each block.")
     check_is_fitted(estimator)
-    X = _row_blocks(X)
-    if X.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-                         f"expecting {estimator.n_features_in_} features as input.")
+    X = _check_n_features(estimator, _row_blocks(X))
     sample = estimator.transform(np.zeros((1, X.shape[1]), dtype=X.dtype))
     n_out = sample.shape[1]
     if sp.issparse(sample):
@@ -577,10 +582,7 @@ class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
         if self.output == "concat":
             raise ValueError("output='concat' is in-memory only; use 'attention' or "
                              "'residual' on a dask array.")
-        X = _row_blocks(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
+        X = _check_n_features(self, _row_blocks(X))
         reach = self._reach()
         if self.pattern == "window2d":
             size = self.grid_shape_[0] * self.grid_shape_[1]

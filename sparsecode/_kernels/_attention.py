@@ -156,6 +156,18 @@ def _dot(Q, i, K, j):
 
 
 @njit(cache=True, nogil=True)
+def random_key(r, g, half, dilation, causal, is_glob):
+    """Whether key ``g`` of a random block is query ``r``'s through that
+    block: not later (if causal), not global, not in the window (those keys
+    belong to the other parts of the pattern)."""
+    if causal and g > r:
+        return False
+    if g < is_glob.shape[0] and is_glob[g]:
+        return False
+    return not in_window(r, g, half, dilation, causal)
+
+
+@njit(cache=True, nogil=True)
 def random_block_softmax(S, q_rel, k_rel, half, dilation, causal, is_glob, bias, sums, lse,
                          work, bits):
     """BigBird's random blocks through a product: ``S`` holds the scores of
@@ -174,8 +186,7 @@ def random_block_softmax(S, q_rel, k_rel, half, dilation, causal, is_glob, bias,
         n = 0
         for j in range(B):
             g = k_rel[j]
-            if ((causal and g > r) or (g < is_glob.shape[0] and is_glob[g])
-                    or in_window(r, g, half, dilation, causal)):
+            if not random_key(r, g, half, dilation, causal, is_glob):
                 continue
             x[n] = np.float64(row[j]) + np.float64(bias[j])
             n += 1
@@ -190,12 +201,11 @@ def random_block_softmax(S, q_rel, k_rel, half, dilation, causal, is_glob, bias,
         n = 0
         for j in range(B):
             g = k_rel[j]
-            if ((causal and g > r) or (g < is_glob.shape[0] and is_glob[g])
-                    or in_window(r, g, half, dilation, causal)):
-                row[j] = 0.0
-            else:
+            if random_key(r, g, half, dilation, causal, is_glob):
                 row[j] = w[n]
                 n += 1
+            else:
+                row[j] = 0.0
         total = _sum8(w[:n])
         sums[t] = total
         lse[t] = m + np.log(total)
@@ -332,10 +342,8 @@ def extra_keys(rows, starts, lengths, seq, half, dilation, causal, glob, is_glob
                     continue
                 for g in range(blk * block, min(L, (blk + 1) * block)):
                     if causal and g > r:
-                        break
-                    if g < is_glob.shape[0] and is_glob[g]:
-                        continue
-                    if not in_window(r, g, half, dilation, causal):
+                        break  # the rest of the block is later still
+                    if random_key(r, g, half, dilation, causal, is_glob):
                         keys[t, n] = o + g
                         n += 1
         counts[t] = n
