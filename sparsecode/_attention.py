@@ -40,6 +40,7 @@ from ._kernels._attention import (
     merge_lse,
     random_block_softmax,
 )
+from ._validation import IntInterval
 
 # The "dense" pattern refuses more (query, key) pairs than this (2^26: one
 # sequence of 8,192 tokens).
@@ -715,24 +716,24 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     _parameter_constraints = {
         "pattern": [StrOptions(set(_PATTERNS))],
-        "window": [Interval(Integral, 0, None, closed="left"), None],
-        "dilation": [Interval(Integral, 1, None, closed="left")],
+        "window": [IntInterval(Integral, 0, None, closed="left"), None],
+        "dilation": [IntInterval(Integral, 1, None, closed="left")],
         "causal": ["boolean"],
-        "global_tokens": [Interval(Integral, 0, None, closed="left"), "array-like", None],
-        "n_random": [Interval(Integral, 0, None, closed="left")],
-        "block_size": [Interval(Integral, 1, None, closed="left")],
-        "n_hashes": [Interval(Integral, 1, None, closed="left")],
-        "n_buckets": [Interval(Integral, 2, None, closed="left")],
+        "global_tokens": [IntInterval(Integral, 0, None, closed="left"), "array-like", None],
+        "n_random": [IntInterval(Integral, 0, None, closed="left")],
+        "block_size": [IntInterval(Integral, 1, None, closed="left")],
+        "n_hashes": [IntInterval(Integral, 1, None, closed="left")],
+        "n_buckets": [IntInterval(Integral, 2, None, closed="left")],
         "lsh_mode": [StrOptions({"chunked", "exact"})],
-        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [IntInterval(Integral, 1, None, closed="left")],
         "grid_shape": [tuple, list, None],
         "projection": [StrOptions({"identity", "pca", "random"}), tuple, list],
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "n_components": [IntInterval(Integral, 1, None, closed="left"), None],
         "similarity": [StrOptions({"dot", "neg_sq_dist"})],
         "bandwidth": [Interval(Real, 0, None, closed="neither"), None],
         "output": [StrOptions({"attention", "concat", "residual"})],
-        "n_jobs": [Interval(Integral, None, -1, closed="right"),
-                   Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [IntInterval(Integral, None, -1, closed="right"),
+                   IntInterval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

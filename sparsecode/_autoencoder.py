@@ -52,6 +52,7 @@ from ._kernels._autoencoder import (
     zero_below,
 )
 from ._kernels._threshold import soft_encode
+from ._validation import IntInterval
 
 _PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec")
 
@@ -283,7 +284,7 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
 _SPARSITY_CONSTRAINTS = {
     "weight_l1": [Interval(Real, 0, None, closed="left")],
     "prune": [Interval(Real, 0, 1, closed="neither"), None],
-    "prune_epochs": [Interval(Integral, 1, None, closed="left"), None],
+    "prune_epochs": [IntInterval(Integral, 1, None, closed="left"), None],
     "dropout": [Interval(Real, 0, 1, closed="left")],
     "activation_threshold": [Interval(Real, 0, None, closed="left"), None],
 }
@@ -657,27 +658,27 @@ class SparseAutoencoder(_AutoencoderBase):
     """
 
     _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [IntInterval(Integral, 1, None, closed="left")],
         "activation": [StrOptions({"relu", "topk", "batchtopk"})],
         "l1": [Interval(Real, 0, None, closed="left")],
-        "k": [Interval(Integral, 1, None, closed="left"), None],
+        "k": [IntInterval(Integral, 1, None, closed="left"), None],
         "tied": ["boolean"],
         "normalize_decoder": ["boolean"],
         "b_dec_init": [StrOptions({"geometric_median", "mean", "zeros"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [IntInterval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "lr_warmup": [Interval(Integral, 0, None, closed="left")],
-        "l1_warmup": [Interval(Integral, 0, None, closed="left")],
-        "dead_threshold": [Interval(Integral, 1, None, closed="left"), None],
-        "aux_k": [Interval(Integral, 0, None, closed="left"), None],
+        "max_iter": [IntInterval(Integral, 1, None, closed="left")],
+        "lr_warmup": [IntInterval(Integral, 0, None, closed="left")],
+        "l1_warmup": [IntInterval(Integral, 0, None, closed="left")],
+        "dead_threshold": [IntInterval(Integral, 1, None, closed="left"), None],
+        "aux_k": [IntInterval(Integral, 0, None, closed="left"), None],
         "aux_coef": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [IntInterval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "shuffle": ["boolean"],
         **_SPARSITY_CONSTRAINTS,
@@ -1198,13 +1199,13 @@ class KLSparseEncoder(_AutoencoderBase):
     """
 
     _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [IntInterval(Integral, 1, None, closed="left")],
         "rho": [Interval(Real, 0, 1, closed="neither")],
         "beta": [Interval(Real, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "solver": [StrOptions({"lbfgs", "adam"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "max_iter": [IntInterval(Integral, 1, None, closed="left")],
+        "batch_size": [IntInterval(Integral, 1, None, closed="left"), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "tol": [Interval(Real, 0, None, closed="left")],
         **_SPARSITY_CONSTRAINTS,

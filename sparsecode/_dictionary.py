@@ -15,6 +15,7 @@ from sklearn.utils.validation import validate_data
 from ._base import BaseSparseCoder, lasso_objective, restore_on_error
 from ._encode import ALGORITHMS, _pick_algorithm, blas_limit, sparse_encode
 from ._kernels._dict_update import bcd_update
+from ._validation import ANY_INT, IntInterval
 
 # An atom whose squared code mass A_jj is below this is "unused" and resampled
 # (the threshold of SPAMS and scikit-learn).
@@ -143,28 +144,28 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "n_components": [IntInterval(Integral, 1, None, closed="left"), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "method": [StrOptions({"online", "batch", "ksvd"})],
         "fit_algorithm": [StrOptions({"auto", "lars", "cd", "fista", "ista"})],
         "transform_algorithm": [StrOptions(set(ALGORITHMS))],
         "transform_alpha": [Interval(Real, 0, None, closed="left"), None],
-        "transform_n_nonzero_coefs": [Interval(Integral, 1, None, closed="left"), None],
-        "n_nonzero_coefs": [Interval(Integral, 1, None, closed="left"), None],
+        "transform_n_nonzero_coefs": [IntInterval(Integral, 1, None, closed="left"), None],
+        "n_nonzero_coefs": [IntInterval(Integral, 1, None, closed="left"), None],
         "positive_code": ["boolean"],
         "positive_dict": ["boolean"],
         "l2": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [IntInterval(Integral, 1, None, closed="left")],
+        "max_iter": [IntInterval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "max_no_improvement": [Interval(Integral, 0, None, closed="left"), None],
+        "max_no_improvement": [IntInterval(Integral, 0, None, closed="left"), None],
         "dict_init": [np.ndarray, None],
         "shuffle": ["boolean"],
         "split_sign": ["boolean"],
         "sparse_output": ["boolean"],
         "callback": [callable, None],
         "verbose": ["verbose"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [ANY_INT, None],
         "random_state": ["random_state"],
     }
 

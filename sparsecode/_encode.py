@@ -24,6 +24,7 @@ from ._kernels._threshold import (
     row_sq_norms_sparse,
     threshold_batch,
 )
+from ._validation import ANY_INT, IntInterval
 
 ALGORITHMS = ("auto", "lars", "cd", "fista", "ista", "omp", "threshold")
 _LASSO_ALGORITHMS = ("lars", "cd", "fista", "ista")
@@ -270,9 +271,15 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
     dtype = X.dtype
     if gram is None:
         D64 = dictionary.astype(np.float64)
-        gram = D64 @ D64.T
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below, by name
+            gram = D64 @ D64.T
     else:
         gram = np.array(gram, dtype=np.float64, order="C")  # a copy: l2 is added below
+    if not np.isfinite(gram).all():
+        raise ValueError(
+            "The dictionary's Gram matrix overflows float64: its atoms' norms are "
+            f"too large (largest |entry| {np.abs(dictionary).max():.3g}). Rescale the "
+            "dictionary.")
     algorithm = _pick_algorithm(algorithm, None, gram)
     if l2 > 0:
         gram[np.diag_indices_from(gram)] += l2
@@ -291,7 +298,15 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
     for start in range(0, n_samples, chunk):
         stop = min(start + chunk, n_samples)
         Xc = X[start:stop]
-        cov = np.ascontiguousarray(Xc @ DT, dtype=dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below, by name
+            cov = np.ascontiguousarray(Xc @ DT, dtype=dtype)
+        if not np.isfinite(cov).all():
+            raise ValueError(
+                f"X @ dictionary.T overflows {dtype.name}: the data and atoms are too "
+                "large for it (largest |X| "
+                f"{abs(Xc.data if sp.issparse(Xc) else Xc).max():.3g}, largest |atom "
+                f"entry| {np.abs(dictionary).max():.3g}). Rescale them"
+                + (", or pass float64 data." if dtype == np.float32 else "."))
         sq_norms = _row_sq_norms(Xc)
         out = np.empty(cov.shape, dtype=dtype) if sparse_output else codes_out[start:stop]
         it, failed = _solve_chunk(
@@ -321,12 +336,12 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
         "alpha": [Interval(Real, 0, None, closed="left"), None],
         "l2": [Interval(Real, 0, None, closed="left")],
         "positive": ["boolean"],
-        "n_nonzero_coefs": [Interval(Integral, 1, None, closed="left"), None],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_nonzero_coefs": [IntInterval(Integral, 1, None, closed="left"), None],
+        "max_iter": [IntInterval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "init": ["array-like", None],
         "sparse_output": ["boolean"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [ANY_INT, None],
         "return_n_iter": ["boolean"],
         "gram": ["array-like", None],
     },

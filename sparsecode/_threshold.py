@@ -26,6 +26,7 @@ from ._kernels._threshold import (
     triangle_encode,
 )
 from ._kmeans import Rows, kmeans, zca
+from ._validation import IntInterval
 
 # Responses sampled from the training data to choose alpha for a target
 # sparsity: the sample quantile of 2^20 values is within 0.1% of the true one.
@@ -187,7 +188,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     """
 
     _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "n_components": [IntInterval(Integral, 1, None, closed="left"), None],
         "dictionary": [StrOptions({"kmeans", "patches"}), HasMethods(["fit"]), "array-like"],
         "mode": [StrOptions({"soft", "hard", "topk", "triangle"})],
         "alpha": [Interval(Real, 0, None, closed="left"), None],
@@ -195,14 +196,14 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "split_sign": ["boolean"],
         "whiten": ["boolean"],
         "whiten_eps": [Interval(Real, 0, None, closed="neither")],
-        "k": [Interval(Integral, 1, None, closed="left"), None],
+        "k": [IntInterval(Integral, 1, None, closed="left"), None],
         "sparse_output": ["boolean"],
-        "kmeans_max_iter": [Interval(Integral, 1, None, closed="left")],
-        "kmeans_n_init": [Interval(Integral, 1, None, closed="left")],
+        "kmeans_max_iter": [IntInterval(Integral, 1, None, closed="left")],
+        "kmeans_n_init": [IntInterval(Integral, 1, None, closed="left")],
         "kmeans_tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
-        "n_jobs": [Interval(Integral, None, -1, closed="right"),
-                   Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [IntInterval(Integral, None, -1, closed="right"),
+                   IntInterval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 

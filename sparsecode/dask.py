@@ -36,13 +36,13 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra onl
 
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from . import _attention, _dictionary
 from ._base import lasso_objective, restore_on_error
 from ._dictionary import code_statistics, worst_rows
 from ._encode import _numba_threads, sparse_encode
+from ._validation import IntInterval
 
 __all__ = ["DictionaryLearner", "SparseAttentionTransformer", "transform"]
 
@@ -229,7 +229,7 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
 
     _parameter_constraints = {
         **_dictionary.DictionaryLearner._parameter_constraints,
-        "chunks_per_step": [Interval(Integral, 1, None, closed="left"), None],
+        "chunks_per_step": [IntInterval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(self, n_components=None, *, alpha=1.0, method="online", fit_algorithm="auto",

@@ -239,3 +239,42 @@ def test_grid_search_with_two_loky_workers():
             parallel = GridSearchCV(pipe, grid, cv=2, n_jobs=2).fit(X, y)
         np.testing.assert_allclose(parallel.cv_results_["mean_test_score"],
                                    serial.cv_results_["mean_test_score"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_booleans_refused_for_integer_parameters(name):
+    """``True`` is an ``Integral`` to Python: every integer parameter refuses
+    it by name instead of failing inside numpy ("an integer is required")."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from sparsecode._validation import IntInterval
+
+    est = _fit(_make(name), _data())
+    state = _fitted_state(est)
+    integer = [param for param, constraints in type(est)._parameter_constraints.items()
+               if any(isinstance(c, IntInterval) for c in constraints)]
+    assert integer
+    for param in integer:
+        bad = est.__class__(**{**est.get_params(), param: True})
+        with pytest.raises(InvalidParameterError, match=f"'{param}' parameter"):
+            _fit(bad, _data())
+    with pytest.raises(InvalidParameterError, match="n_components"):
+        _fit(est.set_params(n_components=np.True_), _data())
+    _assert_state(est, state)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_encode_refuses_overflowing_products(dtype):
+    """Finite data whose products overflow (1e30 * 1e30 in float32, 1e200 *
+    1e200 in float64) is refused with a message, never coded as inf/NaN."""
+    from sparsecode import sparse_encode
+
+    big = 1e30 if dtype == np.float32 else 1e200
+    X = np.array([[0.0, big], [1.0, 0.0]], dtype=dtype)
+    D = np.array([[0.0, 1.0], [0.0, big]])
+    for Xin in (X, sp.csr_matrix(X)):
+        with pytest.raises(ValueError, match="overflow"):
+            sparse_encode(Xin, D, alpha=0.1)
+    D = np.array([[1.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(sparse_encode(X, D, alpha=0.0, algorithm="lars"), X,
+                               rtol=1e-6)
