@@ -345,3 +345,64 @@ def test_kl_fit_float32_and_sparse_match_dense_float64(sparse):
     # the fit runs in float64 whatever the input: same iterates up to rounding
     np.testing.assert_allclose(enc.components_, ref.components_, rtol=1e-3, atol=1e-4)
     assert np.isclose(enc.score(X32), ref.score(X), rtol=1e-4)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("activation, extra", [
+    ("relu", dict(l1=0.3)), ("relu", dict(l1=0.3, dropout=0.3)),
+    ("topk", dict(aux_k=3, aux_coef=0.5)), ("topk", dict(dropout=0.3)),
+    ("batchtopk", dict(aux_k=2, aux_coef=0.25))])
+def test_sparse_minibatch_gradients_equal_dense(activation, extra, tied):
+    """A CSR minibatch (never densified: products with it and a rank-one
+    shift by b_dec) gives the dense minibatch's loss and gradients."""
+    P = _params(m=12, d=30, seed=3, tied=tied)
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((17, 30)) * (rng.random((17, 30)) < 0.08)
+    X[5] = 0.0  # an empty row
+    dead = np.zeros(12, dtype=bool)
+    dead[[0, 3, 7, 9]] = True
+    kw = dict(activation=activation, k=3, l1=0.0, aux_k=0, aux_coef=0.0, dead=dead)
+    kw.update(extra)
+    dense = sae_loss_grad(P, X, rng=np.random.default_rng(9), **kw)
+    sparse = sae_loss_grad(P, sp.csr_matrix(X), rng=np.random.default_rng(9), **kw)
+    assert sparse[0] == pytest.approx(dense[0], rel=1e-12)
+    for name in NAMES:
+        np.testing.assert_allclose(sparse[1][name], dense[1][name], rtol=1e-10, atol=1e-13,
+                                   err_msg=name)
+    np.testing.assert_array_equal(sparse[2]["fired"], dense[2]["fired"])
+
+
+@pytest.mark.parametrize("activation", ["relu", "topk"])
+def test_fit_on_wide_sparse_input_matches_dense(activation):
+    """Below 10% density the minibatches stay CSR through training; the fit
+    equals the fit on the densified matrix to rounding."""
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 200)) * (rng.random((300, 200)) < 0.04)
+    kw = dict(activation=activation, k=4, max_iter=3, batch_size=64)
+    dense = _fit(X, **kw)
+    sparse = _fit(sp.csr_matrix(X), **kw)
+    for name in ("components_", "encoder_weights_", "encoder_bias_", "decoder_bias_"):
+        np.testing.assert_allclose(getattr(sparse, name), getattr(dense, name), rtol=1e-9,
+                                   atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-10)
+
+
+def test_reassociated_row_dots_match_numpy():
+    """csr_row_dots sums with reassociation (fastmath): the same dots as
+    numpy's to 1e-12, zero where the gate is closed."""
+    from sparsecode._kernels._autoencoder import csr_row_dots
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        R = rng.standard_normal((6, 1001)).astype(dtype)
+        W = rng.standard_normal((9, 1001)).astype(dtype)
+        idx = rng.integers(0, 9, 18)
+        indptr = np.arange(0, 19, 3)
+        gate = np.where(np.arange(18) % 4 == 0, 0.0, 1.0).astype(dtype)
+        out = np.empty(18, dtype=dtype)
+        csr_row_dots(indptr, idx, R, W, 0.5, gate, out)
+        rows = np.repeat(np.arange(6), 3)
+        ref = 0.5 * np.einsum("ij,ij->i", R[rows].astype(np.float64), W[idx].astype(np.float64))
+        ref[gate == 0] = 0.0
+        tol = 1e-12 if dtype == np.float64 else 1e-6
+        np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())

@@ -55,19 +55,30 @@ def test_sae_gradient_with_dropout(activation, extra):
     np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-5 * np.abs(numeric).max())
 
 
-def test_kl_gradient_with_dropout():
+@pytest.mark.parametrize("sparse", [False, True])
+def test_kl_gradient_with_dropout(sparse):
+    """Both routes (dense rows; the Gram form for a sparse X) carry the fixed
+    mask: the gradient is the finite-difference one, and the sparse route's
+    loss and gradient equal the dense route's."""
     m, d = 5, 7
     rng = np.random.default_rng(0)
     theta = np.r_[rng.uniform(-0.5, 0.5, 2 * m * d), 0.1 * rng.standard_normal(m + d)]
     X = np.random.default_rng(1).standard_normal((40, d))
+    X[np.abs(X) < 0.6] = 0.0
+    Xin = sp.csr_matrix(X) if sparse else X
     scale = (np.random.default_rng(2).random((40, m)) >= 0.3) / 0.7
 
     def f(v):
-        return kl_loss_grad(v, X, m, 0.1, 3.0, 1e-3, dropout_scale=scale)[0]
+        return kl_loss_grad(v, Xin, m, 0.1, 3.0, 1e-3, dropout_scale=scale)[0]
 
-    analytic = kl_loss_grad(theta, X, m, 0.1, 3.0, 1e-3, dropout_scale=scale)[1]
+    loss, analytic, _ = kl_loss_grad(theta, Xin, m, 0.1, 3.0, 1e-3, dropout_scale=scale)
     numeric = approx_fprime(theta, f, 1e-7)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-6 * np.abs(numeric).max())
+    dense_loss, dense_grad, _ = kl_loss_grad(theta, X, m, 0.1, 3.0, 1e-3, dropout_scale=scale)
+    assert loss == pytest.approx(dense_loss, rel=1e-12)
+    np.testing.assert_allclose(analytic, dense_grad, rtol=1e-10, atol=1e-13)
+    undropped = kl_loss_grad(theta, Xin, m, 0.1, 3.0, 1e-3)[0]
+    assert loss != undropped
 
 
 def test_proximal_step_and_mask():
