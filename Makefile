@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench docs clean clean-cache
+.PHONY: demo test bench bench-tables docs clean clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,16 @@ $(VENV)/.bench-stamp: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	touch $@
 
+# The Airspeed Velocity suite on this checkout, one pass each, in this
+# environment (offline), then the HTML report in asv_bench/html. BLAS peers
+# run with the machine's own BLAS settings: both variables unset here alone.
 bench: $(VENV)/.bench-stamp
+	cd asv_bench && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ../$(BIN)/asv machine --yes
+	cd asv_bench && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ../$(BIN)/asv run --python=same --quick --show-stderr
+	cd asv_bench && ../$(BIN)/asv publish
+
+# The tables of benchmarks/README.md (sparse_encode against its peers).
+bench-tables: $(VENV)/.bench-stamp
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/encode.py
 
 $(VENV)/.docs-stamp: pyproject.toml | $(BIN)/python

@@ -1,6 +1,6 @@
 """
 ===========================================================
-Digits features: threshold encoders in a tuned Pipeline
+Digits features: sparse encoders in a tuned Pipeline
 ===========================================================
 
 Coates & Ng (2011) showed that a one-matrix-product encoder with a threshold,
@@ -8,8 +8,10 @@ on a decent dictionary, gives features as good as full sparse coding. Here a
 :class:`sparsecode.ThresholdEncoder` (ZCA whitening, spherical k-means atoms,
 soft threshold split by sign) feeds a logistic regression inside a
 ``Pipeline``, with the number of atoms and the target sparsity tuned by
-``GridSearchCV``. It is compared with the raw pixels and with lasso codes of a
-:class:`sparsecode.DictionaryLearner` dictionary.
+``GridSearchCV``. It is compared with the raw pixels, with lasso codes of a
+:class:`sparsecode.DictionaryLearner` dictionary and with the codes of a
+:class:`sparsecode.SparseAutoencoder` (ReLU + L1 or TopK, chosen the same
+way).
 """
 
 import time
@@ -21,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 
-from sparsecode import DictionaryLearner, ThresholdEncoder
+from sparsecode import DictionaryLearner, SparseAutoencoder, ThresholdEncoder
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 X, y = load_digits(return_X_y=True)
@@ -42,6 +44,11 @@ searches = {
         make_pipeline(DictionaryLearner(100, split_sign=True, max_iter=3, random_state=0),
                       classifier),
         {"dictionarylearner__alpha": [0.05, 0.2]}, cv=3),
+    "SparseAutoencoder": GridSearchCV(
+        make_pipeline(SparseAutoencoder(256, k=64, learning_rate=3e-3, max_iter=40,
+                                        batch_size=64, random_state=0),
+                      classifier),
+        {"sparseautoencoder__activation": ["relu", "topk"]}, cv=3),
 }
 results = {}
 for name, search in searches.items():
