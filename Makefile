@@ -31,11 +31,14 @@ $(VENV)/.bench-stamp: pyproject.toml | $(BIN)/python
 	touch $@
 
 # The Airspeed Velocity suite on this checkout, one pass each, in this
-# environment (offline), then the HTML report in asv_bench/html. BLAS peers
-# run with the machine's own BLAS settings: both variables unset here alone.
+# environment (offline), then the HTML report in asv_bench/html. One pass as
+# attributes, not --quick: asv saves no results of a --quick run, nor of a
+# --python=same run without the commit named, so publish would show nothing.
+# BLAS peers run with the machine's own BLAS settings: both unset here alone.
+ASV_ONE_PASS := --python=same --set-commit-hash=$$(git rev-parse HEAD) -a repeat=1 -a rounds=1 -a warmup_time=0
 bench: $(VENV)/.bench-stamp
 	cd asv_bench && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ../$(BIN)/asv machine --yes
-	cd asv_bench && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ../$(BIN)/asv run --python=same --quick --show-stderr
+	cd asv_bench && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ../$(BIN)/asv run $(ASV_ONE_PASS) --show-stderr
 	cd asv_bench && ../$(BIN)/asv publish
 
 # The tables of benchmarks/README.md (sparse_encode against its peers).

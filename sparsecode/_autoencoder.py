@@ -163,8 +163,10 @@ class _Centred:
     densified."""
 
     def __init__(self, Xb, b_dec):
-        self.X, self.b_dec = Xb, b_dec
         self.sparse = sp.issparse(Xb)
+        if self.sparse and Xb.format != "csr":  # the kernels read row pointers
+            Xb = Xb.tocsr()
+        self.X, self.b_dec = Xb, b_dec
         self.dense = None if self.sparse else Xb - b_dec
 
     def times_t(self, W, start=0, stop=None):
@@ -350,6 +352,17 @@ _SPARSE_ENCODER_DENSITY = 0.10
 # ReLU path, whose decoder products are dense anyway, 1.11x at 0.2%, 1.01x
 # at 5%, 0.90x at 10%).
 _SPARSE_INPUT_DENSITY = {"relu": 0.05, "topk": 0.10, "batchtopk": 0.10}
+
+
+def _check_diverged(est, loss, arrays):
+    """Refuse to keep a model whose training diverged (a learning rate far
+    too large for the data's scale): the caller's ``restore_on_error`` then
+    leaves the estimator as it was."""
+    if not np.isfinite(loss) or not all(np.isfinite(a).all() for a in arrays):
+        raise ValueError(
+            f"{type(est).__name__}: training diverged (the loss or the weights are no "
+            f"longer finite) with learning_rate={est.learning_rate!r}; lower learning_rate "
+            "or scale the data.")
 
 
 def _density(X):
@@ -651,7 +664,9 @@ class SparseAutoencoder(_AutoencoderBase):
         Inverted dropout on the hidden units in training (each code is
         zeroed with this probability and the others scaled by ``1 / (1 -
         dropout)`` before decoding and the L1 term); ``transform`` never
-        drops.
+        drops. The masks follow each minibatch's row order, which is sorted
+        for sparse input: a dense and a sparse copy of the same data draw
+        different masks (without dropout they train the same model).
     activation_threshold : float, default=None
         After the activation, codes below this value become zero (in
         ``transform``, ``score`` and the validation score).
@@ -851,7 +866,12 @@ class SparseAutoencoder(_AutoencoderBase):
         # thread (25,000 samples/s, against 16,000-20,000 with BLAS threads),
         # TopK its sparse products in Numba's threads.
         with blas_limit(1):
-            return self._epoch_inner(X, P, moments, state, rng)
+            loss = self._epoch_inner(X, P, moments, state, rng)
+        # the weights, and the codes of a few rows (finite weights of 1e200
+        # still overflow the pre-activations)
+        _check_diverged(self, loss, [*P.values(),
+                                     self._encode(X[:256], P, state["threshold"])])
+        return loss
 
     def _epoch_inner(self, X, P, moments, state, rng):
         n = X.shape[0]
@@ -1346,7 +1366,9 @@ class KLSparseEncoder(_AutoencoderBase):
                     theta, curve, n_iter = self._lbfgs(theta, X64)
                 else:
                     theta, curve, n_iter = self._adam(theta, X64, rng)
+                _check_diverged(self, curve[-1] if curve else 0.0, [theta])
                 _, _, rho_hat = self._loss(theta, X64)
+                _check_diverged(self, 0.0, [rho_hat])
             W1, W2, b1, b2 = (a.astype(X.dtype) for a in _unpack(theta, m, d))
             self.encoder_weights_, self.components_ = W1, W2
             self.encoder_bias_, self.decoder_bias_ = b1, b2

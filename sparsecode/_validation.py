@@ -18,5 +18,10 @@ class IntInterval(Interval):
         return super().is_satisfied_by(val)
 
 
+class _AnyInt(IntInterval):
+    def __str__(self):
+        return "an int"
+
+
 # any integer (n_jobs: the meaning of its sign is checked where it is used)
-ANY_INT = IntInterval(Integral, None, None, closed="neither")
+ANY_INT = _AnyInt(Integral, None, None, closed="neither")

@@ -364,23 +364,79 @@ def test_sparse_minibatch_gradients_equal_dense(activation, extra, tied):
     kw = dict(activation=activation, k=3, l1=0.0, aux_k=0, aux_coef=0.0, dead=dead)
     kw.update(extra)
     dense = sae_loss_grad(P, X, rng=np.random.default_rng(9), **kw)
-    sparse = sae_loss_grad(P, sp.csr_matrix(X), rng=np.random.default_rng(9), **kw)
-    assert sparse[0] == pytest.approx(dense[0], rel=1e-12)
+    # canonical CSR; non-canonical (duplicates split in halves, unsorted
+    # indices, int64 indices); CSC (converted); a csr_array
+    M = sp.csr_matrix(X)
+    parts = [np.r_[M.indices[a:b], M.indices[a:b]][::-1]
+             for a, b in zip(M.indptr[:-1], M.indptr[1:])]
+    halves = [np.r_[M.data[a:b], M.data[a:b]][::-1] / 2
+              for a, b in zip(M.indptr[:-1], M.indptr[1:])]
+    odd = sp.csr_matrix((np.concatenate(halves), np.concatenate(parts), 2 * M.indptr),
+                        shape=X.shape)
+    assert not odd.has_canonical_format
+    big = M.copy()
+    big.indices, big.indptr = big.indices.astype(np.int64), big.indptr.astype(np.int64)
+    for Xs in (M, odd, big, M.tocsc(), sp.csr_array(X)):
+        sparse = sae_loss_grad(P, Xs, rng=np.random.default_rng(9), **kw)
+        assert sparse[0] == pytest.approx(dense[0], rel=1e-12)
+        for name in NAMES:
+            np.testing.assert_allclose(sparse[1][name], dense[1][name], rtol=1e-10,
+                                       atol=1e-13, err_msg=name)
+        np.testing.assert_array_equal(sparse[2]["fired"], dense[2]["fired"])
+    # float32 minibatch against float32 dense
+    P32 = {name: value.astype(np.float32) for name, value in P.items()}
+    if tied:
+        P32["W_dec"] = P32["W_enc"]
+    d32 = sae_loss_grad(P32, X.astype(np.float32), rng=np.random.default_rng(9), **kw)
+    s32 = sae_loss_grad(P32, sp.csr_matrix(X.astype(np.float32)),
+                        rng=np.random.default_rng(9), **kw)
+    assert s32[0] == pytest.approx(d32[0], rel=1e-5)
     for name in NAMES:
-        np.testing.assert_allclose(sparse[1][name], dense[1][name], rtol=1e-10, atol=1e-13,
-                                   err_msg=name)
-    np.testing.assert_array_equal(sparse[2]["fired"], dense[2]["fired"])
+        assert s32[1][name].dtype == np.float32
+        np.testing.assert_allclose(s32[1][name], d32[1][name], rtol=1e-4,
+                                   atol=1e-5 * np.abs(d32[1][name]).max(), err_msg=name)
 
 
 @pytest.mark.parametrize("activation", ["relu", "topk"])
 def test_fit_on_wide_sparse_input_matches_dense(activation):
     """Below 10% density the minibatches stay CSR through training; the fit
     equals the fit on the densified matrix to rounding."""
+    import sparsecode._autoencoder as ae
+
     rng = np.random.default_rng(0)
     X = rng.random((300, 200)) * (rng.random((300, 200)) < 0.04)
     kw = dict(activation=activation, k=4, max_iter=3, batch_size=64)
     dense = _fit(X, **kw)
-    sparse = _fit(sp.csr_matrix(X), **kw)
+    densify = ae._dense_rows
+
+    def refuse(rows, dtype, buffer=None):
+        # (the start densifies a bounded sample for the geometric median,
+        # without a buffer; minibatches come with the reused buffer)
+        if buffer is not None:
+            raise AssertionError("a minibatch of 4% density was densified")
+        return densify(rows, dtype, buffer)
+
+    ae._dense_rows = refuse
+    try:
+        sparse = _fit(sp.csr_matrix(X), **kw)
+    finally:
+        ae._dense_rows = densify
+    # above the threshold the minibatches are densified (and the fit is the same)
+    calls = []
+
+    def spy(rows, dtype, buffer=None):
+        if buffer is not None:
+            calls.append(rows.shape)
+        return densify(rows, dtype, buffer)
+
+    ae._dense_rows = spy
+    try:
+        X_dense = np.where(rng.random(X.shape) < 0.3, rng.random(X.shape), 0.0)
+        np.testing.assert_allclose(_fit(sp.csr_matrix(X_dense), **kw).components_,
+                                   _fit(X_dense, **kw).components_, rtol=1e-9, atol=1e-12)
+    finally:
+        ae._dense_rows = densify
+    assert len(calls) > 3  # every minibatch, not just the start's sample
     for name in ("components_", "encoder_weights_", "encoder_bias_", "decoder_bias_"):
         np.testing.assert_allclose(getattr(sparse, name), getattr(dense, name), rtol=1e-9,
                                    atol=1e-12, err_msg=name)

@@ -202,8 +202,9 @@ QUIET = {"verbose", "callback"}
 def test_fuzz_estimator_parameters(name, data):
     est = clone(ESTIMATORS[name])
     names = sorted(set(est.get_params()) - QUIET)
-    for param in data.draw(st.lists(st.sampled_from(names), max_size=3, unique=True),
-                           label="params"):
+    chosen = data.draw(st.lists(st.sampled_from(names), max_size=3, unique=True),
+                       label="params")
+    for param in chosen:
         current = est.get_params()[param]
         near = st.nothing()
         options = [option for constraint in est._parameter_constraints.get(param, [])
@@ -228,6 +229,11 @@ def test_fuzz_estimator_parameters(name, data):
     fitted, error = _call(est.fit, X)
     event(f"refused: {str(error)[:50]}" if error is not None else "fitted")
     if error is not None:
+        # the data are always valid here: the refusal is of the parameters,
+        # and says which (not "an integer is required" from inside numpy)
+        # (or the few samples: n_samples is drawn as low as 1)
+        assert any(word in str(error) for word in [*chosen, "n_samples", "sample"]), (
+            chosen, str(error))
         return
     out, error = _call(fitted.transform, X)
     if error is not None:

@@ -123,7 +123,7 @@ def test_attention_equals_dense_softmax_on_random_layouts(lengths, window, dilat
     np.testing.assert_allclose(out, W @ X, rtol=1e-10, atol=1e-12)
 
 
-def _degenerate_data(rng, n, d, kind, sparse, dtype):
+def _degenerate_data(rng, n, d, kind, sparse, dtype, density=0.5):
     X = rng.standard_normal((n, d))
     if kind == "zero_rows":
         X[: (n + 1) // 2] = 0.0
@@ -135,8 +135,8 @@ def _degenerate_data(rng, n, d, kind, sparse, dtype):
         X = np.outer(rng.standard_normal(n), rng.standard_normal(d))
     elif kind == "all_zero":
         X[:] = 0.0
-    if sparse:
-        X[rng.random(X.shape) < 0.5] = 0.0
+    if sparse:  # 3% keeps the autoencoder's minibatches CSR, 50% densifies them
+        X[rng.random(X.shape) >= density] = 0.0
         return sp.csr_matrix(X.astype(dtype)), X.astype(dtype)
     return X.astype(dtype), X.astype(dtype)
 
@@ -152,11 +152,12 @@ DATA_KINDS = ["plain", "zero_rows", "constant_column", "duplicate_rows", "rank_o
        b_dec_init=st.sampled_from(["geometric_median", "mean", "zeros"]),
        batch_size=st.integers(1, 40), max_iter=st.integers(1, 3),
        dtype=st.sampled_from([np.float64, np.float32]), sparse=st.booleans(),
-       seed=st.integers(0, 2**16))
+       density=st.sampled_from([0.03, 0.5]), seed=st.integers(0, 2**16))
 def test_sparse_autoencoder_on_degenerate_data(n, d, m, kind, activation, tied, b_dec_init,
-                                               batch_size, max_iter, dtype, sparse, seed):
+                                               batch_size, max_iter, dtype, sparse, density,
+                                               seed):
     rng = np.random.default_rng(seed)
-    Xin, X = _degenerate_data(rng, n, d, kind, sparse, dtype)
+    Xin, X = _degenerate_data(rng, n, d, kind, sparse, dtype, density)
     k = int(rng.integers(1, m + 1))
     sae = SparseAutoencoder(m, activation=activation, k=k, tied=tied, b_dec_init=b_dec_init,
                             batch_size=batch_size, max_iter=max_iter, learning_rate=1e-2,
@@ -205,11 +206,11 @@ def test_sparse_autoencoder_on_degenerate_data(n, d, m, kind, activation, tied, 
 @given(n=st.integers(1, 25), d=st.integers(1, 6), m=st.integers(1, 8),
        kind=st.sampled_from(DATA_KINDS), solver=st.sampled_from(["lbfgs", "adam"]),
        max_iter=st.integers(1, 15), dtype=st.sampled_from([np.float64, np.float32]),
-       sparse=st.booleans(), seed=st.integers(0, 2**16))
+       sparse=st.booleans(), density=st.sampled_from([0.03, 0.5]), seed=st.integers(0, 2**16))
 def test_kl_sparse_encoder_on_degenerate_data(n, d, m, kind, solver, max_iter, dtype, sparse,
-                                              seed):
+                                              density, seed):
     rng = np.random.default_rng(seed)
-    Xin, X = _degenerate_data(rng, n, d, kind, sparse, dtype)
+    Xin, X = _degenerate_data(rng, n, d, kind, sparse, dtype, density)
     kl = KLSparseEncoder(m, solver=solver, max_iter=max_iter, batch_size=8, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -278,3 +278,29 @@ def test_sparse_encode_refuses_overflowing_products(dtype):
     D = np.array([[1.0, 0.0], [0.0, 1.0]])
     np.testing.assert_allclose(sparse_encode(X, D, alpha=0.0, algorithm="lars"), X,
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SparseAutoencoder(4, learning_rate=1e200, max_iter=2, random_state=0),
+    lambda: SparseAutoencoder(4, activation="topk", k=2, learning_rate=1e200, max_iter=2,
+                              random_state=0),
+    lambda: KLSparseEncoder(3, solver="adam", learning_rate=1e300, max_iter=2,
+                            random_state=0),
+])
+def test_diverging_training_is_refused_and_state_kept(make):
+    """A learning rate far too large for the data (found by the fuzz run:
+    NaN codes from finite input) raises instead of keeping non-finite
+    weights; a fitted estimator keeps its state, and partial_fit too."""
+    X = 1e6 * _data()
+    est = _fit(make().set_params(learning_rate=1e-3), X)
+    state = _fitted_state(est)
+    est.set_params(learning_rate=make().learning_rate)
+    with pytest.raises(ValueError, match="diverged"):
+        _fit(est, X)
+    _assert_state(est, state)
+    if hasattr(est, "partial_fit"):
+        with pytest.raises(ValueError, match="diverged"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est.partial_fit(X)
+        _assert_state(est, state)
