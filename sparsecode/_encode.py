@@ -15,6 +15,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from threadpoolctl import ThreadpoolController
 
+from . import _gpu
 from ._kernels._cd import cd_batch
 from ._kernels._fista import CHECK_EVERY, fista_batch, fista_step, gap_batch
 from ._kernels._lars import lars_batch
@@ -196,21 +197,32 @@ def _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        return _fista_gemm_loop(C, Z, Y, T, sq, rows, out, n_iter, gram, inv_lip, alpha,
-                                positive, accelerate, max_iter, tol)
+        return fista_loop(C, Z, Y, T, sq, rows, out, n_iter, gram, inv_lip, alpha, positive,
+                          accelerate, max_iter, tol)
     finally:
         numba.set_num_threads(threads)
 
 
-def _fista_gemm_loop(C, Z, Y, T, sq, rows, out, n_iter, gram, inv_lip, alpha, positive,
-                     accelerate, max_iter, tol):
+def _gap_cpu(Z, C, ZG, sq, alpha, positive, tol):
+    done = np.empty(Z.shape[0], dtype=np.bool_)
+    gap_batch(Z, C, ZG, sq, alpha, positive, tol, done)
+    return done
+
+
+def fista_loop(C, Z, Y, T, sq, rows, out, n_iter, gram, inv_lip, alpha, positive,
+               accelerate, max_iter, tol, step=fista_step, gap=_gap_cpu):
+    """(F)ISTA on a batch as matrix products plus one fused step: the one
+    loop of the CPU and the GPU backends, written with operations numpy and
+    CuPy share (``@``, boolean indexing); only ``step`` (the fused prox,
+    momentum and restart) and ``gap`` (per-row duality gaps, a boolean mask
+    of converged rows) are the backend's kernels. Converged rows leave the
+    batch at each gap check."""
     for it in range(1, max_iter + 1):
         YG = Y @ gram
-        fista_step(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate)
+        step(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate)
         if it % CHECK_EVERY and it != max_iter:
             continue
-        done = np.empty(Z.shape[0], dtype=np.bool_)
-        gap_batch(Z, C, Z @ gram, sq, alpha, positive, tol, done)
+        done = gap(Z, C, Z @ gram, sq, alpha, positive, tol)
         if done.any():
             out[rows[done]] = Z[done]
             n_iter[rows[done]] = it
@@ -219,7 +231,7 @@ def _fista_gemm_loop(C, Z, Y, T, sq, rows, out, n_iter, gram, inv_lip, alpha, po
             if rows.size == 0:
                 break
     out[rows] = Z
-    return out, n_iter, rows.size
+    return out, n_iter, int(rows.size)
 
 
 def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
@@ -369,6 +381,9 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         Data. Any scipy.sparse format; float32 stays float32, other numeric
         types become float64. Fortran order and read-only arrays are fine.
+        A CuPy array or ``cupyx.scipy.sparse`` matrix runs on its GPU and the
+        codes come back there (``algorithm`` "auto", "fista", "ista" or
+        "threshold" so far; needs the ``gpu`` extra).
 
     dictionary : array-like of shape (n_components, n_features)
         The atoms, one per row. Cast to ``X``'s dtype. Atoms need not have unit
@@ -479,6 +494,11 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     >>> Z.shape
     (2, 8)
     """
+    if _gpu.is_gpu_array(X):
+        return _gpu.sparse_encode_gpu(
+            X, dictionary, algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,
+            n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol, init=init,
+            sparse_output=sparse_output, return_n_iter=return_n_iter, gram=gram)
     X_was_sparray = isinstance(X, sp.sparray) if hasattr(sp, "sparray") else False
     X = check_array(X, accept_sparse=True, accept_large_sparse=True,
                     dtype=[np.float64, np.float32], input_name="X")

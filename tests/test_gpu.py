@@ -1,0 +1,63 @@
+"""The GPU backend on a GPU: every result against the CPU's. Skipped, with
+the reason, where CuPy or a CUDA device is missing (CI has neither: the
+sources compile there in test_cuda_sources.py and the Python side runs on
+numpy in test_gpu_glue.py)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import lasso_objective, make_problem
+
+from sparsecode import sparse_encode
+
+cp = pytest.importorskip("cupy", reason="CuPy is not installed (the gpu extra)")
+try:
+    _DEVICES = cp.cuda.runtime.getDeviceCount()
+except Exception as exc:  # no driver: say why
+    pytest.skip(f"no CUDA device: {type(exc).__name__}: {exc}", allow_module_level=True)
+if _DEVICES == 0:
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+import cupyx.scipy.sparse as csp  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("algorithm", ["fista", "ista", "auto"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_gpu_lasso_matches_cpu(dtype, algorithm, sparse):
+    X, D, alpha = make_problem(n_samples=200, dtype=dtype)
+    Xg = csp.csr_matrix(cp.asarray(X)) if sparse else cp.asarray(X)
+    Z = sparse_encode(Xg, cp.asarray(D), algorithm=algorithm, alpha=alpha, tol=1e-10,
+                      max_iter=20_000)
+    assert isinstance(Z, cp.ndarray) and Z.dtype == dtype
+    Z = cp.asnumpy(Z)
+    exact = sparse_encode(X.astype(np.float64), D, algorithm="lars", alpha=alpha)
+    ours = lasso_objective(X, D, Z, alpha).sum()
+    best = lasso_objective(X, D, exact, alpha).sum()
+    assert ours <= best * (1 + (1e-8 if dtype == np.float64 else 1e-5))
+    cpu = sparse_encode(X, D, algorithm=algorithm, alpha=alpha, tol=1e-10, max_iter=20_000)
+    rel = np.linalg.norm(Z - cpu) / np.linalg.norm(cpu)
+    assert rel < (1e-7 if dtype == np.float64 else 1e-5), rel
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_gpu_threshold_positive_l2_init_and_sparse_output(positive):
+    X, D, alpha = make_problem(n_samples=100)
+    Xg, Dg = cp.asarray(X), cp.asarray(D)
+    np.testing.assert_allclose(
+        cp.asnumpy(sparse_encode(Xg, Dg, algorithm="threshold", alpha=alpha,
+                                 positive=positive)),
+        sparse_encode(X, D, algorithm="threshold", alpha=alpha, positive=positive))
+    ref = sparse_encode(X, D, algorithm="lars", alpha=alpha, l2=0.2, positive=positive)
+    Z = sparse_encode(Xg, Dg, algorithm="fista", alpha=alpha, l2=0.2, positive=positive,
+                      tol=1e-12, max_iter=20_000, init=cp.asarray(ref))
+    np.testing.assert_allclose(cp.asnumpy(Z), ref, atol=1e-6)
+    out = sparse_encode(Xg, Dg, alpha=alpha, sparse_output=True)
+    assert csp.isspmatrix_csr(out)
+
+
+def test_gpu_refuses_cpu_only_algorithms():
+    X, D, alpha = make_problem()
+    with pytest.raises(ValueError, match="CPU only"):
+        sparse_encode(cp.asarray(X), cp.asarray(D), algorithm="lars", alpha=alpha)
+    assert not sp.issparse(cp.asnumpy(sparse_encode(cp.asarray(X), cp.asarray(D))))

@@ -1,0 +1,123 @@
+"""The GPU backend's Python side, run on the CPU: sparsecode/_gpu.py with
+numpy standing in for CuPy, scipy.sparse for cupyx.scipy.sparse and the
+Numba kernels for the CUDA ones (their CUDA twins compile in
+test_cuda_sources.py and run against the CPU in test_gpu.py where a GPU
+exists). What this checks is everything around the kernels: validation,
+dtypes, the Gram and Lipschitz set-up, l2, init, CSR input, the shared
+FISTA loop's bookkeeping and the refusals."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import lasso_objective, make_problem
+
+from sparsecode import _gpu, sparse_encode
+from sparsecode._encode import _gap_cpu
+from sparsecode._kernels._fista import fista_step
+
+
+def _threshold_cpu(C, alpha, positive):
+    return (np.maximum(C - alpha, 0) if positive
+            else np.sign(C) * np.maximum(np.abs(C) - alpha, 0)).astype(C.dtype)
+
+
+@pytest.fixture
+def cpu_backend(monkeypatch):
+    monkeypatch.setattr(_gpu, "_cupy", lambda: np)
+    monkeypatch.setattr(_gpu, "_sparse", lambda: sp)
+    monkeypatch.setitem(_gpu._BACKEND, "step", fista_step)
+    monkeypatch.setitem(_gpu._BACKEND, "gap", _gap_cpu)
+    monkeypatch.setitem(_gpu._BACKEND, "threshold", _threshold_cpu)
+
+
+def _gpu_encode(X, D, **kw):
+    args = dict(algorithm="fista", alpha=None, l2=0.0, positive=False, n_nonzero_coefs=None,
+                max_iter=20_000, tol=1e-10, init=None, sparse_output=False, return_n_iter=False,
+                gram=None)
+    args.update(kw)
+    return _gpu.sparse_encode_gpu(X, D, **args)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("options", [dict(), dict(positive=True), dict(l2=0.3),
+                                     dict(algorithm="ista"), dict(algorithm="auto")])
+def test_glue_solves_the_lasso(cpu_backend, dtype, sparse, options):
+    X, D, alpha = make_problem(n_samples=30, dtype=dtype)
+    Xin = sp.csr_matrix(X) if sparse else X
+    Z, n_iter = _gpu_encode(Xin, D, alpha=alpha, return_n_iter=True, **options)
+    assert Z.dtype == dtype and Z.shape == (30, D.shape[0])
+    assert np.all(n_iter >= 1)
+    l2, positive = options.get("l2", 0.0), options.get("positive", False)
+    exact = sparse_encode(X.astype(np.float64), D, algorithm="lars", alpha=alpha, l2=l2,
+                          positive=positive)
+    # FISTA stops on its duality gap (relative 1e-10 here): the objective, not
+    # the codes, is what it guarantees
+    ours = lasso_objective(X, D, Z, alpha, l2).sum()
+    best = lasso_objective(X, D, exact, alpha, l2).sum()
+    assert ours <= best * (1 + (1e-8 if dtype == np.float64 else 1e-5))
+    if positive:
+        assert Z.min() >= 0
+    np.testing.assert_allclose(Z, exact, atol=1e-3 if dtype == np.float64 else 1e-2)
+
+
+def test_glue_threshold_init_gram_and_sparse_output(cpu_backend):
+    X, D, alpha = make_problem()
+    np.testing.assert_allclose(_gpu_encode(X, D, algorithm="threshold", alpha=alpha),
+                               sparse_encode(X, D, algorithm="threshold", alpha=alpha))
+    ref = sparse_encode(X, D, algorithm="fista", alpha=alpha, tol=1e-10, max_iter=5000)
+    warm, n_iter = _gpu_encode(X, D, alpha=alpha, init=ref, return_n_iter=True)
+    np.testing.assert_allclose(warm, ref, atol=1e-7)
+    assert n_iter.max() <= 10  # started at the solution: stops at the first gap check
+    gram = D @ D.T
+    np.testing.assert_allclose(_gpu_encode(X, D, alpha=alpha, gram=gram), ref, atol=1e-7)
+    assert sp.issparse(_gpu_encode(X, D, alpha=alpha, sparse_output=True))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(algorithm="lars"), "CPU only"),
+    (dict(algorithm="omp"), "CPU only"),
+    (dict(n_nonzero_coefs=3), "omp"),
+    (dict(algorithm="threshold", l2=0.1), "l2"),
+    (dict(init=np.zeros((2, 2))), "init has shape"),
+    (dict(gram=np.eye(3)), "gram has shape"),
+])
+def test_glue_refusals(cpu_backend, bad, match):
+    X, D, alpha = make_problem()
+    with pytest.raises(ValueError, match=match):
+        _gpu_encode(X, D, alpha=alpha, **bad)
+
+
+def test_glue_bad_arrays(cpu_backend):
+    X, D, alpha = make_problem()
+    with pytest.raises(ValueError, match="features"):
+        _gpu_encode(X, D[:, :-1])
+    with pytest.raises(ValueError, match="NaN"):
+        _gpu_encode(np.where(X > 1, np.nan, X), D)
+    with pytest.raises(ValueError, match="NaN"):
+        _gpu_encode(X, np.where(D > 0.5, np.inf, D))
+    with pytest.raises(ValueError, match="2D"):
+        _gpu_encode(X[0], D)
+    with pytest.raises(ValueError, match="one sample"):
+        _gpu_encode(X[:0], D)
+    with pytest.raises(ValueError, match="overflows float32"):
+        _gpu_encode(np.full((2, X.shape[1]), 1e30, dtype=np.float32), 1e30 * D)
+
+
+def test_cupy_input_is_recognised_without_importing_cupy():
+    class FakeCupyArray:
+        pass
+
+    FakeCupyArray.__module__ = "cupy._core.core"
+    assert _gpu.is_gpu_array(FakeCupyArray())
+    assert not _gpu.is_gpu_array(np.zeros(2)) and not _gpu.is_gpu_array(sp.eye(2))
+
+
+def test_importing_sparsecode_never_imports_cupy():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, sparsecode; "
+            "sparsecode.sparse_encode(np.eye(3), np.eye(3), alpha=0.1); "
+            "assert not any(m.split('.')[0] in ('cupy', 'cupyx') for m in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
