@@ -6,7 +6,8 @@ of issue 7, in one run of under five minutes on one GPU.
 
 Checks (relative error ||Z_gpu - Z_cpu|| / ||Z_cpu|| under 1e-5 in float32,
 objectives within 1e-5): ``sparse_encode`` with FISTA, ISTA and the
-threshold, dense and CSR input, float32 and float64, on a slice of problem A.
+threshold, dense and CSR input, float32 and float64, on a slice of problem A;
+``ThresholdEncoder.transform`` (whitened soft, hard, top-k, triangle).
 
 Timings (float32): FISTA on problem A scaled to ``--signals`` signals (8x8
 patches of china.jpg, 256 atoms, alpha = 0.05), against the time of the
@@ -69,6 +70,19 @@ def checks(cp, csp, X, D, alpha, rows):
                 ok = rel < limit and obj < limit
                 lines.append(f"| {algorithm} | {fmt} | {np.dtype(dtype).name} | {rel:.1e} | "
                              f"{obj:+.1e} | {'ok' if ok else 'FAIL'} |")
+        # ThresholdEncoder.transform on the GPU (fitted on the CPU)
+        from sparsecode import ThresholdEncoder
+
+        for mode, split in (("soft", True), ("hard", True), ("topk", False),
+                            ("triangle", False)):
+            enc = ThresholdEncoder(256, mode=mode, split_sign=split, whiten=True,
+                                   k=16, random_state=0).fit(Xd[:5000])
+            cpu = enc.transform(Xd)
+            gpu = cp.asnumpy(enc.transform(cp.asarray(Xd)))
+            rel = np.linalg.norm(gpu - cpu) / max(np.linalg.norm(cpu), 1e-300)
+            limit = 1e-5 if dtype == np.float32 else 1e-7
+            lines.append(f"| ThresholdEncoder {mode} | dense | {np.dtype(dtype).name} | "
+                         f"{rel:.1e} | | {'ok' if rel < limit else 'FAIL'} |")
     return lines
 
 

@@ -25,7 +25,7 @@ from sklearn.base import (
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import randomized_svd
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._base import restore_on_error
 from ._chunks import Scratch, map_chunks
@@ -40,7 +40,7 @@ from ._kernels._attention import (
     merge_lse,
     random_block_softmax,
 )
-from ._validation import IntInterval
+from ._validation import IntInterval, validate_data
 
 # The "dense" pattern refuses more (query, key) pairs than this (2^26: one
 # sequence of 8,192 tokens).

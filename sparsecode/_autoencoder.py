@@ -23,7 +23,7 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import restore_on_error
 from ._chunks import encode_rows, map_chunks, rows_per_chunk
@@ -54,7 +54,7 @@ from ._kernels._autoencoder import (
     zero_below,
 )
 from ._kernels._threshold import soft_encode
-from ._validation import IntInterval
+from ._validation import IntInterval, validate_data
 
 _PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec")
 

@@ -6,9 +6,10 @@ from contextlib import contextmanager
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._encode import sparse_encode
+from ._validation import validate_data
 
 
 def lasso_objective(X, codes, dictionary, alpha, l2=0.0):

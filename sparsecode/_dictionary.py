@@ -10,12 +10,11 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_array, check_random_state, gen_batches
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from ._base import BaseSparseCoder, lasso_objective, restore_on_error
 from ._encode import ALGORITHMS, _pick_algorithm, blas_limit, sparse_encode
 from ._kernels._dict_update import bcd_update
-from ._validation import ANY_INT, IntInterval
+from ._validation import ANY_INT, IntInterval, validate_data
 
 # An atom whose squared code mass A_jj is below this is "unused" and resampled
 # (the threshold of SPAMS and scikit-learn).

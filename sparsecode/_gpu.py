@@ -22,9 +22,10 @@ from ._cuda import sources
 
 # (source, entry point) of every kernel this module launches; the test of
 # the CUDA sources checks each is in its source's PTX.
-KERNELS = tuple(("fista", f"{kernel}_{suffix}")
-                for kernel in ("fista_step", "lasso_gap", "threshold")
-                for suffix in ("f32", "f64"))
+KERNELS = tuple((source, f"{kernel}_{suffix}")
+                for source, kernels in (("fista", ("fista_step", "lasso_gap", "threshold")),
+                                        ("threshold", ("shrink", "topk", "triangle")))
+                for kernel in kernels for suffix in ("f32", "f64"))
 
 GPU_ALGORITHMS = ("auto", "fista", "ista", "threshold")
 _WARPS_PER_BLOCK = 8
@@ -95,14 +96,103 @@ def _threshold_gpu(C, alpha, positive):
     return codes
 
 
-# the fused kernels the shared loop calls (a test swaps in the CPU ones to run
+def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c):
+    """ThresholdEncoder's activation of the responses ``C`` (shifted by
+    ``offset``) on the GPU: sparsecode/_cuda/threshold.cu."""
+    cp = _cupy()
+    n, k = C.shape
+    out = cp.empty((n, 2 * k if split else k), dtype=C.dtype)
+    if mode in ("soft", "hard"):
+        _kernel("threshold", "shrink", C.dtype)(
+            (max(1, -(-n * k // _THREADS)),), (_THREADS,),
+            (C, offset, out, np.int64(n), np.int64(k), np.float64(alpha),
+             np.int32(mode == "hard"), np.int32(bool(split))))
+        return out
+    work = cp.empty((n, k), dtype=cp.float64)
+    grid, block = _row_grid(n)
+    if mode == "topk":
+        _kernel("threshold", "topk", C.dtype)(
+            grid, block, (C, offset, out, work, np.int64(n), np.int64(k), np.int64(n_keep),
+                          np.int32(bool(split))))
+    else:
+        _kernel("threshold", "triangle", C.dtype)(
+            grid, block, (C, offset, sq_x, sq_c, out, work, np.int64(n), np.int64(k)))
+    return out
+
+
+# the fused kernels the shared code calls (a test swaps in the CPU ones to run
 # this module's glue on numpy)
-_BACKEND = {"step": _step_gpu, "gap": _gap_gpu, "threshold": _threshold_gpu}
+_BACKEND = {"step": _step_gpu, "gap": _gap_gpu, "threshold": _threshold_gpu,
+            "encode": _encode_gpu}
 
 
 def _check_finite(cp, values, name):
     if values.size and not bool(cp.isfinite(values).all()):
         raise ValueError(f"Input {name} contains NaN or infinity.")
+
+
+def _as_float_matrix(cp, csp, X, name="X"):
+    """A 2-D CuPy array or CSR matrix in float32 / float64 (others become
+    float64), finite and not empty; returns ``(X, is_sparse)``."""
+    sparse = csp.issparse(X)
+    if sparse:
+        X = X.tocsr()
+    elif X.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {X.ndim}D array instead.")
+    dtype = np.dtype(X.dtype) if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    X = X.astype(dtype, copy=False)
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"Found array with shape {X.shape}: {name} needs at least one "
+                         "sample and one feature.")
+    _check_finite(cp, X.data if sparse else X, name)
+    return X, sparse
+
+
+def _row_sq_norms(cp, X, sparse):
+    if sparse:
+        return cp.asarray(X.multiply(X).sum(axis=1), dtype=cp.float64).ravel()
+    return (X.astype(cp.float64) ** 2).sum(axis=1)
+
+
+def threshold_transform_gpu(est, X):
+    """``ThresholdEncoder.transform`` of CuPy input (fitted on the CPU): the
+    responses by one cuBLAS / cuSPARSE product with the whitening folded in,
+    the activation by the kernels of threshold.cu; features come back on the
+    GPU (``cupyx`` CSR with ``sparse_output=True``)."""
+    cp, csp = _cupy(), _sparse()
+    X, sparse = _as_float_matrix(cp, csp, X)
+    dtype = X.dtype
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
+                         f"expecting {est.n_features_in_} features as input.")
+    D = est.components_.astype(np.float64)
+    k = D.shape[0]
+    split = est._n_features_out == 2 * k
+    W = est.whitening_
+    if W is None:
+        M, offset = D.T, np.zeros(k)
+    else:
+        shift = est.mean_ @ W
+        M, offset = W @ D.T, shift @ D.T
+    C = X @ cp.asarray(np.ascontiguousarray(M), dtype=dtype)
+    C = cp.ascontiguousarray(C.toarray() if csp.issparse(C) else C, dtype=dtype)
+    sq_x = sq_c = None
+    if est.mode == "triangle":
+        sq_c = cp.asarray(np.einsum("ij,ij->i", D, D))
+        if W is None:
+            sq_x = _row_sq_norms(cp, X, sparse)
+        elif sparse:
+            raise ValueError("mode='triangle' with whiten=True needs the whitened rows' "
+                             "norms, which on sparse GPU input would densify X; pass dense "
+                             "input or transform on the CPU.")
+        else:
+            Xw = X.astype(cp.float64) @ cp.asarray(W) - cp.asarray(shift)
+            sq_x = (Xw ** 2).sum(axis=1)
+    alpha = 0.0 if est.alpha_ is None else float(est.alpha_)
+    n_keep = min(est.k or max(1, k // 10), k)
+    out = _BACKEND["encode"](C, cp.asarray(offset, dtype=cp.float64), est.mode, alpha, split,
+                             n_keep, sq_x, sq_c)
+    return csp.csr_matrix(out) if est.sparse_output else out
 
 
 def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero_coefs,

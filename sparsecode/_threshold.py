@@ -15,8 +15,9 @@ from sklearn.base import (
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from . import _gpu
 from ._base import restore_on_error
 from ._chunks import encode_rows
 from ._kernels._threshold import (
@@ -26,7 +27,7 @@ from ._kernels._threshold import (
     triangle_encode,
 )
 from ._kmeans import Rows, kmeans, zca
-from ._validation import IntInterval
+from ._validation import IntInterval, validate_data
 
 # Responses sampled from the training data to choose alpha for a target
 # sparsity: the sample quantile of 2^20 values is within 0.1% of the true one.
@@ -383,7 +384,9 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode; a sparse matrix is never densified.
+            Data to encode; a sparse matrix is never densified. A CuPy array
+            or ``cupyx.scipy.sparse`` matrix is encoded on its GPU and the
+            features come back there (the estimator is fitted on the CPU).
 
         Returns
         -------
@@ -393,6 +396,8 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             ``sparse_output=True``; in ``X``'s float dtype.
         """
         check_is_fitted(self)
+        if _gpu.is_gpu_array(X):  # CuPy input: the features stay on its GPU
+            return _gpu.threshold_transform_gpu(self, X)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False)
         dtype = X.dtype

@@ -4,6 +4,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import validate_data as _sk_validate_data
 
 
 class IntInterval(Interval):
@@ -25,3 +26,18 @@ class _AnyInt(IntInterval):
 
 # any integer (n_jobs: the meaning of its sign is checked where it is used)
 ANY_INT = _AnyInt(Integral, None, None, closed="neither")
+
+
+def validate_data(estimator, X="no_validation", *args, **kwargs):
+    """scikit-learn's ``validate_data``, refusing GPU arrays first with a
+    message that says what runs where (numpy's conversion would otherwise
+    fail inside CuPy with "Implicit conversion to a NumPy array is not
+    allowed")."""
+    from ._gpu import is_gpu_array
+
+    if is_gpu_array(X):
+        raise TypeError(
+            f"{type(estimator).__name__} runs on the CPU only so far here: pass numpy or "
+            "scipy.sparse data (cupy.asnumpy(X)). CuPy arrays go so far to sparse_encode "
+            "(FISTA, ISTA, threshold) and ThresholdEncoder.transform.")
+    return _sk_validate_data(estimator, X, *args, **kwargs)

@@ -61,3 +61,25 @@ def test_gpu_refuses_cpu_only_algorithms():
     with pytest.raises(ValueError, match="CPU only"):
         sparse_encode(cp.asarray(X), cp.asarray(D), algorithm="lars", alpha=alpha)
     assert not sp.issparse(cp.asnumpy(sparse_encode(cp.asarray(X), cp.asarray(D))))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("whiten", [False, True])
+@pytest.mark.parametrize("mode, split", [("soft", True), ("soft", False), ("hard", True),
+                                         ("topk", True), ("topk", False),
+                                         ("triangle", False)])
+def test_gpu_threshold_encoder_matches_cpu(mode, split, whiten, dtype):
+    from sparsecode import ThresholdEncoder
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((500, 16)) * (rng.random((500, 16)) < 0.6)).astype(dtype)
+    est = ThresholdEncoder(40, mode=mode, split_sign=split, whiten=whiten, alpha=0.1, k=5,
+                           random_state=0).fit(X)
+    ref = est.transform(X)
+    for Xg in (cp.asarray(X), csp.csr_matrix(cp.asarray(X))):
+        if mode == "triangle" and whiten and csp.issparse(Xg):
+            continue
+        out = est.transform(Xg)
+        assert isinstance(out, cp.ndarray) and out.dtype == dtype
+        rel = np.linalg.norm(cp.asnumpy(out) - ref) / np.linalg.norm(ref)
+        assert rel < (1e-7 if dtype == np.float64 else 1e-5), rel

@@ -121,3 +121,93 @@ def test_importing_sparsecode_never_imports_cupy():
             "sparsecode.sparse_encode(np.eye(3), np.eye(3), alpha=0.1); "
             "assert not any(m.split('.')[0] in ('cupy', 'cupyx') for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["DictionaryLearner", "ThresholdEncoder", "SparseAutoencoder",
+                                  "KLSparseEncoder", "SparseAttentionTransformer"])
+def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
+    """The estimators have no GPU path yet: a CuPy array is refused with a
+    TypeError that says so (not CuPy's "Implicit conversion to a NumPy array
+    is not allowed" from inside numpy), before and after fitting."""
+    import sparsecode
+
+    class FakeCupyArray:
+        shape, ndim, dtype = (10, 3), 2, np.dtype(np.float32)
+
+        def __len__(self):
+            return 10
+
+        def __array__(self, *args, **kwargs):
+            raise TypeError("Implicit conversion to a NumPy array is not allowed.")
+
+    FakeCupyArray.__module__ = "cupy._core.core"
+    est = getattr(sparsecode, name)(3) if name != "SparseAttentionTransformer" else \
+        sparsecode.SparseAttentionTransformer("window", window=2)
+    with pytest.raises(TypeError, match="CPU only so far"):
+        est.fit(FakeCupyArray())
+    est.fit(np.random.default_rng(0).standard_normal((10, 3)))
+    if name != "ThresholdEncoder":  # whose transform has a GPU path (tested below)
+        with pytest.raises(TypeError, match="CPU only so far"):
+            est.transform(FakeCupyArray())
+
+
+def _encode_cpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c):
+    """The CPU's activation kernels standing in for threshold.cu's."""
+    from sparsecode._kernels._threshold import (
+        hard_encode,
+        soft_encode,
+        topk_encode,
+        triangle_encode,
+    )
+
+    n, k = C.shape
+    out = np.empty((n, 2 * k if split else k), dtype=C.dtype)
+    b = offset.astype(C.dtype)
+    if mode == "soft":
+        soft_encode(C, b, C.dtype.type(alpha), split, out)
+    elif mode == "hard":
+        hard_encode(C, b, C.dtype.type(alpha), split, out)
+    elif mode == "topk":
+        topk_encode(C, b, n_keep, split, out, np.empty(3 * k))
+    else:
+        triangle_encode(C, offset, sq_x, sq_c, out, np.empty(k))
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("whiten", [False, True])
+@pytest.mark.parametrize("mode, split", [("soft", True), ("soft", False), ("hard", True),
+                                         ("topk", True), ("topk", False), ("triangle", False)])
+def test_glue_threshold_encoder_transform(cpu_backend, monkeypatch, mode, split, whiten,
+                                          sparse, dtype):
+    """ThresholdEncoder.transform's GPU glue (responses with the whitening
+    folded in, the triangle's norms, the split width) with the CPU kernels
+    standing in: the CPU transform's features."""
+    from sparsecode import ThresholdEncoder
+
+    monkeypatch.setitem(_gpu._BACKEND, "encode", _encode_cpu)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 8)) * (rng.random((60, 8)) < 0.6)
+    est = ThresholdEncoder(12, mode=mode, split_sign=split, whiten=whiten, alpha=0.1, k=3,
+                           random_state=0).fit(X.astype(dtype))
+    Xin = sp.csr_matrix(X.astype(dtype)) if sparse else X.astype(dtype)
+    if mode == "triangle" and whiten and sparse:
+        with pytest.raises(ValueError, match="densify"):
+            _gpu.threshold_transform_gpu(est, Xin)
+        return
+    out = _gpu.threshold_transform_gpu(est, Xin)
+    ref = est.transform(Xin)
+    assert out.dtype == dtype and out.shape == ref.shape
+    if mode == "triangle":
+        # sqrt(||x||^2 - 2 x.c + ||c||^2) near a centroid amplifies the
+        # products' rounding: held norm-wise, as benchmarks/gpu_check.py does
+        rel = np.linalg.norm(out - ref) / np.linalg.norm(ref)
+        assert rel < (1e-7 if dtype == np.float64 else 1e-5), rel
+    else:
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+    est.set_params(sparse_output=True)
+    assert sp.issparse(_gpu.threshold_transform_gpu(est, Xin))
+    with pytest.raises(ValueError, match="features"):
+        _gpu.threshold_transform_gpu(est, X[:, :5])
