@@ -25,6 +25,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _gpu
 from ._base import restore_on_error
 from ._chunks import encode_rows, map_chunks, rows_per_chunk
 from ._encode import _effective_threads, _numba_threads, blas_limit
@@ -476,7 +477,9 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data; a sparse matrix is never densified.
+            Data; a sparse matrix is never densified. A CuPy array or
+            ``cupyx.scipy.sparse`` matrix is encoded on its GPU and the codes
+            come back there (the estimator is fitted on the CPU).
 
         Returns
         -------
@@ -484,6 +487,8 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Dense, or CSR with ``sparse_output=True``; in ``X``'s dtype.
         """
         check_is_fitted(self)
+        if _gpu.is_gpu_array(X):  # CuPy input: the codes stay on its GPU
+            return _gpu.autoencoder_transform_gpu(self, X)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False)
         return self._encode(X, self._params(), self._threshold(), self.sparse_output)

@@ -96,24 +96,31 @@ def _threshold_gpu(C, alpha, positive):
     return codes
 
 
-def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c):
-    """ThresholdEncoder's activation of the responses ``C`` (shifted by
-    ``offset``) on the GPU: sparsecode/_cuda/threshold.cu."""
+_SHRINK_KINDS = {"soft": 0, "hard": 1, "jump": 2, "sigmoid": 3}
+
+
+def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
+    """The activation of the responses ``C`` (shifted by ``offset``) on the
+    GPU, sparsecode/_cuda/threshold.cu: ThresholdEncoder's modes ("soft",
+    "hard", "topk", "triangle") and the autoencoders' ("jump": ReLU or
+    BatchTopK's threshold ``alpha``; "topk_value": TopK then ReLU;
+    "sigmoid"); codes below ``cut`` become 0 when it is given."""
     cp = _cupy()
     n, k = C.shape
     out = cp.empty((n, 2 * k if split else k), dtype=C.dtype)
-    if mode in ("soft", "hard"):
+    use_cut, cut = np.int32(cut is not None), np.float64(0.0 if cut is None else cut)
+    if mode in _SHRINK_KINDS:
         _kernel("threshold", "shrink", C.dtype)(
             (max(1, -(-n * k // _THREADS)),), (_THREADS,),
             (C, offset, out, np.int64(n), np.int64(k), np.float64(alpha),
-             np.int32(mode == "hard"), np.int32(bool(split))))
+             np.int32(_SHRINK_KINDS[mode]), np.int32(bool(split)), use_cut, cut))
         return out
     work = cp.empty((n, k), dtype=cp.float64)
     grid, block = _row_grid(n)
-    if mode == "topk":
+    if mode in ("topk", "topk_value"):
         _kernel("threshold", "topk", C.dtype)(
             grid, block, (C, offset, out, work, np.int64(n), np.int64(k), np.int64(n_keep),
-                          np.int32(bool(split))))
+                          np.int32(bool(split)), np.int32(mode == "topk_value"), use_cut, cut))
     else:
         _kernel("threshold", "triangle", C.dtype)(
             grid, block, (C, offset, sq_x, sq_c, out, work, np.int64(n), np.int64(k)))
@@ -278,3 +285,34 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     if sparse_output:
         codes = csp.csr_matrix(codes)
     return (codes, n_iter) if return_n_iter else codes
+
+
+def autoencoder_transform_gpu(est, X):
+    """``transform`` of a fitted SparseAutoencoder or KLSparseEncoder on CuPy
+    input: one cuBLAS / cuSPARSE product with the encoder weights, then the
+    activation kernel (with ``activation_threshold``); codes come back on
+    the GPU (``cupyx`` CSR with ``sparse_output=True``)."""
+    cp, csp = _cupy(), _sparse()
+    X, sparse = _as_float_matrix(cp, csp, X)
+    dtype = X.dtype
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
+                         f"expecting {est.n_features_in_} features as input.")
+    P = est._params()
+    W = np.asarray(P["W_enc"], dtype=np.float64)
+    # the pre-activation is X W^T - offset, the encoder's input shift folded in
+    offset = P["b_dec"].astype(np.float64) @ W.T - P["b_enc"].astype(np.float64)
+    C = X @ cp.asarray(np.ascontiguousarray(W.T), dtype=dtype)
+    C = cp.ascontiguousarray(C.toarray() if csp.issparse(C) else C, dtype=dtype)
+    activation = getattr(est, "activation", "sigmoid")
+    mode, alpha, n_keep = {"relu": ("jump", 0.0, 0), "topk": ("topk_value", 0.0, 0),
+                           "batchtopk": ("jump", None, 0), "sigmoid": ("sigmoid", 0.0, 0)
+                           }[activation]
+    if activation == "topk":
+        n_keep = est._k()
+    if activation == "batchtopk":
+        alpha = 0.0 if est._threshold() is None else float(est._threshold())
+    out = _BACKEND["encode"](C, cp.asarray(offset), mode, alpha, False, n_keep, None, None,
+                             est.activation_threshold)
+    return csp.csr_matrix(out) if est.sparse_output else out
+

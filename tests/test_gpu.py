@@ -83,3 +83,31 @@ def test_gpu_threshold_encoder_matches_cpu(mode, split, whiten, dtype):
         assert isinstance(out, cp.ndarray) and out.dtype == dtype
         rel = np.linalg.norm(cp.asnumpy(out) - ref) / np.linalg.norm(ref)
         assert rel < (1e-7 if dtype == np.float64 else 1e-5), rel
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make", [
+    lambda: __import__("sparsecode").SparseAutoencoder(64, activation="relu", max_iter=3,
+                                                       random_state=0),
+    lambda: __import__("sparsecode").SparseAutoencoder(64, activation="topk", k=5,
+                                                       max_iter=3, random_state=0),
+    lambda: __import__("sparsecode").SparseAutoencoder(64, activation="batchtopk", k=5,
+                                                       max_iter=3, random_state=0),
+    lambda: __import__("sparsecode").KLSparseEncoder(16, max_iter=30,
+                                                     activation_threshold=0.2,
+                                                     random_state=0),
+])
+def test_gpu_autoencoder_transform_matches_cpu(make, dtype):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((500, 24)) * (rng.random((500, 24)) < 0.6)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make().fit(X)
+    ref = est.transform(X)
+    for Xg in (cp.asarray(X), csp.csr_matrix(cp.asarray(X))):
+        out = est.transform(Xg)
+        assert isinstance(out, cp.ndarray) and out.dtype == dtype
+        rel = np.linalg.norm(cp.asnumpy(out) - ref) / max(np.linalg.norm(ref), 1e-300)
+        assert rel < (1e-7 if dtype == np.float64 else 1e-5), rel

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 from conftest import lasso_objective, make_problem
 
-from sparsecode import _gpu, sparse_encode
+from sparsecode import KLSparseEncoder, SparseAutoencoder, _gpu, sparse_encode
 from sparsecode._encode import _gap_cpu
 from sparsecode._kernels._fista import fista_step
 
@@ -146,13 +146,21 @@ def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
     with pytest.raises(TypeError, match="CPU only so far"):
         est.fit(FakeCupyArray())
     est.fit(np.random.default_rng(0).standard_normal((10, 3)))
-    if name != "ThresholdEncoder":  # whose transform has a GPU path (tested below)
+    # (ThresholdEncoder's and the autoencoders' transforms have GPU paths,
+    # tested below)
+    if name in ("DictionaryLearner", "SparseAttentionTransformer"):
         with pytest.raises(TypeError, match="CPU only so far"):
             est.transform(FakeCupyArray())
 
 
-def _encode_cpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c):
+def _encode_cpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
     """The CPU's activation kernels standing in for threshold.cu's."""
+    from sparsecode._kernels._autoencoder import (
+        jump_relu_encode,
+        sigmoid_encode,
+        topk_relu_encode,
+        zero_below,
+    )
     from sparsecode._kernels._threshold import (
         hard_encode,
         soft_encode,
@@ -169,8 +177,16 @@ def _encode_cpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c):
         hard_encode(C, b, C.dtype.type(alpha), split, out)
     elif mode == "topk":
         topk_encode(C, b, n_keep, split, out, np.empty(3 * k))
-    else:
+    elif mode == "triangle":
         triangle_encode(C, offset, sq_x, sq_c, out, np.empty(k))
+    elif mode == "jump":
+        jump_relu_encode(C, b, C.dtype.type(alpha), out)
+    elif mode == "topk_value":
+        topk_relu_encode(C, b, n_keep, out, np.empty(2 * k))
+    else:
+        sigmoid_encode(C, offset, out)
+    if cut is not None:
+        zero_below(out, out.dtype.type(cut))
     return out
 
 
@@ -211,3 +227,34 @@ def test_glue_threshold_encoder_transform(cpu_backend, monkeypatch, mode, split,
     assert sp.issparse(_gpu.threshold_transform_gpu(est, Xin))
     with pytest.raises(ValueError, match="features"):
         _gpu.threshold_transform_gpu(est, X[:, :5])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("make", [
+    lambda: SparseAutoencoder(16, activation="relu", max_iter=3, random_state=0),
+    lambda: SparseAutoencoder(16, activation="topk", k=3, max_iter=3, random_state=0),
+    lambda: SparseAutoencoder(16, activation="batchtopk", k=3, max_iter=3, random_state=0),
+    lambda: SparseAutoencoder(16, activation="relu", activation_threshold=0.05, max_iter=3,
+                              random_state=0),
+    lambda: KLSparseEncoder(6, max_iter=20, activation_threshold=0.3, random_state=0),
+    lambda: KLSparseEncoder(6, max_iter=20, random_state=0),
+])
+def test_glue_autoencoder_transform(cpu_backend, monkeypatch, make, sparse):
+    """Both autoencoders' transform on the GPU side (the encoder product with
+    the input shift folded in, each activation, activation_threshold) with
+    the CPU kernels standing in: the CPU transform's codes."""
+    import warnings
+
+    monkeypatch.setitem(_gpu._BACKEND, "encode", _encode_cpu)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((80, 10)) * (rng.random((80, 10)) < 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make().fit(X)
+    Xin = sp.csr_matrix(X) if sparse else X
+    out = _gpu.autoencoder_transform_gpu(est, Xin)
+    np.testing.assert_allclose(out, est.transform(Xin), rtol=1e-12, atol=1e-12)
+    est.set_params(sparse_output=True)
+    assert sp.issparse(_gpu.autoencoder_transform_gpu(est, Xin))
+    with pytest.raises(ValueError, match="features"):
+        _gpu.autoencoder_transform_gpu(est, X[:, :4])

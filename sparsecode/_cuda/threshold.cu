@@ -7,38 +7,52 @@
 #define WARP 32
 #define FULL_MASK 0xffffffffu
 
-// soft (hard = 0): max(c - alpha, 0) [and max(-c - alpha, 0) at k + j];
-// hard (hard = 1): c where |c| > alpha [split by sign]. One thread an entry.
+// One thread an entry, v = c - offset_j:
+// kind 0, soft: max(v - alpha, 0) [and max(-v - alpha, 0) at k + j when split];
+// kind 1, hard: v where |v| > alpha [split by sign];
+// kind 2, jump ReLU (the autoencoders' ReLU with alpha = 0, BatchTopK's
+//   learned threshold): v where v > alpha, else 0;
+// kind 3, sigmoid (KLSparseEncoder): 1 / (1 + exp(-v)).
+// Then codes below `cut` become 0 when `use_cut` (activation_threshold).
 template <typename T>
 __device__ void shrink(const T* __restrict__ C, const double* __restrict__ offset,
-                       T* __restrict__ out, long long n, long long k, double alpha, int hard,
-                       int split) {
+                       T* __restrict__ out, long long n, long long k, double alpha, int kind,
+                       int split, int use_cut, double cut) {
     long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (idx >= n * k) return;
     long long i = idx / k, j = idx % k;
-    double c = (double)C[idx] - offset[j];
+    double v = (double)C[idx] - offset[j];
     T* row = out + i * (split ? 2 * k : k);
-    if (hard) {
-        double keep = fabs(c) > alpha ? c : 0.0;
-        if (split) {
-            row[j] = (T)fmax(keep, 0.0);
-            row[k + j] = (T)fmax(-keep, 0.0);
-        } else {
-            row[j] = (T)keep;
-        }
+    double a, b = 0.0;
+    if (kind == 0) {
+        a = fmax(v - alpha, 0.0);
+        b = fmax(-v - alpha, 0.0);
+    } else if (kind == 1) {
+        double keep = fabs(v) > alpha ? v : 0.0;
+        a = split ? fmax(keep, 0.0) : keep;
+        b = fmax(-keep, 0.0);
+    } else if (kind == 2) {
+        a = v > alpha ? v : 0.0;
     } else {
-        row[j] = (T)fmax(c - alpha, 0.0);
-        if (split) row[k + j] = (T)fmax(-c - alpha, 0.0);
+        a = 1.0 / (1.0 + exp(-v));
     }
+    if (use_cut) {
+        if (a < cut) a = 0.0;
+        if (b < cut) b = 0.0;
+    }
+    row[j] = (T)a;
+    if (split) row[k + j] = (T)b;
 }
 
 // Top-k by |c| per row, ties to the lower index (as on the CPU), one warp a
 // row: n_keep rounds of a warp-wide (value, index) argmax over the row's
 // magnitudes in `work` (n x k doubles), each taking one entry out.
+// by_value (TopK autoencoder): select by v itself and write max(v, 0);
+// codes below `cut` become 0 when `use_cut`.
 template <typename T>
 __device__ void topk(const T* __restrict__ C, const double* __restrict__ offset,
                      T* __restrict__ out, double* __restrict__ work, long long n, long long k,
-                     long long n_keep, int split) {
+                     long long n_keep, int split, int by_value, int use_cut, double cut) {
     long long s = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / WARP;
     int lane = threadIdx.x % WARP;
     if (s >= n) return;
@@ -46,13 +60,14 @@ __device__ void topk(const T* __restrict__ C, const double* __restrict__ offset,
     double* w = work + s * k;
     T* row = out + s * (split ? 2 * k : k);
     for (long long j = lane; j < k; j += WARP) {
-        w[j] = fabs((double)c_row[j] - offset[j]);
+        double v = (double)c_row[j] - offset[j];
+        w[j] = by_value ? v : fabs(v);
         row[j] = (T)0;
         if (split) row[k + j] = (T)0;
     }
     __syncwarp();
     for (long long t = 0; t < n_keep; t++) {
-        double best = -1.0;
+        double best = -1.0;  // (taken entries hold -1; anything <= 0 ends the row)
         long long at = k;
         for (long long j = lane; j < k; j += WARP) {
             if (w[j] > best) {  // strict: the lowest index of equal values
@@ -72,12 +87,12 @@ __device__ void topk(const T* __restrict__ C, const double* __restrict__ offset,
         if (lane == 0) {
             double c = (double)c_row[at] - offset[at];
             w[at] = -1.0;
-            if (split) {
-                row[at] = (T)fmax(c, 0.0);
-                row[k + at] = (T)fmax(-c, 0.0);
-            } else {
-                row[at] = (T)c;
-            }
+            double a = split || by_value ? fmax(c, 0.0) : c;
+            double b = fmax(-c, 0.0);
+            if (use_cut && a < cut) a = 0.0;
+            if (use_cut && b < cut) b = 0.0;
+            row[at] = (T)a;
+            if (split) row[k + at] = (T)b;
         }
         __syncwarp();
     }
@@ -107,15 +122,15 @@ __device__ void triangle(const T* __restrict__ C, const double* __restrict__ off
 }
 
 #define INSTANTIATE(SUFFIX, T)                                                              \
-    extern "C" __global__ void shrink_##SUFFIX(const T* C, const double* offset, T* out,   \
-                                               long long n, long long k, double alpha,     \
-                                               int hard, int split) {                      \
-        shrink<T>(C, offset, out, n, k, alpha, hard, split);                               \
+    extern "C" __global__ void shrink_##SUFFIX(                                            \
+        const T* C, const double* offset, T* out, long long n, long long k, double alpha,  \
+        int kind, int split, int use_cut, double cut) {                                    \
+        shrink<T>(C, offset, out, n, k, alpha, kind, split, use_cut, cut);                 \
     }                                                                                      \
-    extern "C" __global__ void topk_##SUFFIX(const T* C, const double* offset, T* out,     \
-                                             double* work, long long n, long long k,       \
-                                             long long n_keep, int split) {                \
-        topk<T>(C, offset, out, work, n, k, n_keep, split);                                \
+    extern "C" __global__ void topk_##SUFFIX(                                              \
+        const T* C, const double* offset, T* out, double* work, long long n, long long k,  \
+        long long n_keep, int split, int by_value, int use_cut, double cut) {              \
+        topk<T>(C, offset, out, work, n, k, n_keep, split, by_value, use_cut, cut);        \
     }                                                                                      \
     extern "C" __global__ void triangle_##SUFFIX(                                          \
         const T* C, const double* offset, const double* sq_x, const double* sq_c, T* out,  \
