@@ -163,7 +163,7 @@ def fista_timing(cp, X, D, alpha, cpu_signals, cpu_rate):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--signals", type=int, default=1_000_000)
-    parser.add_argument("--check-rows", type=int, default=20_000)
+    parser.add_argument("--check-rows", type=int, default=10_000)
     parser.add_argument("--cpu-signals", type=int, default=20_000)
     parser.add_argument("--cpu-rate", type=float, default=None)
     args = parser.parse_args()
