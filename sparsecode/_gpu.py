@@ -155,6 +155,15 @@ def _as_float_matrix(cp, csp, X, name="X"):
     return X, sparse
 
 
+def _responses(cp, csp, X, M):
+    """``X @ M`` on the GPU (cuBLAS, or cuSPARSE for CSR ``X``), C-contiguous
+    in ``X``'s dtype; ``M`` may live on the host."""
+    M = cp.asarray(M, dtype=X.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # (numpy stand-in) overflow: refused
+        C = X @ M
+    return cp.ascontiguousarray(C.toarray() if csp.issparse(C) else C, dtype=X.dtype)
+
+
 def _row_sq_norms(cp, X, sparse):
     if sparse:
         return cp.asarray(X.multiply(X).sum(axis=1), dtype=cp.float64).ravel()
@@ -168,7 +177,6 @@ def threshold_transform_gpu(est, X):
     GPU (``cupyx`` CSR with ``sparse_output=True``)."""
     cp, csp = _cupy(), _sparse()
     X, sparse = _as_float_matrix(cp, csp, X)
-    dtype = X.dtype
     if X.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
                          f"expecting {est.n_features_in_} features as input.")
@@ -181,8 +189,7 @@ def threshold_transform_gpu(est, X):
     else:
         shift = est.mean_ @ W
         M, offset = W @ D.T, shift @ D.T
-    C = X @ cp.asarray(np.ascontiguousarray(M), dtype=dtype)
-    C = cp.ascontiguousarray(C.toarray() if csp.issparse(C) else C, dtype=dtype)
+    C = _responses(cp, csp, X, M)
     sq_x = sq_c = None
     if est.mode == "triangle":
         sq_c = cp.asarray(np.einsum("ij,ij->i", D, D))
@@ -214,18 +221,9 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     if n_nonzero_coefs is not None:
         raise ValueError("n_nonzero_coefs applies to algorithm='omp', which runs on the CPU "
                          "only so far.")
-    sparse = csp.issparse(X)
-    if sparse:
-        X = X.tocsr()
-    elif X.ndim != 2:
-        raise ValueError(f"Expected 2D array, got {X.ndim}D array instead.")
-    dtype = np.dtype(X.dtype) if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    X = X.astype(dtype, copy=False)
+    X, sparse = _as_float_matrix(cp, csp, X)
+    dtype = X.dtype
     n, p = X.shape
-    if n == 0 or p == 0:
-        raise ValueError(f"Found array with shape {X.shape}: X needs at least one sample and "
-                         "one feature.")
-    _check_finite(cp, X.data if sparse else X, "X")
     D = cp.asarray(dictionary, dtype=dtype)
     if D.ndim != 2 or D.shape[1] != p:
         raise ValueError(f"dictionary has shape {D.shape} but X has {p} features: dictionary "
@@ -236,9 +234,7 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     alpha = 1.0 if alpha is None else float(alpha)
     k = D.shape[0]
 
-    with np.errstate(over="ignore", invalid="ignore"):  # (numpy stand-in) refused below
-        C = X @ D.T
-    C = cp.ascontiguousarray(C.toarray() if csp.issparse(C) else C, dtype=dtype)
+    C = _responses(cp, csp, X, D.T)
     if not bool(cp.isfinite(C).all()):
         raise ValueError(f"X @ dictionary.T overflows {dtype.name}: rescale X or the "
                          "dictionary" + (", or pass float64 data." if dtype == np.float32
@@ -294,7 +290,6 @@ def autoencoder_transform_gpu(est, X):
     the GPU (``cupyx`` CSR with ``sparse_output=True``)."""
     cp, csp = _cupy(), _sparse()
     X, sparse = _as_float_matrix(cp, csp, X)
-    dtype = X.dtype
     if X.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
                          f"expecting {est.n_features_in_} features as input.")
@@ -302,8 +297,7 @@ def autoencoder_transform_gpu(est, X):
     W = np.asarray(P["W_enc"], dtype=np.float64)
     # the pre-activation is X W^T - offset, the encoder's input shift folded in
     offset = P["b_dec"].astype(np.float64) @ W.T - P["b_enc"].astype(np.float64)
-    C = X @ cp.asarray(np.ascontiguousarray(W.T), dtype=dtype)
-    C = cp.ascontiguousarray(C.toarray() if csp.issparse(C) else C, dtype=dtype)
+    C = _responses(cp, csp, X, W.T)
     activation = getattr(est, "activation", "sigmoid")
     mode, alpha, n_keep = {"relu": ("jump", 0.0, 0), "topk": ("topk_value", 0.0, 0),
                            "batchtopk": ("jump", None, 0), "sigmoid": ("sigmoid", 0.0, 0)
