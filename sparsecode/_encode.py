@@ -203,9 +203,14 @@ def _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
         numba.set_num_threads(threads)
 
 
-def _gap_cpu(Z, C, ZG, sq, alpha, positive, tol):
+def _gap_cpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
+    """Converged rows by their duality gap, in float64 (``gram64``: the
+    float64 Gram when the iterates are float32, as the GPU path passes)."""
+    if Z.dtype != np.float64:
+        Z, C = Z.astype(np.float64), C.astype(np.float64)
+        gram = gram64 if gram64 is not None else gram.astype(np.float64)
     done = np.empty(Z.shape[0], dtype=np.bool_)
-    gap_batch(Z, C, ZG, sq, alpha, positive, tol, done)
+    gap_batch(Z, C, Z @ gram, sq, alpha, positive, tol, done)
     return done
 
 
@@ -214,15 +219,15 @@ def fista_loop(C, Z, Y, T, sq, rows, out, n_iter, gram, inv_lip, alpha, positive
     """(F)ISTA on a batch as matrix products plus one fused step: the one
     loop of the CPU and the GPU backends, written with operations numpy and
     CuPy share (``@``, boolean indexing); only ``step`` (the fused prox,
-    momentum and restart) and ``gap`` (per-row duality gaps, a boolean mask
-    of converged rows) are the backend's kernels. Converged rows leave the
-    batch at each gap check."""
+    momentum and restart) and ``gap`` (per-row duality gaps from ``Z``, ``C``
+    and the Gram, a boolean mask of converged rows) are the backend's
+    kernels. Converged rows leave the batch at each gap check."""
     for it in range(1, max_iter + 1):
         YG = Y @ gram
         step(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate)
         if it % CHECK_EVERY and it != max_iter:
             continue
-        done = gap(Z, C, Z @ gram, sq, alpha, positive, tol)
+        done = gap(Z, C, gram, sq, alpha, positive, tol)
         if done.any():
             out[rows[done]] = Z[done]
             n_iter[rows[done]] = it

@@ -12,6 +12,7 @@ on dense or CSR ``cupy`` input, float32 kept float32. The other algorithms
 and the estimators' GPU paths are not written yet and say so.
 """
 
+import contextlib
 import functools
 import warnings
 
@@ -28,6 +29,12 @@ KERNELS = tuple((source, f"{kernel}_{suffix}")
                 for kernel in kernels for suffix in ("f32", "f64"))
 
 GPU_ALGORITHMS = ("auto", "fista", "ista", "threshold")
+# 2^27 codes a chunk: 0.5 GiB per float32 n x k array
+_CHUNK_ENTRIES = 1 << 27
+# the tightest relative gap float32 iterates reach (measured: every row of a
+# test problem at 1e-6, a fifth of them fail at 1e-7); tighter tolerances
+# finish in float64
+_FLOAT32_TOL = 1e-6
 _WARPS_PER_BLOCK = 8
 _THREADS = 256
 
@@ -77,12 +84,19 @@ def _step_gpu(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate):
                       np.float64(alpha), np.int32(bool(positive)), np.int32(bool(accelerate))))
 
 
-def _gap_gpu(Z, C, ZG, sq, alpha, positive, tol):
+def _gap_gpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
+    """Converged rows by their duality gap, computed in float64 whatever the
+    iterates' dtype (``gram64``: the float64 Gram): in float32 the gap's own
+    rounding, ~1e-7 ||x||^2, would otherwise hide convergence below that."""
     cp = _cupy()
     n, k = Z.shape
+    if Z.dtype != np.float64:
+        Z, C = Z.astype(cp.float64), C.astype(cp.float64)
+        gram = gram64 if gram64 is not None else gram.astype(cp.float64)
+    ZG = Z @ gram
     done = cp.empty(n, dtype=cp.uint8)
     grid, block = _row_grid(n)
-    _kernel("fista", "lasso_gap", Z.dtype)(
+    _kernel("fista", "lasso_gap", np.float64)(
         grid, block, (Z, C, ZG, sq, np.int64(n), np.int64(k), np.float64(alpha),
                       np.int32(bool(positive)), np.float64(tol), done))
     return done.astype(cp.bool_)
@@ -147,7 +161,8 @@ def _as_float_matrix(cp, csp, X, name="X"):
     elif X.ndim != 2:
         raise ValueError(f"Expected 2D array, got {X.ndim}D array instead.")
     dtype = np.dtype(X.dtype) if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    X = X.astype(dtype, copy=False)
+    if X.dtype != dtype:  # (cupyx sparse astype takes no copy= in older CuPy)
+        X = X.astype(dtype)
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"Found array with shape {X.shape}: {name} needs at least one "
                          "sample and one feature.")
@@ -165,9 +180,49 @@ def _responses(cp, csp, X, M):
 
 
 def _row_sq_norms(cp, X, sparse):
+    """Squared row norms in float64 (a float64 copy of a sparse X: squaring
+    in float32 would add its rounding to the gap and the triangle)."""
+    X64 = X.astype(cp.float64)
     if sparse:
-        return cp.asarray(X.multiply(X).sum(axis=1), dtype=cp.float64).ravel()
-    return (X.astype(cp.float64) ** 2).sum(axis=1)
+        return cp.ascontiguousarray(cp.asarray(X64.multiply(X64).sum(axis=1)).ravel())
+    return (X64 ** 2).sum(axis=1)
+
+
+def _device(X):
+    """The device ``X`` lives on, as a context (kernels launch on the current
+    device); a null context for the numpy stand-in of the tests."""
+    dev = getattr(X, "device", None)
+    if dev is None:
+        dev = getattr(X.data, "device", None)
+    return dev if hasattr(dev, "__enter__") else contextlib.nullcontext()
+
+
+def _rows(n, k):
+    """Row chunks of at most ``_CHUNK_ENTRIES`` codes: the solver holds six
+    n x k arrays, the activations one float64 workspace."""
+    step = max(1, _CHUNK_ENTRIES // max(k, 1))
+    return [(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def _transform_rows(est, X, M, width, activate):
+    """An encoder's ``transform`` on the GPU, by row chunks: the responses
+    ``X @ M`` (cuBLAS / cuSPARSE), refused if they overflow, then
+    ``activate(C, rows)``; dense or ``cupyx`` CSR out, on ``X``'s device."""
+    cp, csp = _cupy(), _sparse()
+    X, sparse = _as_float_matrix(cp, csp, X)
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
+                         f"expecting {est.n_features_in_} features as input.")
+    n = X.shape[0]
+    with _device(X):
+        out = cp.empty((n, width), dtype=X.dtype)
+        for start, stop in _rows(n, width):
+            rows = X[start:stop]
+            C = _responses(cp, csp, rows, M)
+            if not bool(cp.isfinite(C).all()):
+                raise ValueError(f"The responses of X overflow {X.dtype.name}: rescale X.")
+            out[start:stop] = activate(C, rows, sparse)
+    return csp.csr_matrix(out) if est.sparse_output else out
 
 
 def threshold_transform_gpu(est, X):
@@ -175,11 +230,7 @@ def threshold_transform_gpu(est, X):
     responses by one cuBLAS / cuSPARSE product with the whitening folded in,
     the activation by the kernels of threshold.cu; features come back on the
     GPU (``cupyx`` CSR with ``sparse_output=True``)."""
-    cp, csp = _cupy(), _sparse()
-    X, sparse = _as_float_matrix(cp, csp, X)
-    if X.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
-                         f"expecting {est.n_features_in_} features as input.")
+    cp = _cupy()
     D = est.components_.astype(np.float64)
     k = D.shape[0]
     split = est._n_features_out == 2 * k
@@ -189,24 +240,27 @@ def threshold_transform_gpu(est, X):
     else:
         shift = est.mean_ @ W
         M, offset = W @ D.T, shift @ D.T
-    C = _responses(cp, csp, X, M)
-    sq_x = sq_c = None
-    if est.mode == "triangle":
-        sq_c = cp.asarray(np.einsum("ij,ij->i", D, D))
-        if W is None:
-            sq_x = _row_sq_norms(cp, X, sparse)
-        elif sparse:
-            raise ValueError("mode='triangle' with whiten=True needs the whitened rows' "
-                             "norms, which on sparse GPU input would densify X; pass dense "
-                             "input or transform on the CPU.")
-        else:
-            Xw = X.astype(cp.float64) @ cp.asarray(W) - cp.asarray(shift)
-            sq_x = (Xw ** 2).sum(axis=1)
     alpha = 0.0 if est.alpha_ is None else float(est.alpha_)
     n_keep = min(est.k or max(1, k // 10), k)
-    out = _BACKEND["encode"](C, cp.asarray(offset, dtype=cp.float64), est.mode, alpha, split,
-                             n_keep, sq_x, sq_c)
-    return csp.csr_matrix(out) if est.sparse_output else out
+    triangle = est.mode == "triangle"
+    if triangle and W is not None and _sparse().issparse(X):
+        raise ValueError("mode='triangle' with whiten=True needs the whitened rows' norms, "
+                         "which on sparse GPU input would densify X; pass dense input or "
+                         "transform on the CPU.")
+
+    def activate(C, rows, sparse):
+        sq_x = sq_c = None
+        if triangle:
+            sq_c = cp.asarray(np.einsum("ij,ij->i", D, D))
+            if W is None:
+                sq_x = _row_sq_norms(cp, rows, sparse)
+            else:
+                Xw = rows.astype(cp.float64) @ cp.asarray(W) - cp.asarray(shift)
+                sq_x = (Xw ** 2).sum(axis=1)
+        return _BACKEND["encode"](C, cp.asarray(offset, dtype=cp.float64), est.mode, alpha,
+                                  split, n_keep, sq_x, sq_c)
+
+    return _transform_rows(est, X, M, est._n_features_out, activate)
 
 
 def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero_coefs,
@@ -233,47 +287,68 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     _check_finite(cp, D, "dictionary")
     alpha = 1.0 if alpha is None else float(alpha)
     k = D.shape[0]
+    if algorithm == "threshold" and l2 > 0:
+        raise ValueError("l2 applies to the l1 algorithms only, not algorithm='threshold'.")
+    if init is not None:
+        init = cp.asarray(init)
+        if init.shape != (n, k):
+            raise ValueError(f"init has shape {init.shape}, expected {(n, k)}.")
+    with _device(X):
+        if algorithm != "threshold":
+            if gram is None:
+                D64 = D.astype(cp.float64)
+                G64 = D64 @ D64.T
+            else:
+                G64 = cp.array(gram, dtype=cp.float64)
+                if G64.shape != (k, k):
+                    raise ValueError(f"gram has shape {G64.shape}, expected {(k, k)}.")
+            if not bool(cp.isfinite(G64).all()):
+                raise ValueError("The dictionary's Gram matrix overflows float64: rescale "
+                                 "the dictionary.")
+            if l2 > 0:
+                G64[cp.arange(k), cp.arange(k)] += l2
+            top = float(cp.linalg.eigvalsh(G64)[-1])
+            inv_lip = 1.0 / top if top > 0 else 1.0
+            G = G64.astype(dtype)
+            step = _BACKEND["step"]
+            gap = functools.partial(_BACKEND["gap"], gram64=G64)
+        codes = cp.empty((n, k), dtype=dtype)
+        n_iter = cp.zeros(n, dtype=cp.int64)
+        n_failed = 0
+        for start, stop in _rows(n, k):
+            C = _responses(cp, csp, X[start:stop], D.T)
+            if not bool(cp.isfinite(C).all()):
+                raise ValueError(f"X @ dictionary.T overflows {dtype.name}: rescale X or the "
+                                 "dictionary" + (", or pass float64 data."
+                                                 if dtype == np.float32 else "."))
+            if algorithm == "threshold":
+                codes[start:stop] = _BACKEND["threshold"](C, alpha, positive)
+                continue
+            m = stop - start
+            sq = _row_sq_norms(cp, X[start:stop], sparse)
+            # C order: the kernels index rows as s * k + j
+            Z = (cp.zeros((m, k), dtype=dtype) if init is None
+                 else cp.array(init[start:stop], dtype=dtype, order="C"))
+            from ._encode import fista_loop
 
-    C = _responses(cp, csp, X, D.T)
-    if not bool(cp.isfinite(C).all()):
-        raise ValueError(f"X @ dictionary.T overflows {dtype.name}: rescale X or the "
-                         "dictionary" + (", or pass float64 data." if dtype == np.float32
-                                         else "."))
-    n_iter = cp.zeros(n, dtype=cp.int64)
-    n_failed = 0
-    if algorithm == "threshold":
-        if l2 > 0:
-            raise ValueError("l2 applies to the l1 algorithms only, not algorithm='threshold'.")
-        codes = _BACKEND["threshold"](C, alpha, positive)
-    else:
-        if gram is None:
-            D64 = D.astype(cp.float64)
-            G = D64 @ D64.T
-        else:
-            G = cp.array(gram, dtype=cp.float64)
-            if G.shape != (k, k):
-                raise ValueError(f"gram has shape {G.shape}, expected {(k, k)}.")
-        if l2 > 0:
-            G[cp.arange(k), cp.arange(k)] += l2
-        top = float(cp.linalg.eigvalsh(G)[-1])
-        inv_lip = 1.0 / top if top > 0 else 1.0
-        G = G.astype(dtype)
-        if sparse:
-            sq = cp.asarray(X.multiply(X).sum(axis=1), dtype=cp.float64).ravel()
-        else:
-            sq = (X.astype(cp.float64) ** 2).sum(axis=1)
-        if init is None:
-            Z = cp.zeros((n, k), dtype=dtype)
-        else:
-            Z = cp.array(init, dtype=dtype)
-            if Z.shape != (n, k):
-                raise ValueError(f"init has shape {Z.shape}, expected {(n, k)}.")
-        from ._encode import fista_loop
+            def solve(C, Z, G, tol):
+                return fista_loop(
+                    C, Z, Z.copy(), cp.ones(m), sq, cp.arange(m), cp.empty_like(Z),
+                    cp.full(m, max_iter, dtype=cp.int64), G, inv_lip, alpha, positive,
+                    algorithm != "ista", max_iter, tol, step=step, gap=gap)
 
-        codes, n_iter, n_failed = fista_loop(
-            C, Z, Z.copy(), cp.ones(n), sq, cp.arange(n), cp.empty_like(Z),
-            cp.full(n, max_iter, dtype=cp.int64), G, inv_lip, alpha, positive,
-            algorithm != "ista", max_iter, tol, step=_BACKEND["step"], gap=_BACKEND["gap"])
+            if dtype == np.float32 and tol < _FLOAT32_TOL:
+                # float32 iterates certify gaps down to about 1e-7 ||x||^2 and
+                # no further: float32 to there, then float64 from that start
+                out, it, _ = solve(C, Z, G, _FLOAT32_TOL)
+                out, more, failed = solve(C.astype(cp.float64), out.astype(cp.float64),
+                                          G64, tol)
+                it = it + more
+            else:
+                out, it, failed = solve(C, Z, G, tol)
+            codes[start:stop] = out
+            n_iter[start:stop] = it
+            n_failed += failed
     if n_failed:
         warnings.warn(f"sparse_encode(algorithm={algorithm!r}) reached max_iter={max_iter} "
                       f"on {n_failed} of {n} samples before the tolerance; increase "
@@ -288,25 +363,22 @@ def autoencoder_transform_gpu(est, X):
     input: one cuBLAS / cuSPARSE product with the encoder weights, then the
     activation kernel (with ``activation_threshold``); codes come back on
     the GPU (``cupyx`` CSR with ``sparse_output=True``)."""
-    cp, csp = _cupy(), _sparse()
-    X, sparse = _as_float_matrix(cp, csp, X)
-    if X.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
-                         f"expecting {est.n_features_in_} features as input.")
+    cp = _cupy()
     P = est._params()
     W = np.asarray(P["W_enc"], dtype=np.float64)
     # the pre-activation is X W^T - offset, the encoder's input shift folded in
     offset = P["b_dec"].astype(np.float64) @ W.T - P["b_enc"].astype(np.float64)
-    C = _responses(cp, csp, X, W.T)
     activation = getattr(est, "activation", "sigmoid")
-    mode, alpha, n_keep = {"relu": ("jump", 0.0, 0), "topk": ("topk_value", 0.0, 0),
-                           "batchtopk": ("jump", None, 0), "sigmoid": ("sigmoid", 0.0, 0)
-                           }[activation]
-    if activation == "topk":
-        n_keep = est._k()
-    if activation == "batchtopk":
-        alpha = 0.0 if est._threshold() is None else float(est._threshold())
-    out = _BACKEND["encode"](C, cp.asarray(offset), mode, alpha, False, n_keep, None, None,
-                             est.activation_threshold)
-    return csp.csr_matrix(out) if est.sparse_output else out
+    mode = {"relu": "jump", "topk": "topk_value", "batchtopk": "jump",
+            "sigmoid": "sigmoid"}[activation]
+    n_keep = est._k() if activation == "topk" else 0
+    alpha = 0.0
+    if activation == "batchtopk" and est._threshold() is not None:
+        alpha = float(est._threshold())
+
+    def activate(C, rows, sparse):
+        return _BACKEND["encode"](C, cp.asarray(offset), mode, alpha, False, n_keep, None,
+                                  None, est.activation_threshold)
+
+    return _transform_rows(est, X, W.T, W.shape[0], activate)
 

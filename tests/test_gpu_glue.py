@@ -21,13 +21,25 @@ def _threshold_cpu(C, alpha, positive):
             else np.sign(C) * np.maximum(np.abs(C) - alpha, 0)).astype(C.dtype)
 
 
+def _c_contiguous(kernel):
+    """The CUDA kernels index rows as ``s * k + j``: every array the glue
+    hands them must be C-contiguous (the Numba stand-ins would not care)."""
+    def checked(*args, **kwargs):
+        for a in args:
+            if isinstance(a, np.ndarray):
+                assert a.flags.c_contiguous, "a kernel argument is not C-contiguous"
+        return kernel(*args, **kwargs)
+
+    return checked
+
+
 @pytest.fixture
 def cpu_backend(monkeypatch):
     monkeypatch.setattr(_gpu, "_cupy", lambda: np)
     monkeypatch.setattr(_gpu, "_sparse", lambda: sp)
-    monkeypatch.setitem(_gpu._BACKEND, "step", fista_step)
+    monkeypatch.setitem(_gpu._BACKEND, "step", _c_contiguous(fista_step))
     monkeypatch.setitem(_gpu._BACKEND, "gap", _gap_cpu)
-    monkeypatch.setitem(_gpu._BACKEND, "threshold", _threshold_cpu)
+    monkeypatch.setitem(_gpu._BACKEND, "threshold", _c_contiguous(_threshold_cpu))
 
 
 def _gpu_encode(X, D, **kw):
@@ -202,7 +214,7 @@ def test_glue_threshold_encoder_transform(cpu_backend, monkeypatch, mode, split,
     standing in: the CPU transform's features."""
     from sparsecode import ThresholdEncoder
 
-    monkeypatch.setitem(_gpu._BACKEND, "encode", _encode_cpu)
+    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 8)) * (rng.random((60, 8)) < 0.6)
     est = ThresholdEncoder(12, mode=mode, split_sign=split, whiten=whiten, alpha=0.1, k=3,
@@ -245,7 +257,7 @@ def test_glue_autoencoder_transform(cpu_backend, monkeypatch, make, sparse):
     the CPU kernels standing in: the CPU transform's codes."""
     import warnings
 
-    monkeypatch.setitem(_gpu._BACKEND, "encode", _encode_cpu)
+    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
     rng = np.random.default_rng(1)
     X = rng.standard_normal((80, 10)) * (rng.random((80, 10)) < 0.5)
     with warnings.catch_warnings():
@@ -258,3 +270,29 @@ def test_glue_autoencoder_transform(cpu_backend, monkeypatch, make, sparse):
     assert sp.issparse(_gpu.autoencoder_transform_gpu(est, Xin))
     with pytest.raises(ValueError, match="features"):
         _gpu.autoencoder_transform_gpu(est, X[:, :4])
+
+
+def test_glue_row_chunks_fortran_init_and_float32_convergence(cpu_backend, monkeypatch):
+    """Row chunks (forced small) give the unchunked codes; a Fortran-ordered
+    warm start is read as the codes it holds (the kernels need C order); in
+    float32 the gap is taken in float64, so a tight tolerance is reached."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, D, alpha = make_problem(n_samples=40)
+    whole = _gpu_encode(X, D, alpha=alpha)
+    monkeypatch.setattr(_gpu, "_CHUNK_ENTRIES", 7 * D.shape[0])  # chunks of 7 rows
+    # (the same codes up to the products' rounding, whose blocking moves)
+    np.testing.assert_allclose(_gpu_encode(X, D, alpha=alpha), whole, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(_gpu_encode(X, D, alpha=alpha, algorithm="threshold"),
+                                  sparse_encode(X, D, alpha=alpha, algorithm="threshold"))
+    warm = _gpu_encode(X, D, alpha=alpha, init=np.asfortranarray(whole),
+                       return_n_iter=True)
+    np.testing.assert_allclose(warm[0], whole, atol=1e-8)
+    assert warm[1].max() <= 10
+    X32, D32 = X.astype(np.float32), D.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        Z32 = _gpu_encode(X32, D32, alpha=alpha, tol=1e-8, max_iter=5000)
+    assert Z32.dtype == np.float32

@@ -36,9 +36,9 @@ __device__ void shrink(const T* __restrict__ C, const double* __restrict__ offse
     } else {
         a = 1.0 / (1.0 + exp(-v));
     }
-    if (use_cut) {
-        if (a < cut) a = 0.0;
-        if (b < cut) b = 0.0;
+    if (use_cut) {  // compared in the output's type, as zero_below does
+        if ((T)a < (T)cut) a = 0.0;
+        if ((T)b < (T)cut) b = 0.0;
     }
     row[j] = (T)a;
     if (split) row[k + j] = (T)b;
@@ -89,8 +89,8 @@ __device__ void topk(const T* __restrict__ C, const double* __restrict__ offset,
             w[at] = -1.0;
             double a = split || by_value ? fmax(c, 0.0) : c;
             double b = fmax(-c, 0.0);
-            if (use_cut && a < cut) a = 0.0;
-            if (use_cut && b < cut) b = 0.0;
+            if (use_cut && (T)a < (T)cut) a = 0.0;
+            if (use_cut && (T)b < (T)cut) b = 0.0;
             row[at] = (T)a;
             if (split) row[k + at] = (T)b;
         }
