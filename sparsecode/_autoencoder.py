@@ -488,9 +488,11 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         check_is_fitted(self)
         if _gpu.is_gpu_array(X):  # CuPy input: the codes stay on its GPU
-            return _gpu.autoencoder_transform_gpu(self, X)
+            return _gpu.autoencoder_transform_gpu(_gpu.check_device(self), X)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False)
+        if self.device == "gpu":
+            return _gpu.to_host(_gpu.autoencoder_transform_gpu(self, _gpu.to_device(X)))
         return self._encode(X, self._params(), self._threshold(), self.sparse_output)
 
     def inverse_transform(self, X):
@@ -680,6 +682,12 @@ class SparseAutoencoder(_AutoencoderBase):
     verbose : int, default=0
         Print the loss every epoch.
     random_state : int, RandomState instance or None, default=None
+    device : {"cpu", "gpu"}, default=None
+        Where ``transform`` computes (``fit`` runs on the CPU). None: where
+        ``X`` lives (a CuPy array on its GPU, the features coming back
+        there). "gpu": numpy / scipy.sparse input is copied to the current
+        GPU, encoded there and copied back; needs the ``gpu`` extra. "cpu":
+        CuPy input is refused (no silent copies).
 
     Attributes
     ----------
@@ -765,6 +773,7 @@ class SparseAutoencoder(_AutoencoderBase):
         "sparse_output": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "device": [StrOptions({"cpu", "gpu"}), None],
     }
 
     def __init__(self, n_components, *, activation="relu", l1=1e-3, k=None, tied=False,
@@ -774,7 +783,7 @@ class SparseAutoencoder(_AutoencoderBase):
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
                  tol=1e-4, shuffle=True, weight_l1=0.0, prune=None, prune_epochs=None,
                  dropout=0.0, activation_threshold=None, sparse_output=False, verbose=0,
-                 random_state=None):
+                 random_state=None, device=None):
         self.n_components = n_components
         self.activation = activation
         self.l1 = l1
@@ -806,6 +815,7 @@ class SparseAutoencoder(_AutoencoderBase):
         self.sparse_output = sparse_output
         self.verbose = verbose
         self.random_state = random_state
+        self.device = device
 
     # ------------------------------------------------------------ helpers
     def _k(self):
@@ -1254,6 +1264,12 @@ class KLSparseEncoder(_AutoencoderBase):
     random_state : int, RandomState instance or None, default=None
         Seeds the UFLDL initialisation (uniform in
         :math:`\pm\sqrt{6 / (m + d + 1)}`) and the Adam minibatches.
+    device : {"cpu", "gpu"}, default=None
+        Where ``transform`` computes (``fit`` runs on the CPU). None: where
+        ``X`` lives (a CuPy array on its GPU, the features coming back
+        there). "gpu": numpy / scipy.sparse input is copied to the current
+        GPU, encoded there and copied back; needs the ``gpu`` extra. "cpu":
+        CuPy input is refused (no silent copies).
 
     Attributes
     ----------
@@ -1306,13 +1322,14 @@ class KLSparseEncoder(_AutoencoderBase):
         "sparse_output": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "device": [StrOptions({"cpu", "gpu"}), None],
     }
 
     def __init__(self, n_components, *, rho=0.05, beta=3.0, weight_decay=1e-4,
                  solver="lbfgs", max_iter=400, batch_size=None, learning_rate=1e-3,
                  tol=1e-5, weight_l1=0.0, prune=None, prune_epochs=None, dropout=0.0,
                  activation_threshold=None, sparse_output=False, verbose=0,
-                 random_state=None):
+                 random_state=None, device=None):
         self.n_components = n_components
         self.rho = rho
         self.beta = beta
@@ -1330,6 +1347,7 @@ class KLSparseEncoder(_AutoencoderBase):
         self.sparse_output = sparse_output
         self.verbose = verbose
         self.random_state = random_state
+        self.device = device
 
     def _loss(self, theta, X, scale=None):
         return kl_loss_grad(theta, X, self.n_components, self.rho, self.beta,

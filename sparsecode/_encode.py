@@ -361,12 +361,14 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
         "n_jobs": [ANY_INT, None],
         "return_n_iter": ["boolean"],
         "gram": ["array-like", None],
+        "device": [StrOptions({"cpu", "gpu"}), None],
     },
     prefer_skip_nested_validation=True,
 )
 def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positive=False,
                   n_nonzero_coefs=None, max_iter=1000, tol=1e-6, init=None,
-                  sparse_output=False, n_jobs=None, return_n_iter=False, gram=None):
+                  sparse_output=False, n_jobs=None, return_n_iter=False, gram=None,
+                  device=None):
     r"""Sparse coding: find codes ``Z`` such that ``X ~= Z @ dictionary``.
 
     For the l1 algorithms each row ``x`` of ``X`` is coded by solving
@@ -464,6 +466,14 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
         dictionary learner codes each minibatch on the same atoms); it is
         trusted to match ``dictionary``. ``l2`` is added to a copy.
 
+    device : {"cpu", "gpu"}, default=None
+        Where to compute. None: where ``X`` lives (a CuPy array on its GPU,
+        anything else on the CPU). "gpu": numpy or scipy.sparse input is
+        validated here, copied to the current GPU, coded there and the codes
+        copied back (numpy, or scipy CSR with ``sparse_output=True``); needs
+        the ``gpu`` extra. "cpu" with CuPy input is refused (move it with
+        ``cupy.asnumpy``: no silent copies).
+
     Returns
     -------
     codes : {ndarray, sparse matrix} of shape (n_samples, n_components)
@@ -499,11 +509,23 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     >>> Z.shape
     (2, 8)
     """
+    gpu_kwargs = dict(algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,
+                      n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol,
+                      sparse_output=sparse_output, return_n_iter=return_n_iter)
     if _gpu.is_gpu_array(X):
-        return _gpu.sparse_encode_gpu(
-            X, dictionary, algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,
-            n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol, init=init,
-            sparse_output=sparse_output, return_n_iter=return_n_iter, gram=gram)
+        if device == "cpu":
+            raise ValueError("device='cpu' with CuPy input: move X to the host first "
+                             "(cupy.asnumpy(X)); sparsecode makes no silent copies.")
+        return _gpu.sparse_encode_gpu(X, dictionary, init=init, gram=gram, **gpu_kwargs)
+    if device == "gpu":
+        X = check_array(X, accept_sparse=True, accept_large_sparse=True,
+                        dtype=[np.float64, np.float32], input_name="X")
+        dictionary = check_array(dictionary, dtype=[np.float64, np.float32],
+                                 input_name="dictionary")
+        return _gpu.to_host(_gpu.sparse_encode_gpu(
+            _gpu.to_device(X), dictionary, init=None if init is None else _gpu.to_device(
+                check_array(init, dtype=[np.float64, np.float32], input_name="init")),
+            gram=gram, **gpu_kwargs))
     X_was_sparray = isinstance(X, sp.sparray) if hasattr(sp, "sparray") else False
     X = check_array(X, accept_sparse=True, accept_large_sparse=True,
                     dtype=[np.float64, np.float32], input_name="X")

@@ -17,6 +17,7 @@ import functools
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from ._cuda import sources
@@ -43,6 +44,34 @@ def is_gpu_array(X):
     """Whether ``X`` is a CuPy array or ``cupyx.scipy.sparse`` matrix (without
     importing CuPy)."""
     return type(X).__module__.split(".")[0] in ("cupy", "cupyx")
+
+
+def to_device(X):
+    """A numpy array or scipy.sparse matrix on the current GPU (CuPy array,
+    or ``cupyx`` CSR)."""
+    cp, csp = _cupy(), _sparse()
+    if sp.issparse(X):
+        return csp.csr_matrix(X.tocsr())
+    return cp.asarray(X)
+
+
+def to_host(result):
+    """GPU results (arrays, ``cupyx`` sparse matrices, tuples of them) back
+    on the host as numpy arrays / scipy CSR."""
+    if isinstance(result, tuple):
+        return tuple(to_host(r) for r in result)
+    if hasattr(result, "get"):
+        return result.get()  # cupy.ndarray and cupyx sparse both have .get()
+    return result
+
+
+def check_device(est):
+    """Refuse CuPy input to an estimator told ``device="cpu"``."""
+    if getattr(est, "device", None) == "cpu":
+        raise ValueError(f"{type(est).__name__}(device='cpu') was given a CuPy array: move "
+                         "it to the host first (cupy.asnumpy(X)); sparsecode makes no "
+                         "silent copies.")
+    return est
 
 
 def _cupy():

@@ -134,6 +134,12 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         means Numba's thread count, -1 all threads.
     random_state : int, RandomState instance or None, default=None
         Seeds k-means++ and the patches.
+    device : {"cpu", "gpu"}, default=None
+        Where ``transform`` computes (``fit`` runs on the CPU). None: where
+        ``X`` lives (a CuPy array on its GPU, the features coming back
+        there). "gpu": numpy / scipy.sparse input is copied to the current
+        GPU, encoded there and copied back; needs the ``gpu`` extra. "cpu":
+        CuPy input is refused (no silent copies).
 
     Attributes
     ----------
@@ -206,13 +212,14 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "n_jobs": [IntInterval(Integral, None, -1, closed="right"),
                    IntInterval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
+        "device": [StrOptions({"cpu", "gpu"}), None],
     }
 
     def __init__(self, n_components=None, *, dictionary="kmeans", mode="soft", alpha=None,
                  target_sparsity=None, split_sign=True, whiten=False, whiten_eps=0.1, k=None,
                  sparse_output=False, kmeans_max_iter=100, kmeans_n_init=1,
                  kmeans_tol=1e-4, verbose=0, n_jobs=None,
-                 random_state=None):
+                 random_state=None, device=None):
         self.n_components = n_components
         self.dictionary = dictionary
         self.mode = mode
@@ -229,6 +236,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.verbose = verbose
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.device = device
 
     # ------------------------------------------------------------------ fit
     def _check_params(self):
@@ -397,9 +405,11 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         check_is_fitted(self)
         if _gpu.is_gpu_array(X):  # CuPy input: the features stay on its GPU
-            return _gpu.threshold_transform_gpu(self, X)
+            return _gpu.threshold_transform_gpu(_gpu.check_device(self), X)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False)
+        if self.device == "gpu":
+            return _gpu.to_host(_gpu.threshold_transform_gpu(self, _gpu.to_device(X)))
         dtype = X.dtype
         rows = Rows(X, self.mean_, self.whitening_)
         X = rows.X  # CSR without duplicate entries

@@ -296,3 +296,37 @@ def test_glue_row_chunks_fortran_init_and_float32_convergence(cpu_backend, monke
         warnings.simplefilter("error", ConvergenceWarning)
         Z32 = _gpu_encode(X32, D32, alpha=alpha, tol=1e-8, max_iter=5000)
     assert Z32.dtype == np.float32
+
+
+def test_glue_device_gpu_for_host_input(cpu_backend, monkeypatch):
+    """device="gpu" on numpy / scipy.sparse input: validated on the host,
+    computed through the GPU path, returned on the host in the input's kind;
+    device="cpu" refuses GPU arrays rather than copying them."""
+    from sparsecode import ThresholdEncoder
+
+    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
+    X, D, alpha = make_problem(n_samples=30)
+    kw = dict(algorithm="fista", alpha=alpha, tol=1e-10, max_iter=20_000)
+    np.testing.assert_allclose(sparse_encode(X.tolist(), D, device="gpu", **kw),
+                               sparse_encode(X, D, **kw), atol=1e-6)
+    out = sparse_encode(sp.csr_matrix(X), D, device="gpu", sparse_output=True, **kw)
+    assert sp.issparse(out)
+    for est in (ThresholdEncoder(8, mode="topk", k=3, random_state=0),
+                SparseAutoencoder(8, activation="topk", k=3, max_iter=2, random_state=0)):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(X)
+        ref = est.transform(X)
+        np.testing.assert_allclose(est.set_params(device="gpu").transform(X), ref,
+                                   rtol=1e-12, atol=1e-12)
+
+    class FakeCupyArray:
+        shape, ndim = (3, 3), 2
+
+    FakeCupyArray.__module__ = "cupy._core.core"
+    with pytest.raises(ValueError, match="device='cpu'"):
+        sparse_encode(FakeCupyArray(), D[:, :3], device="cpu")
+    with pytest.raises(ValueError, match="device='cpu'"):
+        est.set_params(device="cpu").transform(FakeCupyArray())
