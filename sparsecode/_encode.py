@@ -203,6 +203,17 @@ def _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
         numba.set_num_threads(threads)
 
 
+def _check_codes_finite(codes, dtype, xp=np):
+    """Finite data can still have codes too large for the dtype: an atom of
+    norm 1e-45 in float32 with alpha = 0 codes a unit signal by 1e45."""
+    values = codes.data if hasattr(codes, "nnz") else codes
+    if values.size and not bool(xp.isfinite(values).all()):
+        raise ValueError(
+            f"The codes overflow {np.dtype(dtype).name}: the dictionary has atoms so small "
+            "(or nearly dependent) that the solution does not fit. Rescale the dictionary "
+            "to unit-norm atoms, raise alpha, or pass float64 data.")
+
+
 def _gap_cpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
     """Converged rows by their duality gap, in float64 (``gram64``: the
     float64 Gram when the iterates are float32, as the GPU path passes)."""
@@ -603,6 +614,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
             sparse_output=sparse_output, gram=gram,
         )
 
+    _check_codes_finite(codes_out, dtype)
     if n_failed and algorithm == "omp":
         warnings.warn(
             f"Orthogonal matching pursuit ended early on {n_failed} of {n_samples} "

@@ -378,6 +378,9 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
             codes[start:stop] = out
             n_iter[start:stop] = it
             n_failed += failed
+    from ._encode import _check_codes_finite
+
+    _check_codes_finite(codes, dtype, cp)
     if n_failed:
         warnings.warn(f"sparse_encode(algorithm={algorithm!r}) reached max_iter={max_iter} "
                       f"on {n_failed} of {n} samples before the tolerance; increase "

@@ -304,3 +304,26 @@ def test_diverging_training_is_refused_and_state_kept(make):
                 warnings.simplefilter("ignore")
                 est.partial_fit(X)
         _assert_state(est, state)
+
+
+@pytest.mark.parametrize("algorithm", ["lars", "cd", "fista", "omp", "threshold"])
+def test_sparse_encode_refuses_codes_that_overflow(algorithm):
+    """Found by the fuzz run: a subnormal atom (1.4e-45 in float32) and
+    alpha = 0 make the exact code 7e44, beyond float32; refused by name
+    instead of returned as inf."""
+    from sparsecode import sparse_encode
+
+    X = np.array([[1.0], [0.0]], dtype=np.float32)
+    D = np.array([[0.0], [1.4e-45]])
+    kw = dict(n_nonzero_coefs=1) if algorithm == "omp" else dict(alpha=0.0)
+    if algorithm in ("threshold", "omp"):
+        # the threshold's codes are the (tiny) correlations; OMP takes an atom
+        # of squared norm 2e-90 for a zero one and codes nothing: both finite
+        assert np.all(np.isfinite(sparse_encode(X, D, algorithm=algorithm, **kw)))
+        return
+    with pytest.raises(ValueError, match="codes overflow float32"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sparse_encode(X, D, algorithm=algorithm, **kw)
+    ok = sparse_encode(X.astype(np.float64), D, algorithm=algorithm, **kw)
+    np.testing.assert_allclose(ok[0, 1], 1 / 1.4e-45, rtol=1e-6)  # fits in float64
