@@ -72,29 +72,21 @@ def checks(cp, csp, X, D, alpha, rows):
                 ok = rel < limit and obj < limit
                 lines.append(f"| {algorithm} | {fmt} | {np.dtype(dtype).name} | {rel:.1e} | "
                              f"{obj:+.1e} | {'ok' if ok else 'FAIL'} |")
-        # ThresholdEncoder.transform on the GPU (fitted on the CPU)
-        from sparsecode import ThresholdEncoder
+        # the encoders' transform on the GPU (fitted on the CPU)
+        from sparsecode import KLSparseEncoder, SparseAutoencoder, ThresholdEncoder
 
-        for mode, split in (("soft", True), ("hard", True), ("topk", False),
-                            ("triangle", False)):
-            enc = ThresholdEncoder(256, mode=mode, split_sign=split, whiten=True,
-                                   k=16, random_state=0).fit(Xd[:5000])
-            cpu = enc.transform(Xd)
-            gpu = cp.asnumpy(enc.transform(cp.asarray(Xd)))
-            rel = np.linalg.norm(gpu - cpu) / max(np.linalg.norm(cpu), 1e-300)
-            limit = 1e-5 if dtype == np.float32 else 1e-7
-            lines.append(f"| ThresholdEncoder {mode} | dense | {np.dtype(dtype).name} | "
-                         f"{rel:.1e} | | {'ok' if rel < limit else 'FAIL'} |")
-        # the autoencoders' transform on the GPU (trained on the CPU)
-        from sparsecode import KLSparseEncoder, SparseAutoencoder
-
-        for name, est in (
-                ("SparseAutoencoder relu", SparseAutoencoder(512, max_iter=2)),
-                ("SparseAutoencoder topk", SparseAutoencoder(512, activation="topk", k=16,
-                                                             max_iter=2)),
-                ("SparseAutoencoder batchtopk",
-                 SparseAutoencoder(512, activation="batchtopk", k=16, max_iter=2)),
-                ("KLSparseEncoder", KLSparseEncoder(64, max_iter=20))):
+        encoders = [(f"ThresholdEncoder {mode}",
+                     ThresholdEncoder(256, mode=mode, split_sign=split, whiten=True, k=16))
+                    for mode, split in (("soft", True), ("hard", True), ("topk", False),
+                                        ("triangle", False))]
+        encoders += [
+            ("SparseAutoencoder relu", SparseAutoencoder(512, max_iter=2)),
+            ("SparseAutoencoder topk", SparseAutoencoder(512, activation="topk", k=16,
+                                                         max_iter=2)),
+            ("SparseAutoencoder batchtopk",
+             SparseAutoencoder(512, activation="batchtopk", k=16, max_iter=2)),
+            ("KLSparseEncoder", KLSparseEncoder(64, max_iter=20))]
+        for name, est in encoders:
             est.set_params(random_state=0).fit(Xd[:5000])
             cpu = est.transform(Xd)
             gpu = cp.asnumpy(est.transform(cp.asarray(Xd)))
