@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
+from . import _gpu
 from ._base import restore_on_error
 from ._chunks import Scratch, map_chunks
 from ._kernels._attention import (
@@ -915,15 +916,16 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
                     f"'longformer', 'bigbird' or 'lsh'), or shorter sequences.")
         return lengths, offsets
 
-    def _qkv(self, X):
+    def _qkv(self, X, xp=np):
         """Queries (scaled), keys, values and the per-key score bias, in
-        ``X``'s dtype."""
+        ``X``'s dtype; ``xp`` the array module ``X`` lives in (numpy, or
+        CuPy for the GPU path, which takes the window pattern only)."""
         dtype = X.dtype
 
         def project(W):
             if W is None:
-                return X.toarray() if sp.issparse(X) else np.ascontiguousarray(X)
-            return np.ascontiguousarray(X @ W.astype(dtype), dtype=dtype)
+                return X.toarray() if hasattr(X, "toarray") else xp.ascontiguousarray(X)
+            return xp.ascontiguousarray(X @ xp.asarray(W, dtype=dtype), dtype=dtype)
 
         Q = project(self.query_projection_)
         if self.pattern == "lsh":
@@ -943,7 +945,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         d = Q.shape[1]
         if self.similarity == "dot":
             Qs = Q * dtype.type(1 / np.sqrt(d))
-            bias = np.zeros(K.shape[0], dtype=dtype)
+            bias = xp.zeros(K.shape[0], dtype=dtype)
         else:
             # -||q - k||^2 is the same for q - c and k - c: centring both on
             # the keys' mean keeps float32 exact when the data sit far from
@@ -952,8 +954,10 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             Q, K = Q - c, K - c
             h2 = self.bandwidth_ ** 2
             Qs = Q * dtype.type(2 / h2)
-            bias = (-np.einsum("ij,ij->i", K, K, dtype=np.float64) / h2).astype(dtype)
-        return np.ascontiguousarray(Qs), np.ascontiguousarray(K), np.ascontiguousarray(V), bias
+            sq = (np.einsum("ij,ij->i", K, K, dtype=np.float64) if xp is np
+                  else (K.astype(xp.float64) ** 2).sum(axis=1))
+            bias = (-sq / h2).astype(dtype)
+        return xp.ascontiguousarray(Qs), xp.ascontiguousarray(K), xp.ascontiguousarray(V), bias
 
     def _check_fitted(self):
         check_is_fitted(self)
@@ -978,7 +982,9 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         ----------
         X : {array-like, sparse matrix} of shape (n_tokens, n_features)
             Tokens, in order. With ``projection="identity"`` a sparse ``X``
-            is densified (the output has its shape and is dense anyway).
+            is densified (the output has its shape and is dense anyway). A
+            CuPy array or ``cupyx`` CSR matrix runs on its GPU
+            (``pattern="window"`` so far) and the output stays there.
         lengths : array-like of int, default=None
             Lengths of the consecutive sequences in ``X``.
 
@@ -988,6 +994,8 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             The attention output (``d_v`` columns), ``[X, attention]``
             (sparse when ``X`` is) or ``X + attention``, in ``X``'s dtype.
         """
+        if _gpu.is_gpu_array(X):  # CuPy input: the window pattern on its GPU
+            return _gpu.attention_transform_gpu(self, X, lengths)
         start = time.perf_counter()
         X, plan, Q, K, V, bias = self._prepare(X, lengths)
         out = _attend(plan, Q, K, V, bias, self.n_jobs)

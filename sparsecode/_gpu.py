@@ -26,7 +26,8 @@ from ._cuda import sources
 # the CUDA sources checks each is in its source's PTX.
 KERNELS = tuple((source, f"{kernel}_{suffix}")
                 for source, kernels in (("fista", ("fista_step", "lasso_gap", "threshold")),
-                                        ("threshold", ("shrink", "topk", "triangle")))
+                                        ("threshold", ("shrink", "topk", "triangle")),
+                                        ("attention", ("window_attention",)))
                 for kernel in kernels for suffix in ("f32", "f64"))
 
 GPU_ALGORITHMS = ("auto", "fista", "ista", "threshold")
@@ -170,10 +171,26 @@ def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
     return out
 
 
+_MAX_VALUE_DIM = 32 * 32  # attention.cu: MAX_PER_LANE values in each of 32 lanes
+
+
+def _window_gpu(Q, K, V, bias, start, end, half, dilation, causal):
+    """Window attention, a warp per query (sparsecode/_cuda/attention.cu)."""
+    cp = _cupy()
+    n, d = Q.shape
+    dv = V.shape[1]
+    out = cp.empty((n, dv), dtype=Q.dtype)
+    grid, block = _row_grid(n)
+    _kernel("attention", "window_attention", Q.dtype)(
+        grid, block, (Q, K, V, bias, start, end, out, np.int64(n), np.int64(d), np.int64(dv),
+                      np.int64(half), np.int64(dilation), np.int32(bool(causal))))
+    return out
+
+
 # the fused kernels the shared code calls (a test swaps in the CPU ones to run
 # this module's glue on numpy)
 _BACKEND = {"step": _step_gpu, "gap": _gap_gpu, "threshold": _threshold_gpu,
-            "encode": _encode_gpu}
+            "encode": _encode_gpu, "attention": _window_gpu}
 
 
 def _check_finite(cp, values, name):
@@ -413,4 +430,48 @@ def autoencoder_transform_gpu(est, X):
                                   None, est.activation_threshold)
 
     return _transform_rows(est, X, W.T, W.shape[0], activate)
+
+
+def attention_transform_gpu(est, X, lengths=None):
+    """``SparseAttentionTransformer.transform`` of CuPy input (fitted on the
+    CPU), ``pattern="window"`` (dilated, causal, several sequences): the
+    projections in cuBLAS / cuSPARSE, the attention by attention.cu; the
+    output stays on the GPU."""
+    cp, csp = _cupy(), _sparse()
+    est._check_fitted()
+    if est.pattern != "window":
+        raise ValueError(f"pattern={est.pattern!r} runs on the CPU only so far; on CuPy "
+                         "input pattern='window' (move X with cupy.asnumpy for the others).")
+    X, sparse = _as_float_matrix(cp, csp, X)
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
+                         f"expecting {est.n_features_in_} features as input.")
+    n = X.shape[0]
+    lengths, offsets = est._sequences(n, None if lengths is None else _host(lengths))
+    with _device(X):
+        Q, K, V, bias = est._qkv(X, xp=cp)
+        if V.shape[1] > _MAX_VALUE_DIM:
+            raise ValueError(f"the values have {V.shape[1]} columns; the GPU window kernel "
+                             f"takes at most {_MAX_VALUE_DIM} (use a projection).")
+        seq = np.repeat(np.arange(lengths.size), lengths)
+        start = offsets[:-1][seq]
+        out = _BACKEND["attention"](Q, K, V, bias, cp.asarray(start),
+                                    cp.asarray(start + lengths[seq]),
+                                    min(est.window_ // 2, int(lengths.max())),
+                                    int(est.dilation), bool(est.causal))
+        if not bool(cp.isfinite(out).all()):
+            raise ValueError("The attention output is not finite: the scores overflow "
+                             f"{X.dtype} (q.k near its largest value). Scale X down.")
+        if est.output == "attention":
+            return out
+        if est.output == "residual":
+            return out + (X.toarray() if sparse else X)
+        if sparse:
+            return csp.hstack([X, csp.csr_matrix(out)], format="csr")
+        return cp.hstack([X, out])
+
+
+def _host(values):
+    """``lengths`` may come as a CuPy array: the pattern is set up on the host."""
+    return values.get() if hasattr(values, "get") else values
 

@@ -111,3 +111,22 @@ def test_gpu_autoencoder_transform_matches_cpu(make, dtype):
         assert isinstance(out, cp.ndarray) and out.dtype == dtype
         rel = np.linalg.norm(cp.asnumpy(out) - ref) / max(np.linalg.norm(ref), 1e-300)
         assert rel < (1e-7 if dtype == np.float64 else 1e-5), rel
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("params", [dict(window=16), dict(window=8, dilation=3, causal=True),
+                                    dict(window=8, similarity="neg_sq_dist", bandwidth=3.0),
+                                    dict(window=8, projection="random", n_components=16,
+                                         random_state=0)])
+def test_gpu_window_attention_matches_cpu(params, dtype):
+    from sparsecode import SparseAttentionTransformer
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 32)).astype(dtype)
+    lengths = [1000, 7, 1993]
+    est = SparseAttentionTransformer("window", **params).fit(X, lengths=lengths)
+    ref = est.transform(X, lengths=lengths)
+    out = est.transform(cp.asarray(X), lengths=lengths)
+    assert isinstance(out, cp.ndarray) and out.dtype == dtype
+    rel = np.linalg.norm(cp.asnumpy(out) - ref) / np.linalg.norm(ref)
+    assert rel < (1e-10 if dtype == np.float64 else 1e-5), rel

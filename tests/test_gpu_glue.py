@@ -158,9 +158,9 @@ def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
     with pytest.raises(TypeError, match="CPU only so far"):
         est.fit(FakeCupyArray())
     est.fit(np.random.default_rng(0).standard_normal((10, 3)))
-    # (ThresholdEncoder's and the autoencoders' transforms have GPU paths,
+    # (the encoders' and window attention's transforms have GPU paths,
     # tested below)
-    if name in ("DictionaryLearner", "SparseAttentionTransformer"):
+    if name == "DictionaryLearner":
         with pytest.raises(TypeError, match="CPU only so far"):
             est.transform(FakeCupyArray())
 
@@ -330,3 +330,63 @@ def test_glue_device_gpu_for_host_input(cpu_backend, monkeypatch):
         sparse_encode(FakeCupyArray(), D[:, :3], device="cpu")
     with pytest.raises(ValueError, match="device='cpu'"):
         est.set_params(device="cpu").transform(FakeCupyArray())
+
+
+def _window_cpu(Q, K, V, bias, start, end, half, dilation, causal):
+    """attention.cu's semantics in numpy: each query's dilated window inside
+    its sequence, a float64 softmax of q.k + bias."""
+    out = np.empty((Q.shape[0], V.shape[1]), dtype=Q.dtype)
+    for i in range(Q.shape[0]):
+        below = min(half, (i - start[i]) // dilation)
+        above = 0 if causal else min(half, (end[i] - 1 - i) // dilation)
+        keys = i + dilation * np.arange(-below, above + 1)
+        s = K[keys].astype(np.float64) @ Q[i].astype(np.float64) + bias[keys]
+        w = np.exp(s - s.max())
+        out[i] = (w @ V[keys].astype(np.float64)) / w.sum()
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("params", [
+    dict(window=4), dict(window=6, dilation=2), dict(window=8, causal=True),
+    dict(window=4, similarity="neg_sq_dist", bandwidth=2.0),
+    dict(window=4, projection="random", n_components=3, random_state=0),
+    dict(window=4, projection="pca", n_components=3),
+    dict(window=4, output="residual"),
+    dict(window=2, output="concat"),
+    dict(window=1000),  # reach past every sequence
+])
+def test_glue_window_attention(cpu_backend, monkeypatch, params, sparse, dtype):
+    """SparseAttentionTransformer.transform's GPU glue (projections, the
+    similarity's scale and bias, sequence bounds, outputs) with attention.cu's
+    semantics in numpy: the CPU transform's output."""
+    from sparsecode import SparseAttentionTransformer
+
+    monkeypatch.setitem(_gpu._BACKEND, "attention", _c_contiguous(_window_cpu))
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((60, 5)) * (rng.random((60, 5)) < 0.7)).astype(dtype)
+    lengths = [25, 1, 34]
+    est = SparseAttentionTransformer("window", **params).fit(X, lengths=lengths)
+    Xin = sp.csr_matrix(X) if sparse else X
+    ref = est.transform(Xin, lengths=lengths)
+    out = _gpu.attention_transform_gpu(est, Xin, lengths=np.array(lengths))
+    assert out.dtype == dtype and out.shape == ref.shape and sp.issparse(out) == sp.issparse(ref)
+    ref = ref.toarray() if sp.issparse(ref) else ref
+    out = out.toarray() if sp.issparse(out) else out
+    tol = 1e-10 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+
+
+def test_glue_attention_refusals(cpu_backend):
+    from sparsecode import SparseAttentionTransformer
+
+    X = np.random.default_rng(0).standard_normal((30, 4))
+    with pytest.raises(ValueError, match="CPU only so far"):
+        _gpu.attention_transform_gpu(
+            SparseAttentionTransformer("longformer", window=4).fit(X), X)
+    est = SparseAttentionTransformer("window", window=4).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        _gpu.attention_transform_gpu(est, X[:, :3])
+    with pytest.raises(ValueError, match="lengths"):
+        _gpu.attention_transform_gpu(est, X, lengths=[10, 10])
