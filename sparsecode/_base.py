@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from . import _gpu
 from ._encode import sparse_encode
 from ._validation import validate_data
 
@@ -86,7 +87,9 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode.
+            Data to encode. A CuPy array or ``cupyx`` CSR matrix is coded on
+            its GPU with ``transform_algorithm`` "auto" (FISTA there),
+            "fista", "ista" or "threshold", and the codes stay there.
 
         Returns
         -------
@@ -96,6 +99,8 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             columns.
         """
         check_is_fitted(self)
+        if _gpu.is_gpu_array(X):
+            return self._transform_gpu(X)
         X = validate_data(self, X, accept_sparse=True, dtype=[np.float64, np.float32],
                           reset=False)
         codes = self._encode(X, sparse_output=self.sparse_output)
@@ -107,6 +112,19 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             out = sp.hstack([pos, neg], format="csr")
             return out if not isinstance(codes, sp.sparray) else sp.csr_array(out)
         return np.hstack([np.maximum(codes, 0), np.maximum(-codes, 0)])
+
+    def _transform_gpu(self, X):
+        """CuPy input: ``sparse_encode`` on its GPU (``transform_algorithm``
+        "auto", "fista", "ista" or "threshold"), the sign split there too;
+        the codes stay on the GPU."""
+        cp, csp = _gpu._cupy(), _gpu._sparse()
+        if X.shape[-1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[-1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        codes = self._encode(X)
+        if self.split_sign:
+            codes = cp.hstack([cp.maximum(codes, 0), cp.maximum(-codes, 0)])
+        return csp.csr_matrix(codes) if self.sparse_output else codes
 
     def inverse_transform(self, X):
         """Reconstruct data from codes: ``X @ components_``.

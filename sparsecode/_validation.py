@@ -39,6 +39,6 @@ def validate_data(estimator, X="no_validation", *args, **kwargs):
         raise TypeError(
             f"{type(estimator).__name__} runs on the CPU only so far here: pass numpy or "
             "scipy.sparse data (cupy.asnumpy(X)). CuPy arrays go so far to sparse_encode "
-            "(FISTA, ISTA, threshold) and to the transform of ThresholdEncoder, "
-            "SparseAutoencoder and KLSparseEncoder.")
+            "(FISTA, ISTA, threshold) and to the estimators' transform (fitted on the "
+            "CPU).")
     return _sk_validate_data(estimator, X, *args, **kwargs)

@@ -130,3 +130,17 @@ def test_gpu_window_attention_matches_cpu(params, dtype):
     assert isinstance(out, cp.ndarray) and out.dtype == dtype
     rel = np.linalg.norm(cp.asnumpy(out) - ref) / np.linalg.norm(ref)
     assert rel < (1e-10 if dtype == np.float64 else 1e-5), rel
+
+
+@pytest.mark.parametrize("split_sign", [False, True])
+def test_gpu_dictionary_learner_transform_matches_cpu(split_sign):
+    from sparsecode import DictionaryLearner
+
+    X, D, alpha = make_problem(n_samples=300)
+    dl = DictionaryLearner(16, alpha=alpha, max_iter=3, transform_algorithm="fista",
+                           split_sign=split_sign, random_state=0).fit(X)
+    ref = dl.transform(X)
+    out = dl.transform(cp.asarray(X))
+    assert isinstance(out, cp.ndarray)
+    rel = np.linalg.norm(cp.asnumpy(out) - ref) / np.linalg.norm(ref)
+    assert rel < 1e-5, rel

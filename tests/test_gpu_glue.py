@@ -138,9 +138,10 @@ def test_importing_sparsecode_never_imports_cupy():
 @pytest.mark.parametrize("name", ["DictionaryLearner", "ThresholdEncoder", "SparseAutoencoder",
                                   "KLSparseEncoder", "SparseAttentionTransformer"])
 def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
-    """The estimators have no GPU path yet: a CuPy array is refused with a
+    """Fitting runs on the CPU: a CuPy array given to fit is refused with a
     TypeError that says so (not CuPy's "Implicit conversion to a NumPy array
-    is not allowed" from inside numpy), before and after fitting."""
+    is not allowed" from inside numpy). Their transforms take CuPy input
+    (tested below)."""
     import sparsecode
 
     class FakeCupyArray:
@@ -157,12 +158,6 @@ def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
         sparsecode.SparseAttentionTransformer("window", window=2)
     with pytest.raises(TypeError, match="CPU only so far"):
         est.fit(FakeCupyArray())
-    est.fit(np.random.default_rng(0).standard_normal((10, 3)))
-    # (the encoders' and window attention's transforms have GPU paths,
-    # tested below)
-    if name == "DictionaryLearner":
-        with pytest.raises(TypeError, match="CPU only so far"):
-            est.transform(FakeCupyArray())
 
 
 def _encode_cpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
@@ -390,3 +385,29 @@ def test_glue_attention_refusals(cpu_backend):
         _gpu.attention_transform_gpu(est, X[:, :3])
     with pytest.raises(ValueError, match="lengths"):
         _gpu.attention_transform_gpu(est, X, lengths=[10, 10])
+
+
+@pytest.mark.parametrize("split_sign", [False, True])
+@pytest.mark.parametrize("sparse_output", [False, True])
+def test_glue_dictionary_learner_transform(cpu_backend, monkeypatch, split_sign,
+                                           sparse_output):
+    """DictionaryLearner.transform of GPU input goes through sparse_encode's
+    GPU path with the estimator's transform parameters; the sign split and
+    CSR output are made there. (The numpy stand-in is marked as a GPU array
+    for the dispatch.)"""
+    from sparsecode import DictionaryLearner
+
+    X, D, alpha = make_problem(n_samples=40)
+    dl = DictionaryLearner(8, alpha=alpha, max_iter=2, transform_algorithm="fista",
+                           split_sign=split_sign, sparse_output=sparse_output,
+                           random_state=0).fit(X)
+    ref = dl.transform(X)
+    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: isinstance(A, np.ndarray))
+    out = dl.transform(X)
+    assert sp.issparse(out) == sparse_output
+    dense = out.toarray() if sparse_output else out
+    np.testing.assert_allclose(dense, ref.toarray() if sparse_output else ref, atol=1e-5)
+    with pytest.raises(ValueError, match="features"):
+        dl.transform(X[:, :4])
+    with pytest.raises(ValueError, match="CPU only"):
+        dl.set_params(transform_algorithm="lars").transform(X)
