@@ -1389,9 +1389,8 @@ class KLSparseEncoder(_AutoencoderBase):
                     theta, curve, n_iter = self._lbfgs(theta, X64)
                 else:
                     theta, curve, n_iter = self._adam(theta, X64, rng)
-                _check_diverged(self, curve[-1] if curve else 0.0, [theta])
                 _, _, rho_hat = self._loss(theta, X64)
-                _check_diverged(self, 0.0, [rho_hat])
+                _check_diverged(self, curve[-1] if curve else 0.0, [theta, rho_hat])
             W1, W2, b1, b2 = (a.astype(X.dtype) for a in _unpack(theta, m, d))
             self.encoder_weights_, self.components_ = W1, W2
             self.encoder_bias_, self.decoder_bias_ = b1, b2

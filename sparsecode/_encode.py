@@ -203,6 +203,28 @@ def _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
         numba.set_num_threads(threads)
 
 
+def _check_gram_finite(gram, dictionary, xp=np):
+    """The float64 Gram of finite atoms can still overflow (atoms of 1e200)."""
+    if not bool(xp.isfinite(gram).all()):
+        raise ValueError(
+            "The dictionary's Gram matrix overflows float64: its atoms' norms are too "
+            f"large (largest |entry| {float(abs(dictionary).max()):.3g}). Rescale the "
+            "dictionary.")
+
+
+def _check_responses_finite(cov, X, dictionary, xp=np):
+    """``X @ dictionary.T`` of finite data can overflow its dtype (1e30 x
+    1e30 in float32): refused by name rather than solved into inf codes."""
+    if not bool(xp.isfinite(cov).all()):
+        dtype = np.dtype(cov.dtype)
+        values = X.data if hasattr(X, "nnz") else X
+        raise ValueError(
+            f"X @ dictionary.T overflows {dtype.name}: the data and atoms are too large for "
+            f"it (largest |X| {float(abs(values).max()):.3g}, largest |atom entry| "
+            f"{float(abs(dictionary).max()):.3g}). Rescale them"
+            + (", or pass float64 data." if dtype == np.float32 else "."))
+
+
 def _check_codes_finite(codes, dtype, xp=np):
     """Finite data can still have codes too large for the dtype: an atom of
     norm 1e-45 in float32 with alpha = 0 codes a unit signal by 1e45."""
@@ -303,11 +325,7 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
             gram = D64 @ D64.T
     else:
         gram = np.array(gram, dtype=np.float64, order="C")  # a copy: l2 is added below
-    if not np.isfinite(gram).all():
-        raise ValueError(
-            "The dictionary's Gram matrix overflows float64: its atoms' norms are "
-            f"too large (largest |entry| {np.abs(dictionary).max():.3g}). Rescale the "
-            "dictionary.")
+    _check_gram_finite(gram, dictionary)
     algorithm = _pick_algorithm(algorithm, None, gram)
     if l2 > 0:
         gram[np.diag_indices_from(gram)] += l2
@@ -328,13 +346,7 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
         Xc = X[start:stop]
         with np.errstate(over="ignore", invalid="ignore"):  # refused below, by name
             cov = np.ascontiguousarray(Xc @ DT, dtype=dtype)
-        if not np.isfinite(cov).all():
-            raise ValueError(
-                f"X @ dictionary.T overflows {dtype.name}: the data and atoms are too "
-                "large for it (largest |X| "
-                f"{abs(Xc.data if sp.issparse(Xc) else Xc).max():.3g}, largest |atom "
-                f"entry| {np.abs(dictionary).max():.3g}). Rescale them"
-                + (", or pass float64 data." if dtype == np.float32 else "."))
+        _check_responses_finite(cov, Xc, dictionary)
         sq_norms = _row_sq_norms(Xc)
         out = np.empty(cov.shape, dtype=dtype) if sparse_output else codes_out[start:stop]
         it, failed = _solve_chunk(

@@ -313,6 +313,14 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
                       max_iter, tol, init, sparse_output, return_n_iter, gram):
     """``sparse_encode`` for CuPy input; codes come back as CuPy arrays
     (``cupyx.scipy.sparse`` CSR with ``sparse_output=True``)."""
+    # (here, not at the top: _encode imports this module)
+    from ._encode import (
+        _check_codes_finite,
+        _check_gram_finite,
+        _check_responses_finite,
+        fista_loop,
+    )
+
     cp, csp = _cupy(), _sparse()
     if algorithm not in GPU_ALGORITHMS:
         raise ValueError(
@@ -348,9 +356,7 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
                 G64 = cp.array(gram, dtype=cp.float64)
                 if G64.shape != (k, k):
                     raise ValueError(f"gram has shape {G64.shape}, expected {(k, k)}.")
-            if not bool(cp.isfinite(G64).all()):
-                raise ValueError("The dictionary's Gram matrix overflows float64: rescale "
-                                 "the dictionary.")
+            _check_gram_finite(G64, D, cp)
             if l2 > 0:
                 G64[cp.arange(k), cp.arange(k)] += l2
             top = float(cp.linalg.eigvalsh(G64)[-1])
@@ -363,10 +369,7 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
         n_failed = 0
         for start, stop in _rows(n, k):
             C = _responses(cp, csp, X[start:stop], D.T)
-            if not bool(cp.isfinite(C).all()):
-                raise ValueError(f"X @ dictionary.T overflows {dtype.name}: rescale X or the "
-                                 "dictionary" + (", or pass float64 data."
-                                                 if dtype == np.float32 else "."))
+            _check_responses_finite(C, X[start:stop], D, cp)
             if algorithm == "threshold":
                 codes[start:stop] = _BACKEND["threshold"](C, alpha, positive)
                 continue
@@ -375,8 +378,6 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
             # C order: the kernels index rows as s * k + j
             Z = (cp.zeros((m, k), dtype=dtype) if init is None
                  else cp.array(init[start:stop], dtype=dtype, order="C"))
-            from ._encode import fista_loop
-
             def solve(C, Z, G, tol):
                 return fista_loop(
                     C, Z, Z.copy(), cp.ones(m), sq, cp.arange(m), cp.empty_like(Z),
@@ -395,8 +396,6 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
             codes[start:stop] = out
             n_iter[start:stop] = it
             n_failed += failed
-    from ._encode import _check_codes_finite
-
     _check_codes_finite(codes, dtype, cp)
     if n_failed:
         warnings.warn(f"sparse_encode(algorithm={algorithm!r}) reached max_iter={max_iter} "
