@@ -28,6 +28,7 @@ from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from . import _gpu
+from ._array_api import array_api_method
 from ._base import restore_on_error
 from ._chunks import Scratch, map_chunks
 from ._kernels._attention import (
@@ -841,6 +842,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
                              f"and {Ws[1].shape[1]}.")
         return tuple(W.copy() for W in Ws)
 
+    @array_api_method(fits=True)
     def fit(self, X, y=None, lengths=None):
         """Learn the projections and draw the random parts of the pattern.
 
@@ -975,6 +977,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         Q, K, V, bias = self._qkv(X)
         return X, _Plan(self, Q, K, lengths, offsets), Q, K, V, bias
 
+    @array_api_method(gpu=True)
     def transform(self, X, lengths=None):
         """Each token's attention output.
 
@@ -1014,6 +1017,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             return sp.hstack([X, sp.csr_matrix(out)], format="csr", dtype=X.dtype)
         return np.hstack([X, out])
 
+    @array_api_method(fits=True)
     def fit_transform(self, X, y=None, lengths=None):
         """``fit(X, lengths=lengths).transform(X, lengths=lengths)``: unlike
         scikit-learn's default, ``lengths`` reaches ``transform`` too.
@@ -1160,4 +1164,6 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # sparsecode._array_api; CSR output is not an array of the input's namespace
+        tags.array_api_support = not getattr(self, "sparse_output", False)
         return tags

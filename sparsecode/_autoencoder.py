@@ -26,6 +26,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _gpu
+from ._array_api import array_api_method
 from ._base import restore_on_error
 from ._chunks import encode_rows, map_chunks, rows_per_chunk
 from ._encode import _effective_threads, _numba_threads, blas_limit
@@ -471,6 +472,7 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return encode_rows(X, M, W_enc.shape[0], activate, sparse_output=sparse_output,
                            product=product)
 
+    @array_api_method(gpu=True)
     def transform(self, X):
         """Encode ``X``: ``act(W_enc (x - b_dec) + b_enc)``.
 
@@ -495,6 +497,7 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             return _gpu.to_host(_gpu.autoencoder_transform_gpu(self, _gpu.to_device(X)))
         return self._encode(X, self._params(), self._threshold(), self.sparse_output)
 
+    @array_api_method()
     def inverse_transform(self, X):
         """Decode codes: ``codes @ components_ + decoder_bias_``.
 
@@ -546,6 +549,7 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         centred = sq - float(total @ total) / n
         return 1.0 - res / centred if centred > 0 else 0.0
 
+    @array_api_method()
     def score(self, X, y=None):
         """Explained variance of ``X``'s reconstruction:
         ``1 - sum ||x - x_hat||^2 / sum ||x - mean(X)||^2``.
@@ -572,6 +576,8 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # sparsecode._array_api; CSR output is not an array of the input's namespace
+        tags.array_api_support = not getattr(self, "sparse_output", False)
         return tags
 
 
@@ -920,6 +926,7 @@ class SparseAutoencoder(_AutoencoderBase):
 
     # ------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
+    @array_api_method(fits=True)
     def fit(self, X, y=None):
         """Train on ``X``.
 
@@ -1020,6 +1027,7 @@ class SparseAutoencoder(_AutoencoderBase):
         self._moments, self._state, self._rng = moments, state, copy.deepcopy(rng)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @array_api_method(fits=True)
     def partial_fit(self, X, y=None):
         """One epoch over ``X`` (a chunk of a stream), continuing from the
         stored parameters, Adam moments and dead-latent counters, which
@@ -1354,6 +1362,7 @@ class KLSparseEncoder(_AutoencoderBase):
                             self.weight_decay, dropout_scale=scale)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @array_api_method(fits=True)
     def fit(self, X, y=None):
         """Train on ``X``.
 

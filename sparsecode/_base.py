@@ -9,6 +9,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _gpu
+from ._array_api import array_api_method
 from ._encode import sparse_encode
 from ._validation import validate_data
 
@@ -81,6 +82,7 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             sparse_output=sparse_output, n_jobs=self.n_jobs,
         )
 
+    @array_api_method(gpu=True)
     def transform(self, X):
         """Encode ``X`` on the learned dictionary.
 
@@ -126,6 +128,7 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             codes = cp.hstack([cp.maximum(codes, 0), cp.maximum(-codes, 0)])
         return csp.csr_matrix(codes) if self.sparse_output else codes
 
+    @array_api_method()
     def inverse_transform(self, X):
         """Reconstruct data from codes: ``X @ components_``.
 
@@ -154,6 +157,7 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         out = codes @ self.components_.astype(codes.dtype, copy=False)
         return np.asarray(out.todense() if sp.issparse(out) else out)
 
+    @array_api_method()
     def score(self, X, y=None):
         """Minus the mean lasso objective of ``X`` coded with the transform
         settings: higher is better, so ``GridSearchCV`` can choose ``alpha``
@@ -188,4 +192,6 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # sparsecode._array_api; CSR output is not an array of the input's namespace
+        tags.array_api_support = not getattr(self, "sparse_output", False)
         return tags

@@ -5,7 +5,7 @@ import sys
 from importlib import metadata
 
 _PACKAGES = ("numpy", "scipy", "scikit-learn", "numba", "llvmlite", "joblib",
-             "threadpoolctl", "cupy", "dask", "distributed")
+             "threadpoolctl", "array-api-compat", "cupy", "dask", "distributed")
 
 
 def _version(name):

@@ -11,6 +11,7 @@ from sklearn.utils import check_array, check_random_state, gen_batches
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._array_api import array_api_method
 from ._base import BaseSparseCoder, lasso_objective, restore_on_error
 from ._encode import ALGORITHMS, _pick_algorithm, blas_limit, sparse_encode
 from ._kernels._dict_update import bcd_update
@@ -434,6 +435,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
 
     # ---------------------------------------------------------------- API
     @_fit_context(prefer_skip_nested_validation=True)
+    @array_api_method(fits=True)
     def fit(self, X, y=None):
         """Learn the dictionary from ``X``.
 
@@ -467,6 +469,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
 
     @available_if(lambda self: self.method == "online")
     @_fit_context(prefer_skip_nested_validation=True)
+    @array_api_method(fits=True)
     def partial_fit(self, X, y=None):
         """One online step on the minibatch ``X``; only with ``method="online"``.
 

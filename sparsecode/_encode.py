@@ -6,6 +6,7 @@ import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 
+import array_api_compat.numpy
 import numba
 import numpy as np
 import scipy.sparse as sp
@@ -15,9 +16,11 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from threadpoolctl import ThreadpoolController
 
-from . import _gpu
+from . import _array_api, _gpu
+from ._dense import Kernels, check_codes_finite, check_gram_finite, check_responses_finite
+from ._dense import fista_loop as _fista_loop
 from ._kernels._cd import cd_batch
-from ._kernels._fista import CHECK_EVERY, fista_batch, fista_step, gap_batch
+from ._kernels._fista import fista_batch, fista_step, gap_batch
 from ._kernels._lars import lars_batch
 from ._kernels._omp import omp_batch
 from ._kernels._threshold import (
@@ -180,60 +183,21 @@ def _lipschitz(gram):
 
 def _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
                 max_iter, tol, init):
-    """(F)ISTA as BLAS products on the batch plus one fused kernel per step;
+    """(F)ISTA as BLAS products on the batch plus one fused kernel per step
+    (the loop every backend shares, :func:`sparsecode._dense.fista_loop`);
     converged rows leave the batch at each gap check."""
-    n = cov.shape[0]
     C = np.array(cov, dtype=np.float64, order="C")
     Z = np.array(init, dtype=np.float64, order="C")
-    Y = Z.copy()
-    T = np.ones(n)
-    sq = sq_norms
-    rows = np.arange(n)
-    out = np.empty_like(Z)
-    n_iter = np.full(n, max_iter, dtype=np.int64)
     # One thread pool at a time: BLAS does the products, the fused kernels run
     # on one thread. Both pools at once on 2 cores spin against each other
     # (measured 16.4 s against 3.2 s on 4000 samples of problem A).
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        return fista_loop(C, Z, Y, T, sq, rows, out, n_iter, gram, inv_lip, alpha, positive,
-                          accelerate, max_iter, tol)
+        return _fista_loop(C, Z, sq_norms, gram, inv_lip, alpha, positive, accelerate,
+                           max_iter, tol, xp=array_api_compat.numpy, kernels=CPU_KERNELS)
     finally:
         numba.set_num_threads(threads)
-
-
-def _check_gram_finite(gram, dictionary, xp=np):
-    """The float64 Gram of finite atoms can still overflow (atoms of 1e200)."""
-    if not bool(xp.isfinite(gram).all()):
-        raise ValueError(
-            "The dictionary's Gram matrix overflows float64: its atoms' norms are too "
-            f"large (largest |entry| {float(abs(dictionary).max()):.3g}). Rescale the "
-            "dictionary.")
-
-
-def _check_responses_finite(cov, X, dictionary, xp=np):
-    """``X @ dictionary.T`` of finite data can overflow its dtype (1e30 x
-    1e30 in float32): refused by name rather than solved into inf codes."""
-    if not bool(xp.isfinite(cov).all()):
-        dtype = np.dtype(cov.dtype)
-        values = X.data if hasattr(X, "nnz") else X
-        raise ValueError(
-            f"X @ dictionary.T overflows {dtype.name}: the data and atoms are too large for "
-            f"it (largest |X| {float(abs(values).max()):.3g}, largest |atom entry| "
-            f"{float(abs(dictionary).max()):.3g}). Rescale them"
-            + (", or pass float64 data." if dtype == np.float32 else "."))
-
-
-def _check_codes_finite(codes, dtype, xp=np):
-    """Finite data can still have codes too large for the dtype: an atom of
-    norm 1e-45 in float32 with alpha = 0 codes a unit signal by 1e45."""
-    values = codes.data if hasattr(codes, "nnz") else codes
-    if values.size and not bool(xp.isfinite(values).all()):
-        raise ValueError(
-            f"The codes overflow {np.dtype(dtype).name}: the dictionary has atoms so small "
-            "(or nearly dependent) that the solution does not fit. Rescale the dictionary "
-            "to unit-norm atoms, raise alpha, or pass float64 data.")
 
 
 def _gap_cpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
@@ -247,29 +211,14 @@ def _gap_cpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
     return done
 
 
-def fista_loop(C, Z, Y, T, sq, rows, out, n_iter, gram, inv_lip, alpha, positive,
-               accelerate, max_iter, tol, step=fista_step, gap=_gap_cpu):
-    """(F)ISTA on a batch as matrix products plus one fused step: the one
-    loop of the CPU and the GPU backends, written with operations numpy and
-    CuPy share (``@``, boolean indexing); only ``step`` (the fused prox,
-    momentum and restart) and ``gap`` (per-row duality gaps from ``Z``, ``C``
-    and the Gram, a boolean mask of converged rows) are the backend's
-    kernels. Converged rows leave the batch at each gap check."""
-    for it in range(1, max_iter + 1):
-        YG = Y @ gram
-        step(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate)
-        if it % CHECK_EVERY and it != max_iter:
-            continue
-        done = gap(Z, C, gram, sq, alpha, positive, tol)
-        if done.any():
-            out[rows[done]] = Z[done]
-            n_iter[rows[done]] = it
-            keep = ~done
-            Z, Y, T, C, sq, rows = Z[keep], Y[keep], T[keep], C[keep], sq[keep], rows[keep]
-            if rows.size == 0:
-                break
-    out[rows] = Z
-    return out, n_iter, int(rows.size)
+def _threshold_cpu(C, alpha, positive):
+    codes = np.empty_like(C)
+    threshold_batch(C, alpha, positive, codes)
+    return codes
+
+
+# the fused parts of the GEMM route on numpy: the Numba kernels
+CPU_KERNELS = Kernels(fista_step, _gap_cpu, _threshold_cpu)
 
 
 def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
@@ -325,7 +274,7 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
             gram = D64 @ D64.T
     else:
         gram = np.array(gram, dtype=np.float64, order="C")  # a copy: l2 is added below
-    _check_gram_finite(gram, dictionary)
+    check_gram_finite(gram, dictionary, np)
     algorithm = _pick_algorithm(algorithm, None, gram)
     if l2 > 0:
         gram[np.diag_indices_from(gram)] += l2
@@ -346,7 +295,7 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
         Xc = X[start:stop]
         with np.errstate(over="ignore", invalid="ignore"):  # refused below, by name
             cov = np.ascontiguousarray(Xc @ DT, dtype=dtype)
-        _check_responses_finite(cov, Xc, dictionary)
+        check_responses_finite(cov, Xc, dictionary, np)
         sq_norms = _row_sq_norms(Xc)
         out = np.empty(cov.shape, dtype=dtype) if sparse_output else codes_out[start:stop]
         it, failed = _solve_chunk(
@@ -535,6 +484,10 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     gpu_kwargs = dict(algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,
                       n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol,
                       sparse_output=sparse_output, return_n_iter=return_n_iter)
+    if _array_api.is_foreign(X) and not _gpu.is_gpu_array(X):
+        return _array_api.sparse_encode_any(sparse_encode, X, dictionary, init=init,
+                                            gram=gram, n_jobs=n_jobs, device=device,
+                                            **gpu_kwargs)
     if _gpu.is_gpu_array(X):
         if device == "cpu":
             raise ValueError("device='cpu' with CuPy input: move X to the host first "
@@ -626,7 +579,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
             sparse_output=sparse_output, gram=gram,
         )
 
-    _check_codes_finite(codes_out, dtype)
+    check_codes_finite(codes_out, dtype, np)
     if n_failed and algorithm == "omp":
         warnings.warn(
             f"Orthogonal matching pursuit ended early on {n_failed} of {n_samples} "

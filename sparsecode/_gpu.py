@@ -1,7 +1,7 @@
 """GPU backend (CuPy): ``sparse_encode`` on CuPy arrays.
 
-The solver loop is the CPU's (:func:`sparsecode._encode.fista_loop`, written
-with operations numpy and CuPy share); the matrix products go to cuBLAS /
+The solver is the one every backend shares (:mod:`sparsecode._dense`,
+written against the array API standard); the matrix products go to cuBLAS /
 cuSPARSE through CuPy and the fused inner kernels are the CUDA sources in
 ``sparsecode/_cuda`` (one warp per row), compiled by NVRTC on first use and
 memoised per device. ``import sparsecode`` never imports CuPy: this module
@@ -14,13 +14,12 @@ and the estimators' GPU paths are not written yet and say so.
 
 import contextlib
 import functools
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 
 from ._cuda import sources
+from ._dense import Kernels, encode, row_chunks, warn_failed
 
 # (source, entry point) of every kernel this module launches; the test of
 # the CUDA sources checks each is in its source's PTX.
@@ -31,12 +30,6 @@ KERNELS = tuple((source, f"{kernel}_{suffix}")
                 for kernel in kernels for suffix in ("f32", "f64"))
 
 GPU_ALGORITHMS = ("auto", "fista", "ista", "threshold")
-# 2^27 codes a chunk: 0.5 GiB per float32 n x k array
-_CHUNK_ENTRIES = 1 << 27
-# the tightest relative gap float32 iterates reach (measured: every row of a
-# test problem at 1e-6, a fifth of them fail at 1e-7); tighter tolerances
-# finish in float64
-_FLOAT32_TOL = 1e-6
 _WARPS_PER_BLOCK = 8
 _THREADS = 256
 
@@ -87,6 +80,14 @@ def _sparse():
     import cupyx.scipy.sparse
 
     return cupyx.scipy.sparse
+
+
+def _xp():
+    """``array_api_compat``'s namespace for ``_cupy()``'s arrays (its CuPy
+    wrapper; numpy's where the tests stand numpy in for CuPy)."""
+    import array_api_compat
+
+    return array_api_compat.array_namespace(_cupy().empty(0))
 
 
 @functools.lru_cache(maxsize=None)
@@ -243,13 +244,6 @@ def _device(X):
     return dev if hasattr(dev, "__enter__") else contextlib.nullcontext()
 
 
-def _rows(n, k):
-    """Row chunks of at most ``_CHUNK_ENTRIES`` codes: the solver holds six
-    n x k arrays, the activations one float64 workspace."""
-    step = max(1, _CHUNK_ENTRIES // max(k, 1))
-    return [(start, min(start + step, n)) for start in range(0, n, step)]
-
-
 def _transform_rows(est, X, M, width, activate):
     """An encoder's ``transform`` on the GPU, by row chunks: the responses
     ``X @ M`` (cuBLAS / cuSPARSE), refused if they overflow, then
@@ -262,7 +256,7 @@ def _transform_rows(est, X, M, width, activate):
     n = X.shape[0]
     with _device(X):
         out = cp.empty((n, width), dtype=X.dtype)
-        for start, stop in _rows(n, width):
+        for start, stop in row_chunks(n, width):
             rows = X[start:stop]
             C = _responses(cp, csp, rows, M)
             if not bool(cp.isfinite(C).all()):
@@ -312,15 +306,9 @@ def threshold_transform_gpu(est, X):
 def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero_coefs,
                       max_iter, tol, init, sparse_output, return_n_iter, gram):
     """``sparse_encode`` for CuPy input; codes come back as CuPy arrays
-    (``cupyx.scipy.sparse`` CSR with ``sparse_output=True``)."""
-    # (here, not at the top: _encode imports this module)
-    from ._encode import (
-        _check_codes_finite,
-        _check_gram_finite,
-        _check_responses_finite,
-        fista_loop,
-    )
-
+    (``cupyx.scipy.sparse`` CSR with ``sparse_output=True``). The solver is
+    :func:`sparsecode._dense.encode` with the CUDA kernels; what is CuPy's
+    own here is the CSR input (cuSPARSE products, sparse row norms)."""
     cp, csp = _cupy(), _sparse()
     if algorithm not in GPU_ALGORITHMS:
         raise ValueError(
@@ -339,68 +327,25 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     if D.shape[0] == 0:
         raise ValueError("dictionary has 0 atoms.")
     _check_finite(cp, D, "dictionary")
-    alpha = 1.0 if alpha is None else float(alpha)
     k = D.shape[0]
     if algorithm == "threshold" and l2 > 0:
         raise ValueError("l2 applies to the l1 algorithms only, not algorithm='threshold'.")
     if init is not None:
-        init = cp.asarray(init)
+        # C order: the kernels index rows as s * k + j
+        init = cp.ascontiguousarray(cp.asarray(init))
         if init.shape != (n, k):
             raise ValueError(f"init has shape {init.shape}, expected {(n, k)}.")
+    if gram is not None:
+        gram = cp.asarray(gram)
+    kernels = Kernels(_BACKEND["step"], _BACKEND["gap"], _BACKEND["threshold"])
     with _device(X):
-        if algorithm != "threshold":
-            if gram is None:
-                D64 = D.astype(cp.float64)
-                G64 = D64 @ D64.T
-            else:
-                G64 = cp.array(gram, dtype=cp.float64)
-                if G64.shape != (k, k):
-                    raise ValueError(f"gram has shape {G64.shape}, expected {(k, k)}.")
-            _check_gram_finite(G64, D, cp)
-            if l2 > 0:
-                G64[cp.arange(k), cp.arange(k)] += l2
-            top = float(cp.linalg.eigvalsh(G64)[-1])
-            inv_lip = 1.0 / top if top > 0 else 1.0
-            G = G64.astype(dtype)
-            step = _BACKEND["step"]
-            gap = functools.partial(_BACKEND["gap"], gram64=G64)
-        codes = cp.empty((n, k), dtype=dtype)
-        n_iter = cp.zeros(n, dtype=cp.int64)
-        n_failed = 0
-        for start, stop in _rows(n, k):
-            C = _responses(cp, csp, X[start:stop], D.T)
-            _check_responses_finite(C, X[start:stop], D, cp)
-            if algorithm == "threshold":
-                codes[start:stop] = _BACKEND["threshold"](C, alpha, positive)
-                continue
-            m = stop - start
-            sq = _row_sq_norms(cp, X[start:stop], sparse)
-            # C order: the kernels index rows as s * k + j
-            Z = (cp.zeros((m, k), dtype=dtype) if init is None
-                 else cp.array(init[start:stop], dtype=dtype, order="C"))
-            def solve(C, Z, G, tol):
-                return fista_loop(
-                    C, Z, Z.copy(), cp.ones(m), sq, cp.arange(m), cp.empty_like(Z),
-                    cp.full(m, max_iter, dtype=cp.int64), G, inv_lip, alpha, positive,
-                    algorithm != "ista", max_iter, tol, step=step, gap=gap)
-
-            if dtype == np.float32 and tol < _FLOAT32_TOL:
-                # float32 iterates certify gaps down to about 1e-7 ||x||^2 and
-                # no further: float32 to there, then float64 from that start
-                out, it, _ = solve(C, Z, G, _FLOAT32_TOL)
-                out, more, failed = solve(C.astype(cp.float64), out.astype(cp.float64),
-                                          G64, tol)
-                it = it + more
-            else:
-                out, it, failed = solve(C, Z, G, tol)
-            codes[start:stop] = out
-            n_iter[start:stop] = it
-            n_failed += failed
-    _check_codes_finite(codes, dtype, cp)
-    if n_failed:
-        warnings.warn(f"sparse_encode(algorithm={algorithm!r}) reached max_iter={max_iter} "
-                      f"on {n_failed} of {n} samples before the tolerance; increase "
-                      "max_iter or tol.", ConvergenceWarning, stacklevel=3)
+        codes, n_iter, n_failed = encode(
+            _xp(), kernels, X, D, algorithm=algorithm,
+            alpha=1.0 if alpha is None else float(alpha), l2=l2, positive=positive,
+            max_iter=max_iter, tol=tol, init=init, gram=gram,
+            responses=lambda rows: _responses(cp, csp, rows, D.T),
+            sq_norms=lambda rows: _row_sq_norms(cp, rows, sparse), chunks=row_chunks(n, k))
+    warn_failed(algorithm, max_iter, n_failed, n)
     if sparse_output:
         codes = csp.csr_matrix(codes)
     return (codes, n_iter) if return_n_iter else codes

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _gpu
+from ._array_api import array_api_method
 from ._base import restore_on_error
 from ._chunks import encode_rows
 from ._kernels._threshold import (
@@ -348,6 +349,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return float(alpha)
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @array_api_method(fits=True)
     def fit(self, X, y=None):
         """Learn the whitening, the dictionary and the threshold from ``X``.
 
@@ -386,6 +388,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self
 
     # ------------------------------------------------------------ transform
+    @array_api_method(gpu=True)
     def transform(self, X):
         """Encode ``X``.
 
@@ -448,6 +451,8 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # sparsecode._array_api; CSR output is not an array of the input's namespace
+        tags.array_api_support = not getattr(self, "sparse_output", False)
         return tags
 
 

@@ -1,3 +1,10 @@
+import os
+
+# scikit-learn's array API dispatch needs SciPy's array API mode, read when
+# SciPy is first imported: set here, before any test module imports it
+# (tests/test_array_api.py and scikit-learn's array API estimator checks).
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
 import pytest
 

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 from conftest import lasso_objective, make_problem
 
-from sparsecode import KLSparseEncoder, SparseAutoencoder, _gpu, sparse_encode
+from sparsecode import KLSparseEncoder, SparseAutoencoder, _dense, _gpu, sparse_encode
 from sparsecode._encode import _gap_cpu
 from sparsecode._kernels._fista import fista_step
 
@@ -277,7 +277,7 @@ def test_glue_row_chunks_fortran_init_and_float32_convergence(cpu_backend, monke
 
     X, D, alpha = make_problem(n_samples=40)
     whole = _gpu_encode(X, D, alpha=alpha)
-    monkeypatch.setattr(_gpu, "_CHUNK_ENTRIES", 7 * D.shape[0])  # chunks of 7 rows
+    monkeypatch.setattr(_dense, "CHUNK_ENTRIES", 7 * D.shape[0])  # chunks of 7 rows
     # (the same codes up to the products' rounding, whose blocking moves)
     np.testing.assert_allclose(_gpu_encode(X, D, alpha=alpha), whole, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(_gpu_encode(X, D, alpha=alpha, algorithm="threshold"),

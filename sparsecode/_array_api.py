@@ -1,0 +1,263 @@
+"""Inputs from any array namespace, under scikit-learn's array API dispatch.
+
+Inside ``sklearn.config_context(array_api_dispatch=True)`` (which needs the
+environment variable ``SCIPY_ARRAY_API=1`` set before SciPy is imported) the
+estimators and :func:`~sparsecode.sparse_encode` take arrays of any namespace
+``array_api_compat`` knows (PyTorch, CuPy, ``array_api_strict``, ...) and
+give their results, and keep their fitted arrays, in the input's namespace
+and on its device. Where the computation runs:
+
+- numpy, ``scipy.sparse``, lists: on the CPU, as without dispatch;
+- CuPy: ``sparse_encode`` (FISTA, ISTA, threshold) and ``transform`` on the
+  GPU backend, the rest on the host;
+- another namespace's arrays on the CPU (PyTorch CPU tensors): viewed as
+  numpy (no copy where the library allows) for the Numba kernels;
+- another namespace's arrays on another device (PyTorch CUDA or MPS):
+  ``sparse_encode``'s FISTA, ISTA and threshold on dense input run there, in
+  that namespace (:mod:`sparsecode._dense` with its generic kernels); the
+  estimators and the other algorithms copy to the host and back.
+
+Without dispatch, arrays of other namespaces go through ``numpy.asarray``
+as everywhere in scikit-learn.
+"""
+
+import copy
+import functools
+
+import array_api_compat
+import numpy as np
+import scipy.sparse as sp
+from sklearn import config_context, get_config
+
+_NUMPY = ("numpy", None)
+
+
+def dispatching():
+    return bool(get_config().get("array_api_dispatch", False))
+
+
+def where(X):
+    """``(namespace name, device name)`` of ``X`` for comparing fit and
+    transform: ``_NUMPY`` for numpy, ``scipy.sparse`` and anything that is
+    not an array-API array (lists, DataFrames)."""
+    if sp.issparse(X) or array_api_compat.is_numpy_array(X) or \
+            not array_api_compat.is_array_api_obj(X):
+        return _NUMPY
+    xp = array_api_compat.array_namespace(X)
+    return xp.__name__.replace("array_api_compat.", ""), str(array_api_compat.device(X))
+
+
+def is_foreign(X):
+    """Under dispatch, whether ``X`` is an array of a namespace other than
+    numpy's (CuPy included)."""
+    return dispatching() and where(X) != _NUMPY
+
+
+def on_host(X):
+    """Whether a (non-numpy) array lives in host memory."""
+    if array_api_compat.is_cupy_array(X):
+        return False
+    dev = array_api_compat.device(X)
+    if array_api_compat.is_torch_array(X):
+        return dev.type == "cpu"
+    xp = array_api_compat.array_namespace(X)
+    if array_api_compat.is_array_api_strict_namespace(xp):
+        return dev == xp.Device("CPU_DEVICE")
+    return "cpu" in str(dev).lower()
+
+
+def to_numpy(X):
+    """An array of any namespace as a numpy array on the host (a view where
+    the library allows: PyTorch CPU tensors, DLPack)."""
+    if X is None or sp.issparse(X) or isinstance(X, np.ndarray):
+        return X
+    if not array_api_compat.is_array_api_obj(X):
+        return X
+    if array_api_compat.is_cupy_array(X):
+        return X.get()
+    if array_api_compat.is_torch_array(X):
+        return X.detach().cpu().numpy()
+    xp = array_api_compat.array_namespace(X)
+    if array_api_compat.is_array_api_strict_namespace(xp):
+        return np.asarray(xp.asarray(X, device=xp.Device("CPU_DEVICE")))
+    try:
+        return np.from_dlpack(X)
+    except (TypeError, ValueError, RuntimeError, BufferError):
+        return np.asarray(X)
+
+
+def to_namespace(x, xp, dev):
+    """A numpy result in ``xp`` on ``dev`` (sparse matrices, scalars and
+    everything else unchanged: the array API has no sparse arrays)."""
+    if isinstance(x, tuple):
+        return tuple(to_namespace(v, xp, dev) for v in x)
+    if not isinstance(x, np.ndarray):
+        return x
+    return xp.asarray(np.ascontiguousarray(x), device=dev)
+
+
+def _movable(name, value):
+    return (isinstance(value, np.ndarray) and value.dtype.kind in "biuf"
+            and name != "feature_names_in_")
+
+
+def _host_state(est):
+    """The estimator's array attributes as numpy arrays, by name."""
+    return {name: to_numpy(value) for name, value in vars(est).items()
+            if array_api_compat.is_array_api_obj(value) and not isinstance(value, np.ndarray)}
+
+
+def _check_same_namespace(est, X, method):
+    fitted = vars(est).get("_array_api_fit", _NUMPY)
+    given = where(X) if dispatching() else _NUMPY
+    if given == fitted:
+        return
+    if not dispatching():
+        raise ValueError(
+            f"{type(est).__name__} was fitted on {fitted[0]} arrays (device {fitted[1]}) "
+            f"under array_api_dispatch: call {method}() inside "
+            "sklearn.config_context(array_api_dispatch=True) with such arrays, or refit.")
+    raise ValueError(
+        f"Inputs passed to {type(est).__name__}.{method}() must use the same namespace and "
+        f"the same device as those passed to fit(): fit had {fitted[0]} arrays (device "
+        f"{fitted[1]}), {method}() has {given[0]} (device {given[1]}). Refit, or move "
+        "the estimator with sklearn.utils._array_api.move_estimator_to.")
+
+
+def _is_fitted(est):
+    return hasattr(est, "n_features_in_")
+
+
+def array_api_method(*, fits=False, gpu=False):
+    """Run an estimator method on inputs of any array namespace (see the
+    module): check the input's namespace against the fit's, compute on
+    numpy (or on CuPy where ``gpu``), and return the result, and after a
+    fit (``fits``) the fitted arrays, in the input's namespace and device.
+    A fit that raises leaves the estimator as it was."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, X, *args, **kwargs):
+            name = method.__name__
+            refit = name in ("fit", "fit_transform") or not _is_fitted(self)
+            if not refit:
+                _check_same_namespace(self, X, name)
+            if not dispatching() and "_array_api_fit" not in vars(self):
+                return method(self, X, *args, **kwargs)
+            foreign = is_foreign(X)
+            # the method computes on numpy (or CuPy by its own GPU path) as
+            # without dispatch: scikit-learn helpers it calls (randomized_svd)
+            # would otherwise take other routes on the same numpy arrays
+            with config_context(array_api_dispatch=False):
+                return _call(self, method, fits, gpu, foreign, X, args, kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _call(self, method, fits, gpu, foreign, X, args, kwargs):
+    native = foreign and gpu and array_api_compat.is_cupy_array(X)
+    Xin = X if native or not foreign else to_numpy(X)
+    # y, lengths: numpy whatever their namespace (the fits ignore y)
+    args = [to_numpy(a) for a in args]
+    kwargs = {key: to_numpy(a) for key, a in kwargs.items()}
+    if not fits:
+        # a shallow copy with numpy arrays: self is not touched, so two
+        # threads may transform at once
+        host = copy.copy(self)
+        vars(host).update(_host_state(self))
+        result = method(host, Xin, *args, **kwargs)
+    else:
+        state = dict(vars(self))
+        try:
+            vars(self).update(_host_state(self))
+            vars(self).pop("_array_api_fit", None)
+            result = method(self, Xin, *args, **kwargs)
+            if foreign:
+                xp, dev = array_api_compat.array_namespace(X), array_api_compat.device(X)
+                for key, value in list(vars(self).items()):
+                    if _movable(key, value):
+                        setattr(self, key, to_namespace(value, xp, dev))
+                self._array_api_fit = where(X)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(state)
+            raise
+    if result is self or not foreign or native:
+        return result
+    return to_namespace(result, array_api_compat.array_namespace(X), array_api_compat.device(X))
+
+
+def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
+    """``sparse_encode`` of a non-numpy, non-CuPy ``X`` under dispatch: the
+    dense FISTA, ISTA and threshold in ``X``'s namespace on its device (the
+    generic kernels of :mod:`sparsecode._dense`) when that device is not
+    the host; otherwise, and for the other algorithms and CSR output, on
+    numpy and back. Codes (and ``n_iter``) in ``X``'s namespace."""
+    from . import _dense
+    from ._gpu import GPU_ALGORITHMS
+
+    xp = array_api_compat.array_namespace(X)
+    dev = array_api_compat.device(X)
+    on_device = (not on_host(X) and kwargs["device"] is None
+                 and kwargs["algorithm"] in GPU_ALGORITHMS
+                 and kwargs["n_nonzero_coefs"] is None and not kwargs["sparse_output"])
+    if not on_device:
+        result = sparse_encode(to_numpy(X), to_numpy(dictionary), init=to_numpy(init),
+                               gram=to_numpy(gram), **kwargs)
+        return to_namespace(result, xp, dev)
+    X = _device_matrix(xp, dev, X, "X")
+    D = _device_matrix(xp, dev, dictionary, "dictionary", dtype=X.dtype)
+    n, p = X.shape
+    k = D.shape[0]
+    if D.shape[1] != p:
+        raise ValueError(f"dictionary has shape {tuple(D.shape)} but X has {p} features: "
+                         f"dictionary must have shape (n_components, {p}).")
+    algorithm = kwargs["algorithm"]
+    if algorithm == "threshold" and kwargs["l2"] > 0:
+        raise ValueError("l2 applies to the l1 algorithms only, not algorithm='threshold'.")
+    if init is not None:
+        init = _device_matrix(xp, dev, init, "init", dtype=X.dtype)
+        if tuple(init.shape) != (n, k):
+            raise ValueError(f"init has shape {tuple(init.shape)}, expected {(n, k)}.")
+    if gram is not None:
+        gram = _device_matrix(xp, dev, gram, "gram", dtype=xp.float64)
+    alpha = kwargs["alpha"]
+    codes, n_iter, n_failed = _dense.encode(
+        xp, _dense.generic_kernels(xp), X, D, algorithm=algorithm,
+        alpha=1.0 if alpha is None else float(alpha), l2=kwargs["l2"],
+        positive=kwargs["positive"], max_iter=kwargs["max_iter"], tol=kwargs["tol"], init=init,
+        gram=gram, responses=lambda rows: rows @ D.T,
+        sq_norms=lambda rows: xp.sum(xp.astype(rows, xp.float64) ** 2, axis=1),
+        chunks=_dense.row_chunks(n, k))
+    _dense.warn_failed(algorithm, kwargs["max_iter"], n_failed, n)
+    return (codes, n_iter) if kwargs["return_n_iter"] else codes
+
+
+def _device_matrix(xp, dev, A, name, dtype=None):
+    """``A`` as a finite, non-empty 2-D floating array of ``xp`` on ``dev``
+    (numpy input moved there; integers become float64)."""
+    if where(A) == _NUMPY:
+        A = np.asarray(A)
+        if A.dtype.kind not in "biuf":
+            raise TypeError(f"{name} has dtype {A.dtype}: a real-valued array is needed.")
+        A = to_namespace(A, xp, dev)
+    elif array_api_compat.array_namespace(A) is not xp or array_api_compat.device(A) != dev:
+        raise ValueError(f"{name} must use the same array namespace and device as X.")
+    if A.ndim != 2:
+        raise ValueError(f"Expected 2D array for {name}, got {A.ndim}D array instead.")
+    if dtype is None:
+        if xp.isdtype(A.dtype, "real floating"):
+            dtype = A.dtype if A.dtype == xp.float32 else xp.float64
+        elif xp.isdtype(A.dtype, ("integral", "bool")):
+            dtype = xp.float64
+        else:
+            raise TypeError(f"{name} has dtype {A.dtype}: a real-valued array is needed.")
+    A = xp.astype(A, dtype)
+    if A.shape[0] == 0 or A.shape[1] == 0:
+        raise ValueError(f"Found array with shape {tuple(A.shape)}: {name} needs at least "
+                         "one row and one column.")
+    if not bool(xp.all(xp.isfinite(A))):
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+    return A
