@@ -72,6 +72,17 @@ def checks(cp, csp, X, D, alpha, rows):
                 ok = rel < limit and obj < limit
                 lines.append(f"| {algorithm} | {fmt} | {np.dtype(dtype).name} | {rel:.1e} | "
                              f"{obj:+.1e} | {'ok' if ok else 'FAIL'} |")
+        # batch OMP, 10 atoms (an L0 method: the codes, not an objective)
+        for fmt in ("dense", "csr"):
+            Xc = sp.csr_matrix(Xd) if fmt == "csr" else Xd
+            Xg = csp.csr_matrix(cp.asarray(Xd)) if fmt == "csr" else cp.asarray(Xd)
+            kw = dict(algorithm="omp", n_nonzero_coefs=10)
+            cpu = sparse_encode(Xc, Dd, **kw)
+            gpu = cp.asnumpy(sparse_encode(Xg, cp.asarray(Dd), **kw))
+            rel = np.linalg.norm(gpu - cpu) / max(np.linalg.norm(cpu), 1e-300)
+            limit = 1e-5 if dtype == np.float32 else 1e-8
+            lines.append(f"| omp (10 atoms) | {fmt} | {np.dtype(dtype).name} | {rel:.1e} | | "
+                         f"{'ok' if rel < limit else 'FAIL'} |")
         # the encoders' transform on the GPU (fitted on the CPU)
         from sparsecode import KLSparseEncoder, SparseAutoencoder, ThresholdEncoder
 
@@ -152,6 +163,24 @@ def fista_timing(cp, X, D, alpha, cpu_signals, cpu_rate):
     ]
 
 
+def omp_timing(cp, X, D, cpu_signals):
+    """Batch OMP with 10 atoms on problem A, float32: the GPU on every
+    signal, the CPU on ``cpu_signals`` of them in the same run."""
+    X32, D32 = X.astype(np.float32), D.astype(np.float32)
+    Xg, Dg = cp.asarray(X32), cp.asarray(D32)
+    kw = dict(algorithm="omp", n_nonzero_coefs=10)
+    sparse_encode(Xg[:1000], Dg, **kw)  # compile, warm
+    t_gpu, _ = _timed(cp, lambda: sparse_encode(Xg, Dg, **kw), repeats=2)
+    sparse_encode(X32[:1000], D32, **kw)
+    start = time.perf_counter()
+    sparse_encode(X32[:cpu_signals], D32, **kw)
+    cpu_rate = cpu_signals / (time.perf_counter() - start)
+    gpu_rate = X.shape[0] / t_gpu
+    return [f"| OMP (10 atoms), problem A, {X.shape[0]:,} signals, float32 | {t_gpu:.3f} s | "
+            f"{gpu_rate:,.0f} signals/s | | CPU {cpu_rate:,.0f} signals/s (this run, "
+            f"{cpu_signals:,} signals): {gpu_rate / cpu_rate:.0f}x | |"]
+
+
 def attention_timing(cp, n=1_000_000, d=64):
     """Window attention (problem D: one sequence, d = 64, window 256) at
     ``n`` tokens, float32: checked against the CPU on the first 20,000
@@ -202,6 +231,7 @@ def main():
     out += ["", "| timing | GPU | throughput | against cuBLAS | against the CPU | |",
             "|---|---:|---:|---|---|---|"]
     out += fista_timing(cp, X, D, alpha, args.cpu_signals, args.cpu_rate)
+    out += omp_timing(cp, X, D, args.cpu_signals)
     out += sae_timing(cp, X)
     out += attention_timing(cp)
     out += ["",

@@ -8,7 +8,7 @@ give their results, and keep their fitted arrays, in the input's namespace
 and on its device. Where the computation runs:
 
 - numpy, ``scipy.sparse``, lists: on the CPU, as without dispatch;
-- CuPy: ``sparse_encode`` (FISTA, ISTA, threshold) and ``transform`` on the
+- CuPy: ``sparse_encode`` (FISTA, ISTA, OMP, threshold) and ``transform`` on the
   GPU backend, the rest on the host;
 - another namespace's arrays on the CPU (PyTorch CPU tensors): viewed as
   numpy (no copy where the library allows) for the Numba kernels;
@@ -196,12 +196,11 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
     the host; otherwise, and for the other algorithms and CSR output, on
     numpy and back. Codes (and ``n_iter``) in ``X``'s namespace."""
     from . import _dense
-    from ._gpu import GPU_ALGORITHMS
 
     xp = array_api_compat.array_namespace(X)
     dev = array_api_compat.device(X)
     on_device = (not on_host(X) and kwargs["device"] is None
-                 and kwargs["algorithm"] in GPU_ALGORITHMS
+                 and kwargs["algorithm"] in ("auto", "fista", "ista", "threshold")
                  and kwargs["n_nonzero_coefs"] is None and not kwargs["sparse_output"])
     if not on_device:
         result = sparse_encode(to_numpy(X), to_numpy(dictionary), init=to_numpy(init),
@@ -214,7 +213,7 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
     if D.shape[1] != p:
         raise ValueError(f"dictionary has shape {tuple(D.shape)} but X has {p} features: "
                          f"dictionary must have shape (n_components, {p}).")
-    algorithm = kwargs["algorithm"]
+    algorithm = "fista" if kwargs["algorithm"] == "auto" else kwargs["algorithm"]
     if algorithm == "threshold" and kwargs["l2"] > 0:
         raise ValueError("l2 applies to the l1 algorithms only, not algorithm='threshold'.")
     if init is not None:

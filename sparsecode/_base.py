@@ -90,8 +90,9 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to encode. A CuPy array or ``cupyx`` CSR matrix is coded on
-            its GPU with ``transform_algorithm`` "auto" (FISTA there),
-            "fista", "ista" or "threshold", and the codes stay there.
+            its GPU with ``transform_algorithm`` "auto" (FISTA there, OMP
+            with ``transform_n_nonzero_coefs``), "fista", "ista", "omp" or
+            "threshold", and the codes stay there.
 
         Returns
         -------
@@ -117,7 +118,7 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
     def _transform_gpu(self, X):
         """CuPy input: ``sparse_encode`` on its GPU (``transform_algorithm``
-        "auto", "fista", "ista" or "threshold"), the sign split there too;
+        "auto", "fista", "ista", "omp" or "threshold"), the sign split there too;
         the codes stay on the GPU."""
         cp, csp = _gpu._cupy(), _gpu._sparse()
         if X.shape[-1] != self.n_features_in_:

@@ -40,11 +40,14 @@ CHUNK_ENTRIES = 1 << 27
 
 
 class Kernels(NamedTuple):
-    """The fused parts of the GEMM route for one backend (see the module)."""
+    """The fused parts of the GEMM route for one backend (see the module);
+    ``omp(C, sq, gram64, n_nonzero, tol)``, batch OMP returning ``(codes,
+    n_atoms, n_dependent)``, where the backend has one."""
 
     step: Callable
     gap: Callable
     threshold: Callable
+    omp: Callable = None
 
 
 def fista_loop(C, Z, sq, gram, inv_lip, alpha, positive, accelerate, max_iter, tol, *,
@@ -220,19 +223,23 @@ def check_codes_finite(codes, dtype, xp):
 
 
 def encode(xp, kernels, X, D, *, algorithm, alpha, l2, positive, max_iter, tol, init, gram,
-           responses, sq_norms, chunks):
-    """FISTA, ISTA or the soft threshold of the rows of ``X`` (validated,
-    any layout the backend's ``responses`` takes) on the atoms ``D`` (in
-    ``X``'s dtype, on its device), by row chunks ``chunks`` (``(start,
-    stop)`` pairs): ``responses(rows)`` is ``rows @ D.T``, ``sq_norms(rows)``
-    the float64 squared row norms. Returns ``(codes, n_iter, n_failed)``,
-    codes in ``X``'s dtype."""
+           responses, sq_norms, chunks, n_nonzero=0):
+    """FISTA, ISTA, the soft threshold or (where ``kernels.omp`` exists)
+    batch OMP of the rows of ``X`` (validated, any layout the backend's
+    ``responses`` takes) on the atoms ``D`` (in ``X``'s dtype, on its
+    device), by row chunks ``chunks`` (``(start, stop)`` pairs):
+    ``responses(rows)`` is ``rows @ D.T``, ``sq_norms(rows)`` the float64
+    squared row norms. For OMP, ``alpha`` is the target squared residual
+    (negative: none) and ``n_nonzero`` the most atoms. Returns ``(codes,
+    n_iter, n_failed)``, codes in ``X``'s dtype; for OMP ``n_failed``
+    counts the pursuits stopped by a dependent atom."""
     n, k = X.shape[0], D.shape[0]
     dev = array_api_compat.device(D)
     dtype = D.dtype
     if algorithm != "threshold":
         G64 = gram64(xp, D, gram, l2)
         check_gram_finite(G64, D, xp)
+    if algorithm in ("fista", "ista"):
         inv_lip = lipschitz(xp, G64)
         G = xp.astype(G64, dtype)
     codes = xp.empty((n, k), dtype=dtype, device=dev)
@@ -245,11 +252,15 @@ def encode(xp, kernels, X, D, *, algorithm, alpha, l2, positive, max_iter, tol, 
         if algorithm == "threshold":
             codes[start:stop, ...] = kernels.threshold(C, alpha, positive)
             continue
-        Z = (xp.zeros((stop - start, k), dtype=dtype, device=dev) if init is None
-             else xp.asarray(init[start:stop, ...], dtype=dtype, copy=True))
-        out, it, failed = solve_rows(
-            xp, kernels, C, Z, sq_norms(rows), G, G64, inv_lip, alpha=alpha,
-            positive=positive, accelerate=algorithm != "ista", max_iter=max_iter, tol=tol)
+        if algorithm == "omp":
+            out, it, failed = kernels.omp(C, sq_norms(rows), G64, n_nonzero, alpha)
+        else:
+            Z = (xp.zeros((stop - start, k), dtype=dtype, device=dev) if init is None
+                 else xp.asarray(init[start:stop, ...], dtype=dtype, copy=True))
+            out, it, failed = solve_rows(
+                xp, kernels, C, Z, sq_norms(rows), G, G64, inv_lip, alpha=alpha,
+                positive=positive, accelerate=algorithm != "ista", max_iter=max_iter,
+                tol=tol)
         codes[start:stop, ...] = out
         n_iter[start:stop] = it
         n_failed += failed

@@ -211,6 +211,38 @@ def _gap_cpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
     return done
 
 
+def omp_settings(alpha, n_nonzero_coefs, n_features, n_components):
+    """OMP's ``(n_nonzero, tol)``: ``alpha`` is the target squared residual
+    (``tol < 0``: none); without ``n_nonzero_coefs`` the pursuit takes a
+    tenth of the features, or with a target up to ``min(k, p)`` atoms; more
+    atoms than there are are clipped with a warning."""
+    omp_tol = -1.0 if alpha is None else float(alpha)
+    if n_nonzero_coefs is None:
+        n_nonzero_coefs = (
+            max(n_features // 10, 1) if alpha is None else min(n_components, n_features)
+        )
+    elif n_nonzero_coefs > n_components:
+        warnings.warn(
+            f"n_nonzero_coefs={n_nonzero_coefs} is more than n_components="
+            f"{n_components}; using {n_components}.",
+            UserWarning,
+            stacklevel=4,
+        )
+        n_nonzero_coefs = n_components
+    return int(n_nonzero_coefs), omp_tol
+
+
+def warn_dependent(n_failed, n_samples):
+    if n_failed:
+        warnings.warn(
+            f"Orthogonal matching pursuit ended early on {n_failed} of {n_samples} "
+            "samples: the next atom was linearly dependent on those chosen. The "
+            "requested residual or number of atoms may not have been reached.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
 def _threshold_cpu(C, alpha, positive):
     codes = np.empty_like(C)
     threshold_batch(C, alpha, positive, codes)
@@ -532,24 +564,9 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     if algorithm == "omp" and positive:
         raise ValueError("positive=True is not available with algorithm='omp'.")
 
-    n_nonzero = 0
-    omp_tol = -1.0
+    n_nonzero, omp_tol = 0, -1.0
     if algorithm == "omp":
-        if alpha is not None:
-            omp_tol = float(alpha)
-        if n_nonzero_coefs is None:
-            n_nonzero_coefs = (
-                max(n_features // 10, 1) if alpha is None else min(n_components, n_features)
-            )
-        elif n_nonzero_coefs > n_components:
-            warnings.warn(
-                f"n_nonzero_coefs={n_nonzero_coefs} is more than n_components="
-                f"{n_components}; using {n_components}.",
-                UserWarning,
-                stacklevel=3,
-            )
-            n_nonzero_coefs = n_components
-        n_nonzero = int(n_nonzero_coefs)
+        n_nonzero, omp_tol = omp_settings(alpha, n_nonzero_coefs, n_features, n_components)
 
     if gram is not None:
         gram = check_array(gram, dtype=np.float64, input_name="gram")
@@ -580,14 +597,8 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
         )
 
     check_codes_finite(codes_out, dtype, np)
-    if n_failed and algorithm == "omp":
-        warnings.warn(
-            f"Orthogonal matching pursuit ended early on {n_failed} of {n_samples} "
-            "samples: the next atom was linearly dependent on those chosen. The "
-            "requested residual or number of atoms may not have been reached.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    if algorithm == "omp":
+        warn_dependent(n_failed, n_samples)
     elif n_failed:
         warnings.warn(
             f"sparse_encode(algorithm={algorithm!r}) reached max_iter={max_iter} on "

@@ -7,9 +7,11 @@ cuSPARSE through CuPy and the fused inner kernels are the CUDA sources in
 memoised per device. ``import sparsecode`` never imports CuPy: this module
 imports it when a CuPy array arrives.
 
-Covered so far: ``algorithm`` "fista", "ista", "threshold" and "auto" (FISTA)
-on dense or CSR ``cupy`` input, float32 kept float32. The other algorithms
-and the estimators' GPU paths are not written yet and say so.
+Covered so far: ``sparse_encode`` with ``algorithm`` "fista", "ista", "omp"
+(batch OMP, a warp per row), "threshold" and "auto" (FISTA, or OMP with
+``n_nonzero_coefs``) on dense or CSR ``cupy`` input, float32 kept float32,
+and every estimator's ``transform`` (below). LARS, CD and fitting are not
+written yet and say so.
 """
 
 import contextlib
@@ -25,11 +27,12 @@ from ._dense import Kernels, encode, row_chunks, warn_failed
 # the CUDA sources checks each is in its source's PTX.
 KERNELS = tuple((source, f"{kernel}_{suffix}")
                 for source, kernels in (("fista", ("fista_step", "lasso_gap", "threshold")),
+                                        ("omp", ("omp_batch",)),
                                         ("threshold", ("shrink", "topk", "triangle")),
                                         ("attention", ("window_attention",)))
                 for kernel in kernels for suffix in ("f32", "f64"))
 
-GPU_ALGORITHMS = ("auto", "fista", "ista", "threshold")
+GPU_ALGORITHMS = ("auto", "fista", "ista", "omp", "threshold")
 _WARPS_PER_BLOCK = 8
 _THREADS = 256
 
@@ -144,6 +147,29 @@ def _threshold_gpu(C, alpha, positive):
 _SHRINK_KINDS = {"soft": 0, "hard": 1, "jump": 2, "sigmoid": 3}
 
 
+def _omp_gpu(C, sq, gram64, n_nonzero, tol):
+    """Batch OMP, a warp per row (omp.cu): ``(codes, n_atoms, n_dependent)``;
+    the workspace is :func:`_omp_entries` doubles a row."""
+    cp = _cupy()
+    n, k = C.shape
+    codes = cp.zeros((n, k), dtype=C.dtype)
+    n_iter = cp.zeros(n, dtype=cp.int64)
+    dependent = cp.zeros(n, dtype=cp.uint8)
+    work = cp.empty(n * _omp_entries(k, n_nonzero), dtype=cp.float64)
+    active = cp.empty(n * n_nonzero, dtype=cp.int64)
+    grid, block = _row_grid(n)
+    _kernel("omp", "omp_batch", C.dtype)(
+        grid, block, (C, sq, gram64, np.int64(n), np.int64(k), np.int64(n_nonzero),
+                      np.float64(tol), codes, n_iter, dependent, work, active))
+    return codes, n_iter, int(dependent.sum())
+
+
+def _omp_entries(k, n_nonzero):
+    """Doubles of OMP workspace a row: correlations, the chosen atoms'
+    correlations and coefficients, the Cholesky factor."""
+    return k + 2 * n_nonzero + n_nonzero * n_nonzero
+
+
 def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
     """The activation of the responses ``C`` (shifted by ``offset``) on the
     GPU, sparsecode/_cuda/threshold.cu: ThresholdEncoder's modes ("soft",
@@ -190,7 +216,7 @@ def _window_gpu(Q, K, V, bias, start, end, half, dilation, causal):
 
 # the fused kernels the shared code calls (a test swaps in the CPU ones to run
 # this module's glue on numpy)
-_BACKEND = {"step": _step_gpu, "gap": _gap_gpu, "threshold": _threshold_gpu,
+_BACKEND = {"step": _step_gpu, "gap": _gap_gpu, "threshold": _threshold_gpu, "omp": _omp_gpu,
             "encode": _encode_gpu, "attention": _window_gpu}
 
 
@@ -309,14 +335,22 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     (``cupyx.scipy.sparse`` CSR with ``sparse_output=True``). The solver is
     :func:`sparsecode._dense.encode` with the CUDA kernels; what is CuPy's
     own here is the CSR input (cuSPARSE products, sparse row norms)."""
+    from ._encode import omp_settings, warn_dependent
+
     cp, csp = _cupy(), _sparse()
     if algorithm not in GPU_ALGORITHMS:
         raise ValueError(
             f"algorithm={algorithm!r} runs on the CPU only so far; on CuPy input use one of "
             f"{GPU_ALGORITHMS}, or pass numpy arrays (cupy.asnumpy) for the others.")
-    if n_nonzero_coefs is not None:
-        raise ValueError("n_nonzero_coefs applies to algorithm='omp', which runs on the CPU "
-                         "only so far.")
+    if algorithm == "auto":  # an L0 budget asks for OMP; the l1 problem is FISTA's here
+        algorithm = "omp" if n_nonzero_coefs is not None else "fista"
+    if n_nonzero_coefs is not None and algorithm != "omp":
+        raise ValueError(f"n_nonzero_coefs applies to algorithm='omp' only; got it with "
+                         f"algorithm={algorithm!r}. Use alpha to control sparsity.")
+    if algorithm in ("omp", "threshold") and l2 > 0:
+        raise ValueError(f"l2 applies to the l1 algorithms only, not algorithm={algorithm!r}.")
+    if algorithm == "omp" and positive:
+        raise ValueError("positive=True is not available with algorithm='omp'.")
     X, sparse = _as_float_matrix(cp, csp, X)
     dtype = X.dtype
     n, p = X.shape
@@ -328,8 +362,12 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
         raise ValueError("dictionary has 0 atoms.")
     _check_finite(cp, D, "dictionary")
     k = D.shape[0]
-    if algorithm == "threshold" and l2 > 0:
-        raise ValueError("l2 applies to the l1 algorithms only, not algorithm='threshold'.")
+    n_nonzero, width = 0, k
+    if algorithm == "omp":
+        n_nonzero, alpha = omp_settings(alpha, n_nonzero_coefs, p, k)
+        width = _omp_entries(k, n_nonzero)
+    else:
+        alpha = 1.0 if alpha is None else float(alpha)
     if init is not None:
         # C order: the kernels index rows as s * k + j
         init = cp.ascontiguousarray(cp.asarray(init))
@@ -337,15 +375,20 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
             raise ValueError(f"init has shape {init.shape}, expected {(n, k)}.")
     if gram is not None:
         gram = cp.asarray(gram)
-    kernels = Kernels(_BACKEND["step"], _BACKEND["gap"], _BACKEND["threshold"])
+    kernels = Kernels(_BACKEND["step"], _BACKEND["gap"], _BACKEND["threshold"],
+                      _BACKEND["omp"])
     with _device(X):
         codes, n_iter, n_failed = encode(
-            _xp(), kernels, X, D, algorithm=algorithm,
-            alpha=1.0 if alpha is None else float(alpha), l2=l2, positive=positive,
-            max_iter=max_iter, tol=tol, init=init, gram=gram,
+            _xp(), kernels, X, D, algorithm=algorithm, alpha=alpha, l2=l2,
+            positive=positive, max_iter=max_iter, tol=tol,
+            init=init if algorithm != "omp" else None, gram=gram,
             responses=lambda rows: _responses(cp, csp, rows, D.T),
-            sq_norms=lambda rows: _row_sq_norms(cp, rows, sparse), chunks=row_chunks(n, k))
-    warn_failed(algorithm, max_iter, n_failed, n)
+            sq_norms=lambda rows: _row_sq_norms(cp, rows, sparse),
+            chunks=row_chunks(n, width), n_nonzero=n_nonzero)
+    if algorithm == "omp":
+        warn_dependent(n_failed, n)
+    else:
+        warn_failed(algorithm, max_iter, n_failed, n)
     if sparse_output:
         codes = csp.csr_matrix(codes)
     return (codes, n_iter) if return_n_iter else codes

@@ -6,6 +6,8 @@ exists). What this checks is everything around the kernels: validation,
 dtypes, the Gram and Lipschitz set-up, l2, init, CSR input, the shared
 FISTA loop's bookkeeping and the refusals."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -14,11 +16,21 @@ from conftest import lasso_objective, make_problem
 from sparsecode import KLSparseEncoder, SparseAutoencoder, _dense, _gpu, sparse_encode
 from sparsecode._encode import _gap_cpu
 from sparsecode._kernels._fista import fista_step
+from sparsecode._kernels._omp import omp_batch
 
 
 def _threshold_cpu(C, alpha, positive):
     return (np.maximum(C - alpha, 0) if positive
             else np.sign(C) * np.maximum(np.abs(C) - alpha, 0)).astype(C.dtype)
+
+
+def _omp_cpu(C, sq, gram64, n_nonzero, tol):
+    """The CPU's batch OMP with omp.cu's signature."""
+    assert gram64.dtype == np.float64 and sq.dtype == np.float64
+    codes = np.zeros_like(C)
+    n_iter = np.zeros(C.shape[0], dtype=np.int64)
+    dependent = omp_batch(C, sq, gram64, n_nonzero, tol, codes, n_iter, 1)
+    return codes, n_iter, dependent
 
 
 def _c_contiguous(kernel):
@@ -40,6 +52,7 @@ def cpu_backend(monkeypatch):
     monkeypatch.setitem(_gpu._BACKEND, "step", _c_contiguous(fista_step))
     monkeypatch.setitem(_gpu._BACKEND, "gap", _gap_cpu)
     monkeypatch.setitem(_gpu._BACKEND, "threshold", _c_contiguous(_threshold_cpu))
+    monkeypatch.setitem(_gpu._BACKEND, "omp", _c_contiguous(_omp_cpu))
 
 
 def _gpu_encode(X, D, **kw):
@@ -88,8 +101,10 @@ def test_glue_threshold_init_gram_and_sparse_output(cpu_backend):
 
 @pytest.mark.parametrize("bad, match", [
     (dict(algorithm="lars"), "CPU only"),
-    (dict(algorithm="omp"), "CPU only"),
-    (dict(n_nonzero_coefs=3), "omp"),
+    (dict(algorithm="cd"), "CPU only"),
+    (dict(n_nonzero_coefs=3, algorithm="fista"), "applies to algorithm='omp' only"),
+    (dict(algorithm="omp", positive=True), "positive=True"),
+    (dict(algorithm="omp", l2=0.1), "l2 applies"),
     (dict(algorithm="threshold", l2=0.1), "l2"),
     (dict(init=np.zeros((2, 2))), "init has shape"),
     (dict(gram=np.eye(3)), "gram has shape"),
@@ -98,6 +113,64 @@ def test_glue_refusals(cpu_backend, bad, match):
     X, D, alpha = make_problem()
     with pytest.raises(ValueError, match=match):
         _gpu_encode(X, D, alpha=alpha, **bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("options", [dict(n_nonzero_coefs=1), dict(n_nonzero_coefs=4),
+                                     dict(algorithm="auto", n_nonzero_coefs=3),
+                                     dict(alpha=0.5), dict(alpha=0.5, n_nonzero_coefs=2),
+                                     dict(n_nonzero_coefs=99), dict()])
+def test_glue_omp(cpu_backend, dtype, sparse, options):
+    """Batch OMP on the GPU path: the CPU's codes and atom counts, from the
+    same settings (target residual, atom budget, clipping, default budget)."""
+    # (all atoms, clipped from 99: fewer atoms than features, so that the
+    # full pursuit stays well conditioned)
+    X, D, _ = make_problem(n_samples=30, dtype=dtype,
+                           n_components=8 if options.get("n_nonzero_coefs") == 99 else 24)
+    kwargs = dict(algorithm="omp")
+    kwargs.update(options)
+    Xin = sp.csr_matrix(X) if sparse else X
+    warns = pytest.warns(UserWarning, match="more than n_components") \
+        if options.get("n_nonzero_coefs") == 99 else contextlib.nullcontext()
+    with warns:
+        Z, n_iter = _gpu_encode(Xin, D, return_n_iter=True, **kwargs)
+    with contextlib.nullcontext() if options.get("n_nonzero_coefs") != 99 else \
+            pytest.warns(UserWarning):
+        ref, ref_iter = sparse_encode(X, D, return_n_iter=True, **kwargs)
+    assert Z.dtype == dtype
+    # (float32: the CSR product rounds X D^T apart from BLAS, by an ulp, which
+    # the least-squares solve amplifies by the chosen atoms' conditioning)
+    np.testing.assert_allclose(Z, ref, rtol=1e-10 if dtype == np.float64 else 1e-6,
+                               atol=1e-12 if dtype == np.float64 else 1e-5)
+    np.testing.assert_array_equal(n_iter, ref_iter)
+    assert n_iter.max() >= 1
+
+
+def test_glue_omp_chunks_and_dependent_atoms(cpu_backend, monkeypatch):
+    X, D, _ = make_problem(n_samples=30)
+    monkeypatch.setattr(_dense, "CHUNK_ENTRIES", 7 * (D.shape[0] + 2 * 3 + 9))  # 7 rows
+    calls = []
+    omp = _gpu._BACKEND["omp"]
+    monkeypatch.setitem(_gpu._BACKEND, "omp", lambda C, *a: calls.append(len(C)) or omp(C, *a))
+    np.testing.assert_allclose(_gpu_encode(X, D, algorithm="omp", n_nonzero_coefs=3),
+                               sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3),
+                               rtol=1e-10, atol=1e-12)
+    assert calls == [7, 7, 7, 7, 2]
+    # signals of norm 1e10 on 6 atoms in R^3: after 3 atoms the residual's
+    # correlations (~1e-6) still beat the negligible level, and the 4th atom
+    # is dependent on the first three; said as the CPU says it
+    rng = np.random.default_rng(0)
+    D3 = rng.standard_normal((6, 3))
+    D3 /= np.linalg.norm(D3, axis=1, keepdims=True)
+    X3 = 1e10 * rng.standard_normal((20, 3))
+    with pytest.warns(RuntimeWarning, match="ended early on 19 of 20 samples"):
+        Z, n_iter = _gpu_encode(X3, D3, algorithm="omp", n_nonzero_coefs=6,
+                                return_n_iter=True)
+    with pytest.warns(RuntimeWarning, match="ended early on 19 of 20 samples"):
+        ref = sparse_encode(X3, D3, algorithm="omp", n_nonzero_coefs=6)
+    np.testing.assert_array_equal(n_iter, 3)
+    np.testing.assert_allclose(Z, ref, rtol=1e-10)
 
 
 def test_glue_bad_arrays(cpu_backend):
@@ -409,5 +482,12 @@ def test_glue_dictionary_learner_transform(cpu_backend, monkeypatch, split_sign,
     np.testing.assert_allclose(dense, ref.toarray() if sparse_output else ref, atol=1e-5)
     with pytest.raises(ValueError, match="features"):
         dl.transform(X[:, :4])
+    omp = dict(transform_algorithm="omp", transform_n_nonzero_coefs=3)
+    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    ref = dl.set_params(**omp).transform(X)
+    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: isinstance(A, np.ndarray))
+    out = dl.transform(X)
+    np.testing.assert_allclose(out.toarray() if sparse_output else out,
+                               ref.toarray() if sparse_output else ref, rtol=1e-10)
     with pytest.raises(ValueError, match="CPU only"):
         dl.set_params(transform_algorithm="lars").transform(X)
