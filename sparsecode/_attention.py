@@ -921,7 +921,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def _qkv(self, X, xp=np):
         """Queries (scaled), keys, values and the per-key score bias, in
         ``X``'s dtype; ``xp`` the array module ``X`` lives in (numpy, or
-        CuPy for the GPU path, which takes the window pattern only)."""
+        CuPy for the GPU path)."""
         dtype = X.dtype
 
         def project(W):
@@ -932,8 +932,8 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         Q = project(self.query_projection_)
         if self.pattern == "lsh":
             # Reformer's shared query-key: the keys are the unit-norm queries
-            norms = np.linalg.norm(Q, axis=1, keepdims=True)
-            K = np.divide(Q, norms, out=np.zeros_like(Q), where=norms > 0)
+            norms = xp.sqrt((Q * Q).sum(axis=1, keepdims=True))
+            K = xp.where(norms > 0, Q / xp.where(norms > 0, norms, 1), 0).astype(Q.dtype)
         elif self.key_projection_ is self.query_projection_:
             K = Q
         else:
@@ -986,8 +986,9 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         X : {array-like, sparse matrix} of shape (n_tokens, n_features)
             Tokens, in order. With ``projection="identity"`` a sparse ``X``
             is densified (the output has its shape and is dense anyway). A
-            CuPy array or ``cupyx`` CSR matrix runs on its GPU
-            (``pattern="window"`` so far) and the output stays there.
+            CuPy array or ``cupyx`` CSR matrix runs on its GPU (every
+            pattern; the keys of all but ``"window"`` are listed on the host)
+            and the output stays there.
         lengths : array-like of int, default=None
             Lengths of the consecutive sequences in ``X``.
 
@@ -997,7 +998,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             The attention output (``d_v`` columns), ``[X, attention]``
             (sparse when ``X`` is) or ``X + attention``, in ``X``'s dtype.
         """
-        if _gpu.is_gpu_array(X):  # CuPy input: the window pattern on its GPU
+        if _gpu.is_gpu_array(X):  # CuPy input: on its GPU
             return _gpu.attention_transform_gpu(self, X, lengths)
         start = time.perf_counter()
         X, plan, Q, K, V, bias = self._prepare(X, lengths)

@@ -367,6 +367,13 @@ def _check_diverged(est, loss, arrays):
             "or scale the data.")
 
 
+def _host_rows(X, idx):
+    """Rows of ``X`` on the host (a GPU ``X``'s rows copied over)."""
+    if _gpu.is_gpu_array(X):
+        return _gpu.to_host(X[_gpu._cupy().asarray(idx)])
+    return X[idx]
+
+
 def _density(X):
     return X.nnz / max(X.shape[0] * X.shape[1], 1)
 
@@ -481,7 +488,7 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data; a sparse matrix is never densified. A CuPy array or
             ``cupyx.scipy.sparse`` matrix is encoded on its GPU and the codes
-            come back there (the estimator is fitted on the CPU).
+            come back there.
 
         Returns
         -------
@@ -689,11 +696,12 @@ class SparseAutoencoder(_AutoencoderBase):
         Print the loss every epoch.
     random_state : int, RandomState instance or None, default=None
     device : {"cpu", "gpu"}, default=None
-        Where ``transform`` computes (``fit`` runs on the CPU). None: where
-        ``X`` lives (a CuPy array on its GPU, the features coming back
-        there). "gpu": numpy / scipy.sparse input is copied to the current
-        GPU, encoded there and copied back; needs the ``gpu`` extra. "cpu":
-        CuPy input is refused (no silent copies).
+        Where ``fit``, ``partial_fit`` and ``transform`` compute. None: where
+        ``X`` lives (a CuPy array on its GPU, the codes coming back there;
+        a model trained there comes back to the host). "gpu": numpy /
+        scipy.sparse input is copied to the current GPU, trained on or
+        encoded there, and the result copied back; needs the ``gpu`` extra.
+        "cpu": CuPy input is refused (no silent copies).
 
     Attributes
     ----------
@@ -842,7 +850,7 @@ class SparseAutoencoder(_AutoencoderBase):
         normalize_rows(W_dec)
         # at most 16 Mi entries densified for the median (wide tf-idf rows)
         size = min(n, 10_000, max(1, (1 << 24) // d))
-        sub = X[rng.choice(n, size=size, replace=False)]
+        sub = _host_rows(X, rng.choice(n, size=size, replace=False))
         if self.b_dec_init == "geometric_median":
             b_dec = geometric_median(_dense_rows(sub, np.float64))
         elif self.b_dec_init == "mean":
@@ -926,7 +934,7 @@ class SparseAutoencoder(_AutoencoderBase):
 
     # ------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    @array_api_method(fits=True)
+    @array_api_method(fits=True, gpu=True)
     def fit(self, X, y=None):
         """Train on ``X``.
 
@@ -936,13 +944,18 @@ class SparseAutoencoder(_AutoencoderBase):
             Training data. A sparse matrix of density up to 10% (5% with
             ``activation="relu"``) is never densified: its minibatches enter
             the products as CSR. A denser one is densified one minibatch at
-            a time, where BLAS is faster.
+            a time, where BLAS is faster. A CuPy array or ``cupyx`` CSR
+            matrix is trained on on its GPU (dense minibatches there; not
+            with ``dropout``, ``prune`` or ``early_stopping`` so far); the
+            fitted parameters come back to the host.
         y : Ignored
 
         Returns
         -------
         self : SparseAutoencoder
         """
+        if _gpu.is_gpu_array(X) or self.device == "gpu":
+            return self._fit_gpu(X, partial=False)
         with restore_on_error(self):
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
             rng = check_random_state(self.random_state)
@@ -961,7 +974,10 @@ class SparseAutoencoder(_AutoencoderBase):
             self._train(X_train, X_val, P, moments, state, rng, self.max_iter)
             return self
 
-    def _train(self, X, X_val, P, moments, state, rng, epochs):
+    def _train(self, X, X_val, P, moments, state, rng, epochs, epoch=None):
+        """The epochs, the stopping rule and the commit; ``epoch`` runs one
+        epoch (default ``self._epoch``; the GPU's from sparsecode._gpu_train)."""
+        epoch_fn = epoch or self._epoch
         loss_curve = []
         val_scores = [] if X_val is not None else None
         best_val, best_loss, best_params, no_improve = -np.inf, np.inf, None, 0
@@ -969,7 +985,7 @@ class SparseAutoencoder(_AutoencoderBase):
         started = time.perf_counter()
         epoch = 0
         for epoch in range(1, epochs + 1):
-            loss = self._epoch(X, P, moments, state, rng)
+            loss = epoch_fn(X, P, moments, state, rng)
             loss_curve.append(loss)
             message = f"[SparseAutoencoder] epoch {epoch}: loss {loss:.6g}"
             pruning = _pruning(self, state)
@@ -1009,6 +1025,13 @@ class SparseAutoencoder(_AutoencoderBase):
         self._commit(P, moments, state, rng, loss_curve, val_scores, best_val, epoch)
 
     def _commit(self, P, moments, state, rng, loss_curve, val_scores, best_val, epochs):
+        # a GPU fit's arrays come to the host: the fitted model is numpy's
+        # wherever it was trained (the tied decoder stays the encoder)
+        P = {name: _gpu.to_host(value) for name, value in P.items()}
+        if self.tied:
+            P["W_dec"] = P["W_enc"]
+        moments = {name: _gpu.to_host(pair) for name, pair in moments.items()}
+        state["since_fired"] = _gpu.to_host(state["since_fired"])
         self.encoder_weights_ = P["W_enc"]
         self.encoder_bias_ = P["b_enc"]
         self.components_ = P["W_dec"]
@@ -1027,7 +1050,7 @@ class SparseAutoencoder(_AutoencoderBase):
         self._moments, self._state, self._rng = moments, state, copy.deepcopy(rng)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @array_api_method(fits=True)
+    @array_api_method(fits=True, gpu=True)
     def partial_fit(self, X, y=None):
         """One epoch over ``X`` (a chunk of a stream), continuing from the
         stored parameters, Adam moments and dead-latent counters, which
@@ -1042,32 +1065,44 @@ class SparseAutoencoder(_AutoencoderBase):
         -------
         self : SparseAutoencoder
         """
+        if _gpu.is_gpu_array(X) or self.device == "gpu":
+            return self._fit_gpu(X, partial=True)
         first = not hasattr(self, "components_")
         with restore_on_error(self):
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                               reset=first)
-            if first:
-                rng = check_random_state(self.random_state)
-                P, moments = self._init_state(X, rng)
-                state = {"t": 0, "since_fired": np.zeros(self.n_components, dtype=np.int64),
-                         "threshold": None, "n_train": X.shape[0]}
-                previous = []
-            else:
-                # copies: a failed call leaves the estimator as it was
-                rng = copy.deepcopy(self._rng)
-                P = {name: self._params()[name].astype(X.dtype, copy=True)
-                     for name in _PARAMS}
-                if self.tied:
-                    P["W_dec"] = P["W_enc"]
-                moments = {name: (a.astype(X.dtype, copy=True), b.astype(X.dtype, copy=True))
-                           for name, (a, b) in self._moments.items()}
-                state = copy.deepcopy(self._state)
-                previous = list(self.loss_curve_)
+            rng, P, moments, state, previous = self._resume(X, first)
             loss = self._epoch(X, P, moments, state, rng)
-            self._commit(P, moments, state, rng, [], None, None, 1)
-            self.loss_curve_ = previous + [loss]
-            self.n_iter_ = len(self.loss_curve_)
+            self._finish_partial(P, moments, state, rng, previous, loss)
             return self
+
+    def _fit_gpu(self, X, partial):
+        from ._gpu_train import autoencoder_fit_gpu
+
+        return autoencoder_fit_gpu(_gpu.check_device(self), X, partial)
+
+    def _resume(self, X, first):
+        """Where training starts: ``(rng, P, moments, state, loss_curve)``,
+        new (a fit, or a first partial_fit) or copies of the fitted ones (a
+        failed call leaves the estimator as it was)."""
+        if first:
+            rng = check_random_state(self.random_state)
+            P, moments = self._init_state(X, rng)
+            state = {"t": 0, "since_fired": np.zeros(self.n_components, dtype=np.int64),
+                     "threshold": None, "n_train": X.shape[0]}
+            return rng, P, moments, state, []
+        rng = copy.deepcopy(self._rng)
+        P = {name: self._params()[name].astype(X.dtype, copy=True) for name in _PARAMS}
+        if self.tied:
+            P["W_dec"] = P["W_enc"]
+        moments = {name: (a.astype(X.dtype, copy=True), b.astype(X.dtype, copy=True))
+                   for name, (a, b) in self._moments.items()}
+        return rng, P, moments, copy.deepcopy(self._state), list(self.loss_curve_)
+
+    def _finish_partial(self, P, moments, state, rng, previous, loss):
+        self._commit(P, moments, state, rng, [], None, None, 1)
+        self.loss_curve_ = previous + [loss]
+        self.n_iter_ = len(self.loss_curve_)
 
     # ------------------------------------------------------------ transform
     def _activate(self, cov, offset, dest, scratch, threshold):

@@ -29,7 +29,8 @@ KERNELS = tuple((source, f"{kernel}_{suffix}")
                 for source, kernels in (("fista", ("fista_step", "lasso_gap", "threshold")),
                                         ("omp", ("omp_batch",)),
                                         ("threshold", ("shrink", "topk", "triangle")),
-                                        ("attention", ("window_attention",)))
+                                        ("attention", ("window_attention",
+                                                       "pattern_attention")))
                 for kernel in kernels for suffix in ("f32", "f64"))
 
 GPU_ALGORITHMS = ("auto", "fista", "ista", "omp", "threshold")
@@ -214,10 +215,24 @@ def _window_gpu(Q, K, V, bias, start, end, half, dilation, causal):
     return out
 
 
+def _pattern_gpu(Q, K, V, bias, indptr, indices):
+    """Attention over each query's keys given as a CSR row, a warp per query
+    (sparsecode/_cuda/attention.cu)."""
+    cp = _cupy()
+    n, d = Q.shape
+    dv = V.shape[1]
+    out = cp.empty((n, dv), dtype=Q.dtype)
+    grid, block = _row_grid(n)
+    _kernel("attention", "pattern_attention", Q.dtype)(
+        grid, block, (Q, K, V, bias, indptr, indices, out, np.int64(n), np.int64(d),
+                      np.int64(dv)))
+    return out
+
+
 # the fused kernels the shared code calls (a test swaps in the CPU ones to run
 # this module's glue on numpy)
 _BACKEND = {"step": _step_gpu, "gap": _gap_gpu, "threshold": _threshold_gpu, "omp": _omp_gpu,
-            "encode": _encode_gpu, "attention": _window_gpu}
+            "encode": _encode_gpu, "attention": _window_gpu, "pattern": _pattern_gpu}
 
 
 def _check_finite(cp, values, name):
@@ -421,14 +436,14 @@ def autoencoder_transform_gpu(est, X):
 
 def attention_transform_gpu(est, X, lengths=None):
     """``SparseAttentionTransformer.transform`` of CuPy input (fitted on the
-    CPU), ``pattern="window"`` (dilated, causal, several sequences): the
-    projections in cuBLAS / cuSPARSE, the attention by attention.cu; the
-    output stays on the GPU."""
+    CPU): the projections in cuBLAS / cuSPARSE, the attention by
+    attention.cu; the output stays on the GPU. ``pattern="window"`` finds
+    each query's keys in the kernel; the other patterns take them as the
+    CSR rows of ``est._pattern_csr`` (built on the host from the sequence
+    bounds, and for ``"lsh"`` from the keys' buckets), so their keys are the
+    CPU's exactly."""
     cp, csp = _cupy(), _sparse()
     est._check_fitted()
-    if est.pattern != "window":
-        raise ValueError(f"pattern={est.pattern!r} runs on the CPU only so far; on CuPy "
-                         "input pattern='window' (move X with cupy.asnumpy for the others).")
     X, sparse = _as_float_matrix(cp, csp, X)
     if X.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
@@ -438,14 +453,22 @@ def attention_transform_gpu(est, X, lengths=None):
     with _device(X):
         Q, K, V, bias = est._qkv(X, xp=cp)
         if V.shape[1] > _MAX_VALUE_DIM:
-            raise ValueError(f"the values have {V.shape[1]} columns; the GPU window kernel "
-                             f"takes at most {_MAX_VALUE_DIM} (use a projection).")
-        seq = np.repeat(np.arange(lengths.size), lengths)
-        start = offsets[:-1][seq]
-        out = _BACKEND["attention"](Q, K, V, bias, cp.asarray(start),
-                                    cp.asarray(start + lengths[seq]),
-                                    min(est.window_ // 2, int(lengths.max())),
-                                    int(est.dilation), bool(est.causal))
+            raise ValueError(f"the values have {V.shape[1]} columns; the GPU attention "
+                             f"kernels take at most {_MAX_VALUE_DIM} (use a projection).")
+        if est.pattern == "window":
+            seq = np.repeat(np.arange(lengths.size), lengths)
+            start = offsets[:-1][seq]
+            out = _BACKEND["attention"](Q, K, V, bias, cp.asarray(start),
+                                        cp.asarray(start + lengths[seq]),
+                                        min(est.window_ // 2, int(lengths.max())),
+                                        int(est.dilation), bool(est.causal))
+        else:
+            from ._attention import _Plan
+
+            # the plan reads the keys for LSH's buckets only
+            keys = _host(K) if est.pattern == "lsh" else np.zeros((n, 1), dtype=K.dtype)
+            indptr, indices = est._pattern_csr(_Plan(est, keys, keys, lengths, offsets))
+            out = _BACKEND["pattern"](Q, K, V, bias, cp.asarray(indptr), cp.asarray(indices))
         if not bool(cp.isfinite(out).all()):
             raise ValueError("The attention output is not finite: the scores overflow "
                              f"{X.dtype} (q.k near its largest value). Scale X down.")

@@ -56,7 +56,7 @@ def test_gpu_threshold_positive_l2_init_and_sparse_output(positive):
     assert csp.isspmatrix_csr(out)
 
 
-def test_gpu_refuses_cpu_only_algorithms():
+def test_gpu_refuses_cpu_only_algorithms():  # lars, cd
     X, D, alpha = make_problem()
     with pytest.raises(ValueError, match="CPU only"):
         sparse_encode(cp.asarray(X), cp.asarray(D), algorithm="lars", alpha=alpha)
@@ -144,3 +144,60 @@ def test_gpu_dictionary_learner_transform_matches_cpu(split_sign):
     assert isinstance(out, cp.ndarray)
     rel = np.linalg.norm(cp.asnumpy(out) - ref) / np.linalg.norm(ref)
     assert rel < 1e-5, rel
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("options", [dict(n_nonzero_coefs=5), dict(alpha=0.5),
+                                     dict(alpha=0.5, n_nonzero_coefs=3)])
+def test_gpu_omp_matches_cpu(dtype, sparse, options):
+    X, D, _ = make_problem(n_samples=300, dtype=dtype)
+    Xg = csp.csr_matrix(cp.asarray(X)) if sparse else cp.asarray(X)
+    Z, n_iter = sparse_encode(Xg, cp.asarray(D), algorithm="omp", return_n_iter=True,
+                              **options)
+    assert isinstance(Z, cp.ndarray) and Z.dtype == dtype
+    ref, ref_iter = sparse_encode(X, D, algorithm="omp", return_n_iter=True, **options)
+    np.testing.assert_array_equal(cp.asnumpy(n_iter), ref_iter)
+    rel = np.linalg.norm(cp.asnumpy(Z) - ref) / np.linalg.norm(ref)
+    assert rel < (1e-10 if dtype == np.float64 else 1e-5), rel
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("params", [dict(activation="relu", l1=1e-2),
+                                    dict(activation="topk", k=3, aux_k=6, dead_threshold=200),
+                                    dict(activation="batchtopk", k=3, tied=True)])
+def test_gpu_sparse_autoencoder_fit_matches_cpu(params):
+    """float64: the GPU fit follows the CPU's draws step for step."""
+    from sparsecode import SparseAutoencoder
+
+    X, _, _ = make_problem(n_samples=600, n_features=20)
+    kw = dict(n_components=32, max_iter=3, batch_size=64, random_state=0, **params)
+    ref = SparseAutoencoder(**kw).fit(X)
+    est = SparseAutoencoder(**kw).fit(cp.asarray(X))
+    for name in ("encoder_weights_", "components_", "encoder_bias_", "decoder_bias_"):
+        got = getattr(est, name)
+        assert isinstance(got, np.ndarray)
+        rel = np.linalg.norm(got - getattr(ref, name)) / np.linalg.norm(getattr(ref, name))
+        assert rel < 1e-7, (name, rel)
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("pattern, params", [
+    ("longformer", dict(window=16, global_tokens=[0, 5])),
+    ("bigbird", dict(window=8, block_size=16, n_random=2, random_state=0)),
+    ("window2d", dict(window=4, grid_shape=(20, 50))),
+    ("lsh", dict(lsh_mode="exact", random_state=0)),
+    ("dense", dict()),
+])
+def test_gpu_pattern_attention_matches_cpu(pattern, params):
+    from sparsecode import SparseAttentionTransformer
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 32))
+    lengths = [1000, 1000, 1000]
+    est = SparseAttentionTransformer(pattern, **params).fit(X, lengths=lengths)
+    ref = est.transform(X, lengths=lengths)
+    out = est.transform(cp.asarray(X), lengths=lengths)
+    assert isinstance(out, cp.ndarray)
+    rel = np.linalg.norm(cp.asnumpy(out) - ref) / np.linalg.norm(ref)
+    assert rel < 1e-10, rel

@@ -208,13 +208,13 @@ def test_importing_sparsecode_never_imports_cupy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("name", ["DictionaryLearner", "ThresholdEncoder", "SparseAutoencoder",
+@pytest.mark.parametrize("name", ["DictionaryLearner", "ThresholdEncoder",
                                   "KLSparseEncoder", "SparseAttentionTransformer"])
 def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
-    """Fitting runs on the CPU: a CuPy array given to fit is refused with a
+    """These fit on the CPU only: a CuPy array given to fit is refused with a
     TypeError that says so (not CuPy's "Implicit conversion to a NumPy array
     is not allowed" from inside numpy). Their transforms take CuPy input
-    (tested below)."""
+    (tested below); SparseAutoencoder trains on the GPU (tested below)."""
     import sparsecode
 
     class FakeCupyArray:
@@ -446,13 +446,55 @@ def test_glue_window_attention(cpu_backend, monkeypatch, params, sparse, dtype):
     np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
 
 
+def _pattern_cpu(Q, K, V, bias, indptr, indices):
+    """attention.cu's pattern_attention in numpy: each query's CSR row of
+    keys, a float64 softmax of q.k + bias."""
+    out = np.empty((Q.shape[0], V.shape[1]), dtype=Q.dtype)
+    for i in range(Q.shape[0]):
+        keys = indices[indptr[i]:indptr[i + 1]]
+        s = K[keys].astype(np.float64) @ Q[i].astype(np.float64) + bias[keys]
+        w = np.exp(s - s.max())
+        out[i] = (w @ V[keys].astype(np.float64)) / w.sum()
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("pattern, params", [
+    ("longformer", dict(window=4, global_tokens=[0, 7])),
+    ("longformer", dict(window=4, global_tokens=2, causal=True, dilation=2)),
+    ("bigbird", dict(window=2, block_size=4, n_random=2, random_state=0)),
+    ("bigbird", dict(window=4, block_size=3, similarity="neg_sq_dist", output="residual",
+                     random_state=0)),
+    ("window2d", dict(window=2, grid_shape=(4, 5))),
+    ("lsh", dict(lsh_mode="exact", projection="random", n_components=3, random_state=0)),
+    ("lsh", dict(n_hashes=2, chunk_size=4, random_state=0)),
+    ("dense", dict(output="concat")),
+])
+def test_glue_pattern_attention(cpu_backend, monkeypatch, pattern, params, sparse, dtype):
+    """Every pattern but the window through the CSR kernel, its keys from
+    the CPU's own plan: the CPU transform's output."""
+    from sparsecode import SparseAttentionTransformer
+
+    monkeypatch.setitem(_gpu._BACKEND, "pattern", _c_contiguous(_pattern_cpu))
+    rng = np.random.default_rng(1)
+    X = (rng.standard_normal((60, 5)) * (rng.random((60, 5)) < 0.7)).astype(dtype)
+    lengths = [20, 20, 20] if pattern == "window2d" else [25, 1, 34]
+    est = SparseAttentionTransformer(pattern, **params).fit(X, lengths=lengths)
+    Xin = sp.csr_matrix(X) if sparse else X
+    ref = est.transform(Xin, lengths=lengths)
+    out = _gpu.attention_transform_gpu(est, Xin, lengths=np.array(lengths))
+    assert out.dtype == dtype and out.shape == ref.shape and sp.issparse(out) == sp.issparse(ref)
+    ref = ref.toarray() if sp.issparse(ref) else ref
+    out = out.toarray() if sp.issparse(out) else out
+    tol = 1e-10 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+
+
 def test_glue_attention_refusals(cpu_backend):
     from sparsecode import SparseAttentionTransformer
 
     X = np.random.default_rng(0).standard_normal((30, 4))
-    with pytest.raises(ValueError, match="CPU only so far"):
-        _gpu.attention_transform_gpu(
-            SparseAttentionTransformer("longformer", window=4).fit(X), X)
     est = SparseAttentionTransformer("window", window=4).fit(X)
     with pytest.raises(ValueError, match="features"):
         _gpu.attention_transform_gpu(est, X[:, :3])
@@ -491,3 +533,151 @@ def test_glue_dictionary_learner_transform(cpu_backend, monkeypatch, split_sign,
                                ref.toarray() if sparse_output else ref, rtol=1e-10)
     with pytest.raises(ValueError, match="CPU only"):
         dl.set_params(transform_algorithm="lars").transform(X)
+
+
+# ------------------------------------------------- SparseAutoencoder training
+def _gpu_arrays(monkeypatch):
+    """Mark the numpy (and scipy.sparse) stand-ins as GPU arrays, so that
+    fit and partial_fit take the GPU path (sparsecode/_gpu_train.py)."""
+    monkeypatch.setattr(_gpu, "is_gpu_array",
+                        lambda A: isinstance(A, np.ndarray) or sp.issparse(A))
+
+
+def _sae_data(dtype=np.float64, sparse=False, n=120, d=10):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d)) * (rng.random((n, d)) < (0.3 if sparse else 1.0))
+    X = X.astype(dtype)
+    return sp.csr_matrix(X) if sparse else X
+
+
+_SAE_CASES = {
+    "relu": dict(activation="relu", l1=1e-2),
+    "relu tied warmups": dict(activation="relu", l1=5e-2, tied=True, lr_warmup=5,
+                              l1_warmup=7),
+    "relu weight_l1": dict(activation="relu", weight_l1=1e-3),
+    "relu free decoder": dict(activation="relu", normalize_decoder=False,
+                              b_dec_init="mean"),
+    "topk auxk": dict(activation="topk", k=1, aux_k=4, dead_threshold=20),
+    "topk tied": dict(activation="topk", k=3, tied=True, shuffle=False),
+    "batchtopk auxk": dict(activation="batchtopk", k=1, aux_k=3, dead_threshold=20),
+}
+
+
+# float32 with the k = 1 AuxK cases is left out: a top-1 choice between two
+# near-equal pre-activations flips on float32 rounding, and from there the
+# two trajectories are different (equally valid) trainings
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("case, dtype, sparse", [
+    *[(case, np.float64, sparse) for case in _SAE_CASES for sparse in (False, True)],
+    *[(case, np.float32, False) for case in _SAE_CASES if "auxk" not in case]])
+def test_glue_sparse_autoencoder_fit(cpu_backend, monkeypatch, case, dtype, sparse):
+    """The GPU fit follows the CPU fit step for step (same draws, same
+    model, dense minibatches and dense codes in place of the CPU's sparse
+    ones): equal parameters, losses, dead latents and BatchTopK threshold."""
+    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
+    X = _sae_data(dtype, sparse)
+    params = dict(n_components=12, max_iter=4, batch_size=32, learning_rate=1e-2,
+                  random_state=0, **_SAE_CASES[case])
+    ref = SparseAutoencoder(**params).fit(X)
+    _gpu_arrays(monkeypatch)
+    from sparsecode import _gpu_train
+
+    dead_seen = []
+    loss_grad = _gpu_train.sae_loss_grad
+
+    def recording(*args, dead, **kwargs):
+        dead_seen.append(int(dead.sum()))
+        return loss_grad(*args, dead=dead, **kwargs)
+
+    monkeypatch.setattr(_gpu_train, "sae_loss_grad", recording)
+    est = SparseAutoencoder(**params).fit(X)
+    tight = dtype == np.float64
+    for name in ("encoder_weights_", "encoder_bias_", "components_", "decoder_bias_"):
+        got, want = getattr(est, name), getattr(ref, name)
+        assert isinstance(got, np.ndarray) and got.dtype == dtype, name
+        np.testing.assert_allclose(got, want, rtol=1e-7 if tight else 2e-3,
+                                   atol=1e-10 if tight else 1e-4, err_msg=name)
+    if params.get("tied"):
+        assert est.components_ is est.encoder_weights_
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-9 if tight else 1e-4)
+    assert est.t_ == ref.t_ and est.n_iter_ == ref.n_iter_
+    assert est.dead_fraction_ == ref.dead_fraction_
+    if ref.threshold_ is not None:
+        np.testing.assert_allclose(est.threshold_, ref.threshold_, rtol=1e-9 if tight else 1e-4)
+    else:
+        assert est.threshold_ is None
+    if "auxk" in case:  # the AuxK term was exercised: some latents were dead
+        assert max(dead_seen) > 0
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_glue_sparse_autoencoder_partial_fit(cpu_backend, monkeypatch):
+    """partial_fit resumes on the GPU from a CPU fit (and the CPU from a GPU
+    one) with the stored moments, counters and generator."""
+    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
+    X = _sae_data()
+    params = dict(n_components=12, activation="topk", k=2, aux_k=3, dead_threshold=40,
+                  batch_size=32, max_iter=2, random_state=0)
+    ref = SparseAutoencoder(**params).fit(X).partial_fit(X[:60]).partial_fit(X[60:])
+    est = SparseAutoencoder(**params).fit(X)
+    _gpu_arrays(monkeypatch)
+    est.partial_fit(X[:60])
+    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    est.partial_fit(X[60:])
+    np.testing.assert_allclose(est.encoder_weights_, ref.encoder_weights_, rtol=1e-7,
+                               atol=1e-10)
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-9)
+    assert est.t_ == ref.t_
+    # a first partial_fit on the GPU is a one-epoch fit
+    _gpu_arrays(monkeypatch)
+    first = SparseAutoencoder(**params).partial_fit(X)
+    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    np.testing.assert_allclose(first.components_,
+                               SparseAutoencoder(**params).partial_fit(X).components_,
+                               rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("option", [dict(dropout=0.2), dict(prune=0.5),
+                                    dict(early_stopping=True)])
+def test_glue_sparse_autoencoder_fit_refusals(cpu_backend, monkeypatch, option):
+    _gpu_arrays(monkeypatch)
+    est = SparseAutoencoder(4, max_iter=1, **option)
+    with pytest.raises(ValueError, match="trains on the CPU only so far"):
+        est.fit(_sae_data())
+    assert not hasattr(est, "components_")
+
+
+# (numpy, standing in for CuPy, warns of the overflow it is refusing)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning",
+                            "ignore:overflow:RuntimeWarning",
+                            "ignore:invalid value:RuntimeWarning")
+def test_glue_sparse_autoencoder_fit_diverges_and_keeps_the_model(cpu_backend, monkeypatch):
+    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
+    X = _sae_data()
+    _gpu_arrays(monkeypatch)
+    est = SparseAutoencoder(6, max_iter=2, random_state=0).fit(X)
+    before = est.encoder_weights_.copy()
+    with pytest.raises(ValueError, match="training diverged"):
+        est.set_params(learning_rate=1e200).partial_fit(1e200 * X)
+    np.testing.assert_array_equal(est.encoder_weights_, before)
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[:, :4])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_glue_sparse_autoencoder_device_gpu(cpu_backend, monkeypatch):
+    """device="gpu" trains numpy input on the GPU: the stand-in's to_device
+    is the identity, the result the CPU's."""
+    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
+    monkeypatch.setattr(_gpu, "to_device", lambda X: X)
+    X = _sae_data()
+    calls = []
+    from sparsecode import _gpu_train
+
+    fit = _gpu_train.autoencoder_fit_gpu
+    monkeypatch.setattr(_gpu_train, "autoencoder_fit_gpu",
+                        lambda *a: calls.append(1) or fit(*a))
+    est = SparseAutoencoder(8, max_iter=2, random_state=0, device="gpu").fit(X)
+    assert calls == [1]
+    ref = SparseAutoencoder(8, max_iter=2, random_state=0).fit(X)
+    np.testing.assert_allclose(est.components_, ref.components_, rtol=1e-7, atol=1e-10)

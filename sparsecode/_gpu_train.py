@@ -1,0 +1,233 @@
+"""SparseAutoencoder training on the GPU (CuPy input, or ``device="gpu"``).
+
+The epoch loop, the stopping rule, the initialisation and the bookkeeping
+are the CPU's (``SparseAutoencoder._train``, ``_init_state``, ``_resume``),
+with the same random draws, so a GPU fit follows the CPU fit step for step.
+What differs is the minibatch step, written here against the array API on
+dense minibatches (a CSR minibatch is densified on the GPU, where the
+products are cuBLAS GEMMs): the forward and backward passes as GEMMs and
+whole-array expressions, the top-k selection by threshold.cu's warp kernel,
+Adam, the decoder's normalisation and the L1 proximal step. ``dropout``,
+``prune`` and ``early_stopping`` are not written for the GPU yet and say so.
+"""
+
+import numpy as np
+from sklearn.utils import gen_batches
+
+from . import _gpu
+from ._base import restore_on_error
+from ._validation import validate_data
+
+_NOT_ON_GPU = ("dropout", "prune", "early_stopping")
+
+
+def sae_loss_grad(xp, select, P, Xb, *, activation, k, l1, aux_k, aux_coef, dead,
+                  threshold=None):
+    """The loss, gradients and minibatch statistics of
+    :func:`sparsecode._autoencoder.sae_loss_grad` (same model, same
+    straight-through gradients, AuxK) on a dense minibatch, with dense codes:
+    ``select(pre, k)`` is the ReLU of each row's ``k`` largest entries (ties
+    by lower index). Returns ``(loss, grads, info)`` with ``info["fired"]``
+    a boolean array of the latents active in the batch."""
+    W_enc, b_enc, W_dec, b_dec = P["W_enc"], P["b_enc"], P["W_dec"], P["b_dec"]
+    b = Xb.shape[0]
+    Xc = Xb - b_dec
+    pre = Xc @ W_enc.T + b_enc
+    zero = xp.zeros_like(pre)
+    info = {"threshold": None}
+    aux = None
+    if activation == "relu":
+        F = xp.where(pre > 0, pre, zero)
+        norms = xp.sqrt(xp.sum(W_dec * W_dec, axis=1))
+        mass = xp.sum(xp.astype(F, xp.float64), axis=0)
+        info["fired"] = mass > 0
+        R = F @ W_dec + b_dec - Xb
+        loss = (0.5 * float(xp.sum(R * R)) + l1 * float(xp.sum(F @ norms))) / b
+        R = R / b
+        add = (l1 / b) * norms
+        dpre = xp.where(F > 0, R @ W_dec.T + add, zero)
+        g_W_dec = F.T @ R + xp.astype(
+            l1 * (mass / b) / xp.maximum(xp.astype(norms, xp.float64), 1e-30),
+            W_dec.dtype)[:, None] * W_dec
+        R_sum = xp.sum(R, axis=0)
+    else:
+        if activation == "topk":
+            codes = select(pre, k)
+        else:
+            if threshold is None:
+                threshold = batch_threshold(xp, pre, k)
+            info["threshold"] = threshold
+            codes = xp.where(pre > threshold, pre, zero)
+        info["fired"] = xp.any(codes > 0, axis=0)
+        R = codes @ W_dec + b_dec - Xb
+        loss = 0.5 * float(xp.sum(R * R)) / b
+        n_dead = int(xp.sum(xp.astype(dead, xp.int64))) if aux_k else 0
+        if n_dead:
+            masked = xp.where(dead, pre, xp.full_like(pre, -xp.inf))
+            aux = select(masked, min(aux_k, n_dead))
+            R_aux = aux @ W_dec + R  # e_hat - e with e = x - x_hat = -R
+            loss += 0.5 * aux_coef * float(xp.sum(R_aux * R_aux)) / b
+        dpre = xp.where(codes > 0, R @ W_dec.T, zero) / b
+        g_W_dec = codes.T @ R / b
+        if aux is not None:
+            dpre_aux = xp.where(aux > 0, R_aux @ W_dec.T, zero) * (aux_coef / b)
+            g_W_dec = g_W_dec + aux.T @ R_aux * (aux_coef / b)
+            dpre = dpre + dpre_aux
+        R_sum = xp.sum(R, axis=0) / b
+    g_W_enc = dpre.T @ Xc
+    g_b_enc = xp.sum(dpre, axis=0)
+    grads = {"W_enc": g_W_enc, "b_enc": g_b_enc, "W_dec": g_W_dec,
+             "b_dec": R_sum - g_b_enc @ W_enc}
+    if W_dec is W_enc:
+        grads["W_enc"] = grads["W_dec"] = g_W_enc + g_W_dec
+    return loss, grads, info
+
+
+def batch_threshold(xp, pre, k):
+    """:func:`sparsecode._autoencoder.batch_threshold`: the ``b * k``-th
+    largest pre-activation of the batch, stepped just below, at least 0."""
+    flat = xp.reshape(pre, (-1,))
+    n_keep = min(pre.shape[0] * k, flat.shape[0])
+    t = xp.sort(flat)[flat.shape[0] - n_keep]
+    below = xp.nextafter(t, xp.asarray(-xp.inf, dtype=pre.dtype))
+    return max(float(below), 0.0)
+
+
+def adam_update(xp, param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
+    """One Adam step, in place (``bias*``: 1 - beta**t)."""
+    m1[...] = beta1 * m1 + (1 - beta1) * grad
+    m2[...] = beta2 * m2 + (1 - beta2) * grad * grad
+    param[...] = param - lr * (m1 / bias1) / (xp.sqrt(m2 / bias2) + eps)
+
+
+def _row_norms_sq(xp, W):
+    return xp.sum(W * W, axis=1)
+
+
+def project_out_rows(xp, W, G):
+    """``G[j] -= (G[j].W[j] / ||W[j]||^2) W[j]``, in place."""
+    nrm = _row_norms_sq(xp, W)
+    safe = xp.where(nrm > 0, nrm, xp.ones_like(nrm))
+    G[...] = G - (xp.sum(G * W, axis=1) / safe)[:, None] * W
+
+
+def normalize_rows(xp, W):
+    nrm = _row_norms_sq(xp, W)
+    W[...] = W * xp.where(nrm > 0, 1.0 / xp.sqrt(xp.where(nrm > 0, nrm, xp.ones_like(nrm))),
+                          xp.ones_like(nrm))[:, None]
+
+
+def soft_threshold_inplace(xp, W, t):
+    W[...] = xp.sign(W) * xp.maximum(xp.abs(W) - t, xp.zeros_like(W))
+
+
+def _select(cp):
+    """TopK then ReLU per row (threshold.cu's warp top-k, "topk_value")."""
+    def select(pre, k):
+        offset = cp.zeros(pre.shape[1], dtype=cp.float64)
+        return _gpu._BACKEND["encode"](cp.ascontiguousarray(pre), offset, "topk_value", 0.0,
+                                       False, k, None, None, None)
+    return select
+
+
+def _step(est, xp, select, P, moments, Xb, t, dead):
+    """``SparseAutoencoder._step`` on the GPU."""
+    lr = est.learning_rate * (min(1.0, t / est.lr_warmup) if est.lr_warmup else 1.0)
+    l1 = est.l1 * (min(1.0, t / est.l1_warmup) if est.l1_warmup else 1.0)
+    loss, grads, info = sae_loss_grad(
+        xp, select, P, Xb, activation=est.activation, k=est._k(), l1=l1,
+        aux_k=est._aux_k(), aux_coef=est.aux_coef, dead=dead)
+    if est.normalize_decoder:
+        project_out_rows(xp, P["W_dec"], grads["W_dec"])
+    bias1 = 1.0 - est.beta_1**t
+    bias2 = 1.0 - est.beta_2**t
+    for name, (m1, m2) in moments.items():
+        adam_update(xp, P[name], grads[name], m1, m2, lr, est.beta_1, est.beta_2,
+                    est.epsilon, bias1, bias2)
+    if est.weight_l1 > 0:
+        soft_threshold_inplace(xp, P["W_enc"], lr * est.weight_l1)
+    if est.normalize_decoder:
+        normalize_rows(xp, P["W_dec"])
+    return loss, info
+
+
+def _epoch(est, xp, cp, X, sparse, P, moments, state, rng):
+    """``SparseAutoencoder._epoch`` on the GPU: the same minibatch order
+    (drawn from the host ``rng``), each minibatch dense on the device."""
+    from ._autoencoder import _check_diverged
+
+    select = _select(cp)
+    n = X.shape[0]
+    order = rng.permutation(n) if est.shuffle else np.arange(n)
+    batch = min(est.batch_size, n)
+    total = 0.0
+    dead_after = est.dead_threshold or state["n_train"]
+    for sl in gen_batches(n, batch):
+        rows = cp.asarray(np.sort(order[sl]) if sparse else order[sl])
+        Xb = X[rows]
+        if sparse:
+            Xb = cp.ascontiguousarray(Xb.toarray())
+        state["t"] += 1
+        dead = state["since_fired"] >= dead_after
+        loss, info = _step(est, xp, select, P, moments, Xb, state["t"], dead)
+        state["since_fired"] += Xb.shape[0]
+        state["since_fired"][info["fired"]] = 0
+        if info["threshold"] is not None:
+            theta = state["threshold"]
+            state["threshold"] = (info["threshold"] if theta is None
+                                  else 0.99 * theta + 0.01 * info["threshold"])
+        total += loss * Xb.shape[0]
+    loss = total / n
+    # the weights, and the pre-activations of a few rows (finite weights of
+    # 1e200 still overflow them)
+    head = X[:256]
+    head = head.toarray() if sparse else head
+    pre = (head - P["b_dec"]) @ P["W_enc"].T + P["b_enc"]
+    finite = [bool(xp.all(xp.isfinite(a))) for a in (*P.values(), pre)]
+    _check_diverged(est, loss, [np.asarray(f) for f in finite])
+    return loss
+
+
+def autoencoder_fit_gpu(est, X, partial):
+    """``SparseAutoencoder.fit`` (``partial``: ``partial_fit``) of CuPy
+    input: the fitted parameters come back to the host, as after a CPU fit."""
+    refused = [name for name in _NOT_ON_GPU
+               if getattr(est, name) not in (0, 0.0, None, False)]
+    if refused:
+        given = ", ".join(f"{name}={getattr(est, name)!r}" for name in refused)
+        raise ValueError(
+            f"SparseAutoencoder with {given} trains on the CPU only so far: pass numpy or "
+            f"scipy.sparse data, or leave {' and '.join(refused)} at the default, to train "
+            "on the GPU.")
+    cp, csp = _gpu._cupy(), _gpu._sparse()
+    xp = _gpu._xp()
+    first = not partial or not hasattr(est, "components_")
+    with restore_on_error(est):
+        on_host = not _gpu.is_gpu_array(X)
+        if on_host:  # device="gpu": host input, validated there, trained on the GPU
+            X = _gpu.to_device(validate_data(est, X, accept_sparse="csr",
+                                             dtype=[np.float64, np.float32], reset=first))
+        X, sparse = _gpu._as_float_matrix(cp, csp, X)
+        if first and not on_host:
+            est.n_features_in_ = X.shape[1]
+            vars(est).pop("feature_names_in_", None)
+        if X.shape[1] != est.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but SparseAutoencoder is "
+                             f"expecting {est.n_features_in_} features as input.")
+        with _gpu._device(X):
+            rng, P, moments, state, previous = est._resume(X, first)
+            P = {name: cp.asarray(P[name]) for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
+            if est.tied:
+                P["W_dec"] = P["W_enc"]
+            moments = {name: (cp.asarray(a), cp.asarray(b))
+                       for name, (a, b) in moments.items()}
+            state["since_fired"] = cp.asarray(state["since_fired"])
+            def run(X_, P_, moments_, state_, rng_):
+                return _epoch(est, xp, cp, X_, sparse, P_, moments_, state_, rng_)
+
+            if partial:
+                loss = run(X, P, moments, state, rng)
+                est._finish_partial(P, moments, state, rng, previous, loss)
+            else:
+                est._train(X, None, P, moments, state, rng, est.max_iter, epoch=run)
+    return est
