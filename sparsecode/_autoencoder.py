@@ -367,13 +367,6 @@ def _check_diverged(est, loss, arrays):
             "or scale the data.")
 
 
-def _host_rows(X, idx):
-    """Rows of ``X`` on the host (a GPU ``X``'s rows copied over)."""
-    if _gpu.is_gpu_array(X):
-        return _gpu.to_host(X[_gpu._cupy().asarray(idx)])
-    return X[idx]
-
-
 def _density(X):
     return X.nnz / max(X.shape[0] * X.shape[1], 1)
 
@@ -850,7 +843,7 @@ class SparseAutoencoder(_AutoencoderBase):
         normalize_rows(W_dec)
         # at most 16 Mi entries densified for the median (wide tf-idf rows)
         size = min(n, 10_000, max(1, (1 << 24) // d))
-        sub = _host_rows(X, rng.choice(n, size=size, replace=False))
+        sub = _gpu.host_rows(X, rng.choice(n, size=size, replace=False))
         if self.b_dec_init == "geometric_median":
             b_dec = geometric_median(_dense_rows(sub, np.float64))
         elif self.b_dec_init == "mean":

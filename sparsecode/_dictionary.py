@@ -11,6 +11,7 @@ from sklearn.utils import check_array, check_random_state, gen_batches
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from . import _gpu
 from ._array_api import array_api_method
 from ._base import BaseSparseCoder, lasso_objective, restore_on_error
 from ._encode import ALGORITHMS, _pick_algorithm, blas_limit, sparse_encode
@@ -215,7 +216,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
                 )
         else:
             rows = rng.choice(X.shape[0], size=k, replace=X.shape[0] < k)
-            D = X[rows]
+            D = _gpu.host_rows(X, rows)
             D = np.asarray(D.todense() if sp.issparse(D) else D, dtype=X.dtype).copy()
             # repeated or empty rows get a random direction: atoms must differ
             seen = set()
@@ -239,6 +240,8 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         idx = np.flatnonzero(unused)
         if idx.size == 0:
             return 0
+        # (on the GPU: the minibatch and its codes come to the host, rarely)
+        X, codes = _gpu.to_host(X), _gpu.to_host(codes)
         # a minibatch smaller than the number of unused atoms replaces what it can
         idx = idx[: X.shape[0]]
         _, _, rows = worst_rows(X, codes, D, idx.size)
@@ -278,17 +281,13 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         minibatch's mean objective before the update, the largest atom change
         and the mask of unused atoms."""
         ZtZ, ZtX, sq, l1 = stats
+        cost = self._stats_objective(stats, n, D64, G)
         # Mairal et al.'s forgetting schedule, as in scikit-learn
         if step < self.batch_size - 1:
             theta = (step + 1) * self.batch_size
         else:
             theta = self.batch_size**2 + step + 1 - self.batch_size
         beta = (theta + 1 - self.batch_size) / (theta + 1)
-        # the minibatch objective from the same products (Gram form):
-        # sum 0.5 ||x||^2 - z.(x D^T) + 0.5 z G z + alpha |z| + 0.5 l2 |z|^2
-        cost = (0.5 * sq - float(np.einsum("ij,ij->", ZtX, D64))
-                + 0.5 * float(np.einsum("ij,ij->", ZtZ, G))
-                + self.alpha * l1 + 0.5 * self.l2 * float(np.trace(ZtZ))) / n
         A *= beta
         A += ZtZ / n
         B *= beta
@@ -296,6 +295,15 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         unused = np.zeros(D64.shape[0], dtype=np.bool_)
         change = bcd_update(D64, A, B, self.positive_dict, _UNUSED, unused)
         return cost, change, unused
+
+    def _stats_objective(self, stats, n, D64, G):
+        """The mean objective of ``n`` rows from their statistics (Gram
+        form): sum 0.5 ||x||^2 - z.(x D^T) + 0.5 z G z + alpha |z| + 0.5 l2
+        |z|^2, over ``n``."""
+        ZtZ, ZtX, sq, l1 = stats
+        return (0.5 * sq - float(np.einsum("ij,ij->", ZtX, D64))
+                + 0.5 * float(np.einsum("ij,ij->", ZtZ, G))
+                + self.alpha * l1 + 0.5 * self.l2 * float(np.trace(ZtZ))) / n
 
     def _fit_online(self, X, D, rng):
         n = X.shape[0]
@@ -309,14 +317,17 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         # Each sample's codes from the previous epoch warm-start the solvers
         # that can use them (n_samples x n_components floats); homotopy cannot.
         warm = None
+        gpu = _gpu.is_gpu_array(X)
         if self.max_iter > 1:
             D64 = D.astype(np.float64)
-            if _pick_algorithm(self.fit_algorithm, None, D64 @ D64.T) in ("cd", "fista", "ista"):
-                warm = np.zeros((n, D.shape[0]))
+            # (on the GPU "auto" is FISTA)
+            if gpu or _pick_algorithm(self.fit_algorithm, None, D64 @ D64.T) in (
+                    "cd", "fista", "ista"):
+                warm = (_gpu._cupy() if gpu else np).zeros((n, D.shape[0]))
         for epoch in range(self.max_iter):
             stop = False
             for batch in batches:
-                rows = order[batch]
+                rows = _gpu._cupy().asarray(order[batch]) if gpu else order[batch]
                 Xb = X[rows]
                 init = warm[rows] if warm is not None and epoch > 0 else None
                 cost, change, resampled, codes = self._online_step(Xb, D, self._A, self._B,
@@ -394,6 +405,10 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         def code(D, previous):
             # warm start (used by cd / fista / ista, ignored by lars)
             codes = self._encode_fit(X, D, init=previous)
+            if _gpu.is_gpu_array(codes):  # the objective from the GPU's products
+                D64 = D.astype(np.float64)
+                return codes, self._stats_objective(code_statistics(X, codes), n, D64,
+                                                    D64 @ D64.T)
             return codes, float(np.mean(lasso_objective(X, codes, D, self.alpha, self.l2)))
 
         def update(D64, codes):
@@ -435,14 +450,18 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
 
     # ---------------------------------------------------------------- API
     @_fit_context(prefer_skip_nested_validation=True)
-    @array_api_method(fits=True)
+    @array_api_method(fits=True, gpu=True)
     def fit(self, X, y=None):
         """Learn the dictionary from ``X``.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; a sparse matrix is never densified.
+            Training data; a sparse matrix is never densified. A CuPy array
+            or ``cupyx`` CSR matrix is learned from on its GPU (the codes and
+            their statistics there, the atom updates on the host; methods
+            "online" and "batch" with FISTA or ISTA); the dictionary comes
+            back to the host.
         y : Ignored
 
         Returns
@@ -453,7 +472,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
             return self._fit(X)
 
     def _fit(self, X):
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        X = self._validate(X, reset=True)
         D, rng = self._start(X)
         # the products here are small: one BLAS thread, none left spinning
         # beside the coding kernels
@@ -469,7 +488,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
 
     @available_if(lambda self: self.method == "online")
     @_fit_context(prefer_skip_nested_validation=True)
-    @array_api_method(fits=True)
+    @array_api_method(fits=True, gpu=True)
     def partial_fit(self, X, y=None):
         """One online step on the minibatch ``X``; only with ``method="online"``.
 
@@ -487,12 +506,34 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         self : DictionaryLearner
         """
         first = not hasattr(self, "components_")
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
-                          reset=first)
+        X = self._validate(X, reset=first)
         rng, D, A, B, step = self._resume(X, first)
         with blas_limit(1):
             cost, _, n_new, _ = self._online_step(X, D, A, B, step, rng)
         return self._commit_step(rng, D, A, B, step, cost, n_new, first)
+
+    def _validate(self, X, reset):
+        """``X`` checked for a fit: numpy / scipy.sparse by scikit-learn's
+        rules, a CuPy array or ``cupyx`` CSR by the GPU backend's (learning
+        with the codes and their statistics on the GPU: the online and batch
+        methods with FISTA or ISTA)."""
+        if not _gpu.is_gpu_array(X):
+            return validate_data(self, X, accept_sparse="csr",
+                                 dtype=[np.float64, np.float32], reset=reset)
+        if self.method == "ksvd" or self.fit_algorithm not in ("auto", "fista", "ista"):
+            raise ValueError(
+                f"DictionaryLearner(method={self.method!r}, fit_algorithm="
+                f"{self.fit_algorithm!r}) learns on the CPU only so far: on CuPy input use "
+                "method 'online' or 'batch' with fit_algorithm 'auto' (FISTA there), "
+                "'fista' or 'ista', or pass numpy data (cupy.asnumpy).")
+        X, _ = _gpu._as_float_matrix(_gpu._cupy(), _gpu._sparse(), X)
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            vars(self).pop("feature_names_in_", None)
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but DictionaryLearner is "
+                             f"expecting {self.n_features_in_} features as input.")
+        return X
 
     def _start(self, rows):
         """A fit's initial dictionary (drawn from ``rows``: ``X`` or anything
@@ -541,11 +582,15 @@ def code_statistics(X, codes):
     """``(Z^T Z, Z^T X, sum ||x||^2, sum |z|)`` of a block in float64: the
     sufficient statistics of the dictionary update, which add up over row
     blocks (how the Dask fit reduces them)."""
-    Z = codes.astype(np.float64)
+    gpu = _gpu.is_gpu_array(codes)  # the products on the GPU, their results on the host
+    xp = _gpu._cupy() if gpu else np
+    sparse = (_gpu._sparse() if gpu else sp).issparse(X)
+    Z = codes.astype(xp.float64)
     ZtZ = Z.T @ Z
-    ZtX = np.asarray((X.T @ Z).T, dtype=np.float64)
-    values = (X.data if sp.issparse(X) else X.ravel()).astype(np.float64)
-    return ZtZ, ZtX, float(values @ values), float(np.abs(Z).sum())
+    ZtX = xp.asarray((X.T @ Z).T, dtype=xp.float64)
+    values = (X.data if sparse else X.ravel()).astype(xp.float64)
+    return (_gpu.to_host(ZtZ), _gpu.to_host(ZtX), float(values @ values),
+            float(xp.abs(Z).sum()))
 
 
 def worst_rows(X, codes, D, m):

@@ -63,6 +63,14 @@ def to_host(result):
     return result
 
 
+def host_rows(X, idx):
+    """Rows ``idx`` (a numpy index) of ``X`` on the host: copied over from
+    a GPU ``X``, ``X[idx]`` otherwise."""
+    if is_gpu_array(X):
+        return to_host(X[_cupy().asarray(idx)])
+    return X[idx]
+
+
 def check_device(est):
     """Refuse CuPy input to an estimator told ``device="cpu"``."""
     if getattr(est, "device", None) == "cpu":

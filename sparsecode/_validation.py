@@ -39,8 +39,8 @@ def validate_data(estimator, X="no_validation", *args, **kwargs):
         raise TypeError(
             f"{type(estimator).__name__} runs on the CPU only so far here: pass numpy or "
             "scipy.sparse data (cupy.asnumpy(X)). CuPy arrays go so far to sparse_encode "
-            "(FISTA, ISTA, OMP, threshold), to the estimators' transform and to "
-            "SparseAutoencoder's fit. Inside "
+            "(FISTA, ISTA, OMP, threshold), to the estimators' transform and to the "
+            "fit of DictionaryLearner and SparseAutoencoder. Inside "
             "sklearn.config_context(array_api_dispatch=True) a fit on CuPy input runs on "
             "the host and keeps its fitted arrays on the GPU.")
     return _sk_validate_data(estimator, X, *args, **kwargs)

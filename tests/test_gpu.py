@@ -201,3 +201,19 @@ def test_gpu_pattern_attention_matches_cpu(pattern, params):
     assert isinstance(out, cp.ndarray)
     rel = np.linalg.norm(cp.asnumpy(out) - ref) / np.linalg.norm(ref)
     assert rel < 1e-10, rel
+
+
+@pytest.mark.parametrize("method", ["online", "batch"])
+def test_gpu_dictionary_learner_fit_close_to_cpu(method):
+    """The GPU's FISTA codes stop at the same duality gap as the CPU's, by
+    another route: the learned dictionaries and objectives agree closely."""
+    from sparsecode import DictionaryLearner
+
+    X, _, alpha = make_problem(n_samples=400)
+    params = dict(n_components=16, alpha=alpha, method=method, fit_algorithm="fista",
+                  max_iter=3, batch_size=64, random_state=0)
+    ref = DictionaryLearner(**params).fit(X)
+    est = DictionaryLearner(**params).fit(cp.asarray(X))
+    assert isinstance(est.components_, np.ndarray)
+    np.testing.assert_allclose(est.objective_, ref.objective_, rtol=1e-4)
+    np.testing.assert_allclose(est.components_, ref.components_, atol=1e-3)

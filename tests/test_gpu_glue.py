@@ -681,3 +681,57 @@ def test_glue_sparse_autoencoder_device_gpu(cpu_backend, monkeypatch):
     assert calls == [1]
     ref = SparseAutoencoder(8, max_iter=2, random_state=0).fit(X)
     np.testing.assert_allclose(est.components_, ref.components_, rtol=1e-7, atol=1e-10)
+
+
+# ---------------------------------------------------- DictionaryLearner.fit
+@pytest.mark.parametrize("method", ["online", "batch"])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("options", [dict(fit_algorithm="fista"),
+                                     dict(fit_algorithm="ista", positive_code=True,
+                                          positive_dict=True),
+                                     dict(fit_algorithm="auto", l2=0.1, n_components=30)])
+def test_glue_dictionary_learner_fit(cpu_backend, monkeypatch, method, sparse, options):
+    """The GPU fit (codes and their statistics on the device, the atom
+    updates on the host) against the CPU fit with FISTA forced onto the same
+    GEMM route: the same dictionary and objectives up to the solver's
+    stopping point. n_components=30 > 12 features leaves atoms unused in the
+    online fit: resampling from the device's rows is exercised too."""
+    from sparsecode import DictionaryLearner, _encode
+
+    monkeypatch.setattr(_encode, "_GEMM_DENSITY", -1.0)  # every CPU FISTA on the GEMM route
+    X, _, alpha = make_problem(n_samples=80)
+    Xin = sp.csr_matrix(X) if sparse else X
+    params = dict(n_components=10, alpha=alpha, method=method, max_iter=3, batch_size=16,
+                  random_state=0)
+    params.update(options)
+    cpu_options = dict(fit_algorithm="fista") if options["fit_algorithm"] == "auto" else {}
+    ref = DictionaryLearner(**params).set_params(**cpu_options).fit(Xin)
+    _gpu_arrays(monkeypatch)
+    est = DictionaryLearner(**params).fit(Xin)
+    assert isinstance(est.components_, np.ndarray)
+    np.testing.assert_allclose(est.components_, ref.components_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(est.objective_, ref.objective_, rtol=1e-6)
+    assert est.n_resampled_ == ref.n_resampled_
+    if options.get("n_components") == 30 and method == "online":
+        assert ref.n_resampled_ > 0  # (the batch method used all 30 atoms)
+
+
+def test_glue_dictionary_learner_partial_fit_and_refusals(cpu_backend, monkeypatch):
+    from sparsecode import DictionaryLearner, _encode
+
+    monkeypatch.setattr(_encode, "_GEMM_DENSITY", -1.0)
+    X, _, alpha = make_problem(n_samples=60)
+    params = dict(n_components=8, alpha=alpha, fit_algorithm="fista", random_state=0)
+    ref = DictionaryLearner(**params).partial_fit(X[:30]).partial_fit(X[30:])
+    _gpu_arrays(monkeypatch)
+    est = DictionaryLearner(**params).partial_fit(X[:30]).partial_fit(X[30:])
+    np.testing.assert_allclose(est.components_, ref.components_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(est._A, ref._A, rtol=1e-5, atol=1e-8)
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[:, :5])
+    for bad in (dict(method="ksvd", n_nonzero_coefs=2), dict(fit_algorithm="lars"),
+                dict(fit_algorithm="cd")):
+        fresh = DictionaryLearner(**{**params, **bad})
+        with pytest.raises(ValueError, match="learns on the CPU only so far"):
+            fresh.fit(X)
+        assert not hasattr(fresh, "components_")
