@@ -641,6 +641,13 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         Draws the ``"random"`` projection, the PCA's random sketch, BigBird's
         blocks and the LSH rotations, all at ``fit``.
 
+    device : {"cpu", "gpu"}, default=None
+        Where ``transform`` computes (``fit`` runs on the CPU). None: where
+        ``X`` lives (a CuPy array on its GPU, the output staying there).
+        "gpu": numpy / scipy.sparse input is copied to the current GPU,
+        attended there and the output copied back; needs the ``gpu`` extra.
+        "cpu": CuPy input is refused (no silent copies).
+
     verbose : int, default=0
         Print the pattern's number of (query, key) pairs and the time of
         each ``transform``.
@@ -738,13 +745,14 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
                    IntInterval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "device": [StrOptions({"cpu", "gpu"}), None],
     }
 
     def __init__(self, pattern="window", *, window=None, dilation=1, causal=False,
                  global_tokens=None, n_random=3, block_size=64, n_hashes=4, n_buckets=32,
                  lsh_mode="chunked", chunk_size=64, grid_shape=None, projection="identity",
                  n_components=None, similarity="dot", bandwidth=None, output="attention",
-                 n_jobs=None, random_state=None, verbose=0):
+                 n_jobs=None, random_state=None, verbose=0, device=None):
         self.pattern = pattern
         self.window = window
         self.dilation = dilation
@@ -765,6 +773,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     # ------------------------------------------------------------------ fit
     def _check_params(self):
@@ -999,7 +1008,13 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             (sparse when ``X`` is) or ``X + attention``, in ``X``'s dtype.
         """
         if _gpu.is_gpu_array(X):  # CuPy input: on its GPU
-            return _gpu.attention_transform_gpu(self, X, lengths)
+            return _gpu.attention_transform_gpu(_gpu.check_device(self), X, lengths)
+        if self.device == "gpu":
+            self._check_fitted()
+            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                              reset=False)
+            return _gpu.to_host(_gpu.attention_transform_gpu(self, _gpu.to_device(X),
+                                                             lengths))
         start = time.perf_counter()
         X, plan, Q, K, V, bias = self._prepare(X, lengths)
         out = _attend(plan, Q, K, V, bias, self.n_jobs)

@@ -103,9 +103,11 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """
         check_is_fitted(self)
         if _gpu.is_gpu_array(X):
-            return self._transform_gpu(X)
+            return self._transform_gpu(_gpu.check_device(self) and X)
         X = validate_data(self, X, accept_sparse=True, dtype=[np.float64, np.float32],
                           reset=False)
+        if getattr(self, "device", None) == "gpu":
+            return _gpu.to_host(self._transform_gpu(_gpu.to_device(X)))
         codes = self._encode(X, sparse_output=self.sparse_output)
         if not self.split_sign:
             return codes

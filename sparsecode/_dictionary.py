@@ -102,6 +102,14 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
     n_jobs : int, default=None
         Threads for the coding kernels (see ``sparse_encode``).
     random_state : int, RandomState instance or None, default=None
+    device : {"cpu", "gpu"}, default=None
+        Where ``fit``, ``partial_fit`` and ``transform`` compute. None: where
+        ``X`` lives (a CuPy array on its GPU: the codes and their statistics
+        there, the dictionary coming back to the host; the codes of
+        ``transform`` staying there). "gpu": numpy / scipy.sparse input is
+        copied to the current GPU, learned from or coded there, and the
+        result copied back; needs the ``gpu`` extra. "cpu": CuPy input is
+        refused (no silent copies).
 
     Attributes
     ----------
@@ -168,6 +176,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         "verbose": ["verbose"],
         "n_jobs": [ANY_INT, None],
         "random_state": ["random_state"],
+        "device": [StrOptions({"cpu", "gpu"}), None],
     }
 
     def __init__(self, n_components=None, *, alpha=1.0, method="online", fit_algorithm="auto",
@@ -176,7 +185,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
                  positive_dict=False,
                  l2=0.0, batch_size=256, max_iter=10, tol=1e-3, max_no_improvement=10,
                  dict_init=None, shuffle=True, split_sign=False, sparse_output=False,
-                 callback=None, verbose=0, n_jobs=None, random_state=None):
+                 callback=None, verbose=0, n_jobs=None, random_state=None, device=None):
         self.n_components = n_components
         self.alpha = alpha
         self.method = method
@@ -200,6 +209,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         self.verbose = verbose
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.device = device
 
     # ------------------------------------------------------------------ set-up
     def _n_atoms(self, n_features):
@@ -517,15 +527,20 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         rules, a CuPy array or ``cupyx`` CSR by the GPU backend's (learning
         with the codes and their statistics on the GPU: the online and batch
         methods with FISTA or ISTA)."""
-        if not _gpu.is_gpu_array(X):
+        on_host = not _gpu.is_gpu_array(X)
+        if on_host and self.device != "gpu":
             return validate_data(self, X, accept_sparse="csr",
                                  dtype=[np.float64, np.float32], reset=reset)
+        _gpu.check_device(self)
         if self.method == "ksvd" or self.fit_algorithm not in ("auto", "fista", "ista"):
             raise ValueError(
                 f"DictionaryLearner(method={self.method!r}, fit_algorithm="
                 f"{self.fit_algorithm!r}) learns on the CPU only so far: on CuPy input use "
                 "method 'online' or 'batch' with fit_algorithm 'auto' (FISTA there), "
                 "'fista' or 'ista', or pass numpy data (cupy.asnumpy).")
+        if on_host:  # device="gpu": validated here, learned from on the GPU
+            return _gpu.to_device(validate_data(self, X, accept_sparse="csr",
+                                                dtype=[np.float64, np.float32], reset=reset))
         X, _ = _gpu._as_float_matrix(_gpu._cupy(), _gpu._sparse(), X)
         if reset:
             self.n_features_in_ = X.shape[1]

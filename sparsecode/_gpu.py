@@ -20,7 +20,7 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 
-from ._cuda import sources
+from ._cuda import options, sources
 from ._dense import Kernels, encode, row_chunks, warn_failed
 
 # (source, entry point) of every kernel this module launches; the test of
@@ -106,7 +106,7 @@ def _xp():
 def _module(name, device_id):
     cp = _cupy()
     with cp.cuda.Device(device_id):
-        return cp.RawModule(code=sources()[name], options=("--std=c++14",))
+        return cp.RawModule(code=sources()[name], options=options(name))
 
 
 def _kernel(name, kernel, dtype):

@@ -238,7 +238,7 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
                  transform_n_nonzero_coefs=None, l2=0.0, batch_size=256, max_iter=10,
                  tol=1e-3, max_no_improvement=10, dict_init=None, shuffle=True,
                  split_sign=False, sparse_output=False, callback=None, verbose=0,
-                 n_jobs=None, random_state=None, chunks_per_step=None):
+                 n_jobs=None, random_state=None, device=None, chunks_per_step=None):
         super().__init__(
             n_components, alpha=alpha, method=method, fit_algorithm=fit_algorithm,
             positive_code=positive_code, positive_dict=positive_dict,
@@ -247,7 +247,7 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
             l2=l2, batch_size=batch_size, max_iter=max_iter, tol=tol,
             max_no_improvement=max_no_improvement, dict_init=dict_init, shuffle=shuffle,
             split_sign=split_sign, sparse_output=sparse_output, callback=callback,
-            verbose=verbose, n_jobs=n_jobs, random_state=random_state)
+            verbose=verbose, n_jobs=n_jobs, random_state=random_state, device=device)
         self.chunks_per_step = chunks_per_step
 
     # -------------------------------------------------------------- API

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from sparsecode import _gpu
-from sparsecode._cuda import CompileError, _find_nvrtc, compile_ptx, sources
+from sparsecode._cuda import CompileError, _find_nvrtc, compile_ptx, options, sources
 
 if _find_nvrtc() is None:  # say why rather than pass silently
     pytest.skip("NVRTC (libnvrtc.so) is not installed: pip install nvidia-cuda-nvrtc-cu12 "
@@ -18,7 +18,7 @@ if _find_nvrtc() is None:  # say why rather than pass silently
 @pytest.mark.parametrize("arch", ["compute_80", "compute_90"])
 @pytest.mark.parametrize("name", sorted(sources()))
 def test_source_compiles_with_every_entry_point(name, arch):
-    ptx = compile_ptx(sources()[name], f"{name}.cu", arch=arch)
+    ptx = compile_ptx(sources()[name], f"{name}.cu", arch=arch, options=options(name))
     entries = set(re.findall(r"\.entry\s+(\w+)\(", ptx))
     expected = {kernel for module, kernel in _gpu.KERNELS if module == name}
     assert expected, f"sparsecode/_gpu.py launches nothing from {name}.cu"

@@ -735,3 +735,40 @@ def test_glue_dictionary_learner_partial_fit_and_refusals(cpu_backend, monkeypat
         with pytest.raises(ValueError, match="learns on the CPU only so far"):
             fresh.fit(X)
         assert not hasattr(fresh, "components_")
+
+
+# ------------------------------------------------------------------ device=
+def test_glue_device_parameter_on_dictionary_learner_and_attention(cpu_backend, monkeypatch):
+    """device="gpu" sends host input through the GPU path (to_device, the
+    GPU glue, to_host) and gives the CPU's result; device="cpu" refuses GPU
+    input; device="gpu" without CuPy names the missing extra."""
+    from sparsecode import DictionaryLearner, SparseAttentionTransformer
+
+    monkeypatch.setitem(_gpu._BACKEND, "attention", _c_contiguous(_window_cpu))
+    moved = []
+    monkeypatch.setattr(_gpu, "to_device", lambda X: moved.append(X.shape) or X)
+    X, _, alpha = make_problem(n_samples=40)
+    dl = DictionaryLearner(8, alpha=alpha, max_iter=2, transform_algorithm="fista",
+                           random_state=0).fit(X)
+    ref = dl.transform(X)
+    np.testing.assert_allclose(dl.set_params(device="gpu").transform(X), ref, atol=1e-5)
+    assert moved == [X.shape]
+    att = SparseAttentionTransformer("window", window=4).fit(X)
+    np.testing.assert_allclose(att.set_params(device="gpu").transform(X), att.transform(X),
+                               rtol=1e-10)
+    assert moved[-1] == X.shape
+    with pytest.raises(ValueError, match="device='cpu'"):
+        _gpu_arrays(monkeypatch)
+        DictionaryLearner(8, device="cpu").fit(X)
+
+    def no_cupy():
+        raise ImportError("GPU input needs CuPy: pip install 'sparsecode[gpu]'")
+
+    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    monkeypatch.setattr(_gpu, "_cupy", no_cupy)
+    monkeypatch.setattr(_gpu, "to_device", lambda X: no_cupy())
+    for est in (DictionaryLearner(8, device="gpu"),
+                SparseAutoencoder(4, device="gpu")):
+        with pytest.raises(ImportError, match=r"sparsecode\[gpu\]"):
+            est.fit(X)
+        assert not hasattr(est, "components_")

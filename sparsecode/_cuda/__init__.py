@@ -10,6 +10,16 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
+# NVRTC options by source, beyond the language standard: OMP's pursuit must
+# round as the CPU kernel does (no fused multiply-adds; see omp.cu)
+OPTIONS = {"omp": ("--fmad=false",)}
+
+
+def options(name):
+    """The NVRTC options ``name``.cu is compiled with."""
+    return ("--std=c++14", *OPTIONS.get(name, ()))
+
+
 def sources():
     """The ``.cu`` files of the backend, by name."""
     return {path.stem: path.read_text() for path in sorted(HERE.glob("*.cu"))}
@@ -41,7 +51,7 @@ class CompileError(RuntimeError):
     """NVRTC refused a source; the message holds its log."""
 
 
-def compile_ptx(source, name="source.cu", arch="compute_90", options=()):
+def compile_ptx(source, name="source.cu", arch="compute_90", options=("--std=c++14",)):
     """Compile ``source`` to PTX with NVRTC through ctypes (no GPU, no CuPy).
 
     Returns the PTX text; raises :class:`CompileError` with NVRTC's log when
@@ -56,8 +66,7 @@ def compile_ptx(source, name="source.cu", arch="compute_90", options=()):
     if status != 0:
         raise CompileError(f"nvrtcCreateProgram failed with status {status}")
     try:
-        opts = [f"--gpu-architecture={arch}".encode(), b"--std=c++14",
-                *(o.encode() for o in options)]
+        opts = [f"--gpu-architecture={arch}".encode(), *(o.encode() for o in options)]
         array = (ctypes.c_char_p * len(opts))(*opts)
         status = lib.nvrtcCompileProgram(prog, len(opts), array)
         size = ctypes.c_size_t()

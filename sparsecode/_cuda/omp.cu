@@ -6,8 +6,13 @@
 // two triangular solves (lane 0), the correlations c - G[:, A] z_A (lanes
 // over the atoms) and the squared residual ||x||^2 - z_A . c_A. Everything
 // is double whatever the input's type T, as on the CPU; the Gram is the
-// float64 one. Compiled by sparsecode/_gpu.py through NVRTC;
-// tests/test_cuda_sources.py compiles it without a GPU.
+// float64 one. Every sum is taken in the CPU kernel's order (the solves in
+// axpy order, the correlations in groups of 8, 4 and 1 as combine_rows, the
+// residual term by term) and the file is compiled without fused
+// multiply-adds (sparsecode/_cuda OPTIONS), so that the pursuit makes the
+// CPU's choices to the bit: on duplicate atoms or rank-deficient data a
+// rounding apart would pick another atom. Compiled by sparsecode/_gpu.py
+// through NVRTC; tests/test_cuda_sources.py compiles it without a GPU.
 
 #define WARP 32
 #define FULL_MASK 0xffffffffu
@@ -94,27 +99,43 @@ __device__ void omp_batch(const T* __restrict__ C, const double* __restrict__ sq
                     for (long long t = 0; t < i; ++t) acc -= L[i * cap + t] * z_act[t];
                     z_act[i] = acc / L[i * cap + i];
                 }
-                for (long long i = m - 1; i >= 0; --i) {
+                for (long long i = m - 1; i >= 0; --i) {  // (the CPU's axpy order)
                     double acc = z_act[i];
-                    for (long long t = i + 1; t < m; ++t) acc -= L[t * cap + i] * z_act[t];
+                    for (long long t = m - 1; t > i; --t) acc -= L[t * cap + i] * z_act[t];
                     z_act[i] = acc / L[i * cap + i];
                 }
             }
             __syncwarp();
             for (long long j = lane; j < k; j += WARP) {
+                // G[:, A] z_A grouped as the CPU's combine_rows
                 double acc = 0.0;
-                for (long long i = 0; i < m; ++i) acc += z_act[i] * G[active[i] * k + j];
+                long long i = 0;
+                for (; i + 8 <= m; i += 8) {
+                    const long long* a = active + i;
+                    const double* z = z_act + i;
+                    acc += ((z[0] * G[a[0] * k + j] + z[1] * G[a[1] * k + j] +
+                             z[2] * G[a[2] * k + j] + z[3] * G[a[3] * k + j]) +
+                            (z[4] * G[a[4] * k + j] + z[5] * G[a[5] * k + j] +
+                             z[6] * G[a[6] * k + j] + z[7] * G[a[7] * k + j]));
+                }
+                for (; i + 4 <= m; i += 4) {
+                    const long long* a = active + i;
+                    const double* z = z_act + i;
+                    acc += z[0] * G[a[0] * k + j] + z[1] * G[a[1] * k + j] +
+                           z[2] * G[a[2] * k + j] + z[3] * G[a[3] * k + j];
+                }
+                for (; i < m; ++i) acc += z_act[i] * G[active[i] * k + j];
                 corr[j] = (double)c[j] - acc;
             }
             __syncwarp();
             // the residual is orthogonal to the chosen atoms: exactly 0 there,
             // so the argmax never takes one again
             for (long long i = lane; i < m; i += WARP) corr[active[i]] = 0.0;
-            double part = 0.0;
-            for (long long i = lane; i < m; i += WARP) part += z_act[i] * c_act[i];
-            for (int off = WARP / 2; off > 0; off /= 2)
-                part += __shfl_xor_sync(FULL_MASK, part, off);
-            residual = sq[s] - part;
+            if (lane == 0) {  // term by term, as the CPU
+                residual = sq[s];
+                for (long long i = 0; i < m; ++i) residual -= z_act[i] * c_act[i];
+            }
+            residual = __shfl_sync(FULL_MASK, residual, 0);
             __syncwarp();
             if (tol >= 0.0 && fabs(residual) <= tol) break;
         }
