@@ -8,14 +8,16 @@ give their results, and keep their fitted arrays, in the input's namespace
 and on its device. Where the computation runs:
 
 - numpy, ``scipy.sparse``, lists: on the CPU, as without dispatch;
-- CuPy: ``sparse_encode`` (FISTA, ISTA, OMP, threshold) and ``transform`` on the
-  GPU backend, the rest on the host;
+- CuPy: the GPU backend where it covers the call (``sparse_encode`` with
+  FISTA, ISTA, OMP or the threshold, every ``transform``, the fits of
+  DictionaryLearner and SparseAutoencoder), the host for the rest;
 - another namespace's arrays on the CPU (PyTorch CPU tensors): viewed as
   numpy (no copy where the library allows) for the Numba kernels;
-- another namespace's arrays on another device (PyTorch CUDA or MPS):
+- another namespace's arrays on another device (a PyTorch CUDA tensor):
   ``sparse_encode``'s FISTA, ISTA and threshold on dense input run there, in
-  that namespace (:mod:`sparsecode._dense` with its generic kernels); the
-  estimators and the other algorithms copy to the host and back.
+  that namespace (:mod:`sparsecode._dense` with its generic kernels), where
+  the device has float64; the estimators and the other algorithms copy to
+  the host and back.
 
 Without dispatch, arrays of other namespaces go through ``numpy.asarray``
 as everywhere in scikit-learn.
@@ -96,15 +98,50 @@ def to_namespace(x, xp, dev):
     return xp.asarray(np.ascontiguousarray(x), device=dev)
 
 
-def _movable(name, value):
-    return (isinstance(value, np.ndarray) and value.dtype.kind in "biuf"
-            and name != "feature_names_in_")
+def _state_arrays(est):
+    """The estimator's own array state by name: fitted and private
+    attributes, not its constructor parameters (``dict_init`` stays what the
+    user gave, for ``get_params``, ``clone`` and the next fit)."""
+    params = set(est._get_param_names())
+    return {name: value for name, value in vars(est).items()
+            if name not in params and array_api_compat.is_array_api_obj(value)}
+
+
+def _converted(arrays, convert):
+    """``convert`` each array once: arrays that are one object (a tied
+    decoder and encoder) stay one object."""
+    done = {}
+    out = {}
+    for name, value in arrays.items():
+        if id(value) not in done:
+            done[id(value)] = convert(value)
+        out[name] = done[id(value)]
+    return out
 
 
 def _host_state(est):
-    """The estimator's array attributes as numpy arrays, by name."""
-    return {name: to_numpy(value) for name, value in vars(est).items()
-            if array_api_compat.is_array_api_obj(value) and not isinstance(value, np.ndarray)}
+    """The estimator's array state as numpy arrays, by name."""
+    return _converted({name: value for name, value in _state_arrays(est).items()
+                       if not isinstance(value, np.ndarray)}, to_numpy)
+
+
+def _moved_state(est, xp, dev):
+    """The estimator's numeric numpy state moved to ``xp`` on ``dev``."""
+    return _converted({name: value for name, value in _state_arrays(est).items()
+                       if isinstance(value, np.ndarray) and value.dtype.kind in "biuf"
+                       and name != "feature_names_in_"},
+                      lambda value: to_namespace(value, xp, dev))
+
+
+def host_view(est):
+    """``est`` itself, or a shallow copy with numpy arrays when it was
+    fitted on another namespace's arrays (for methods outside the
+    dispatch, whose output is not an array of that namespace)."""
+    if "_array_api_fit" not in vars(est):
+        return est
+    host = copy.copy(est)
+    vars(host).update(_host_state(est))
+    return host
 
 
 def _check_same_namespace(est, X, method):
@@ -157,7 +194,10 @@ def array_api_method(*, fits=False, gpu=False):
 
 
 def _call(self, method, fits, gpu, foreign, X, args, kwargs):
-    native = foreign and gpu and array_api_compat.is_cupy_array(X)
+    # CuPy goes to the GPU path where it covers the estimator's settings
+    # (_gpu_supports), else to the host like the other namespaces
+    native = (foreign and gpu and array_api_compat.is_cupy_array(X)
+              and getattr(self, "_gpu_supports", lambda name: True)(method.__name__))
     Xin = X if native or not foreign else to_numpy(X)
     # y, lengths: numpy whatever their namespace (the fits ignore y)
     args = [to_numpy(a) for a in args]
@@ -176,9 +216,7 @@ def _call(self, method, fits, gpu, foreign, X, args, kwargs):
             result = method(self, Xin, *args, **kwargs)
             if foreign:
                 xp, dev = array_api_compat.array_namespace(X), array_api_compat.device(X)
-                for key, value in list(vars(self).items()):
-                    if _movable(key, value):
-                        setattr(self, key, to_namespace(value, xp, dev))
+                vars(self).update(_moved_state(self, xp, dev))
                 self._array_api_fit = where(X)
         except BaseException:
             vars(self).clear()
@@ -201,7 +239,8 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
     dev = array_api_compat.device(X)
     on_device = (not on_host(X) and kwargs["device"] is None
                  and kwargs["algorithm"] in ("auto", "fista", "ista", "threshold")
-                 and kwargs["n_nonzero_coefs"] is None and not kwargs["sparse_output"])
+                 and kwargs["n_nonzero_coefs"] is None and not kwargs["sparse_output"]
+                 and _has_float64(xp, dev))
     if not on_device:
         result = sparse_encode(to_numpy(X), to_numpy(dictionary), init=to_numpy(init),
                                gram=to_numpy(gram), **kwargs)
@@ -232,6 +271,16 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
         chunks=_dense.row_chunks(n, k))
     _dense.warn_failed(algorithm, kwargs["max_iter"], n_failed, n)
     return (codes, n_iter) if kwargs["return_n_iter"] else codes
+
+
+def _has_float64(xp, dev):
+    """Whether ``dev`` holds float64 arrays (the gap and Gram are float64;
+    PyTorch's MPS has none: computed on the host there)."""
+    try:
+        xp.zeros(1, dtype=xp.float64, device=dev)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    return True
 
 
 def _device_matrix(xp, dev, A, name, dtype=None):

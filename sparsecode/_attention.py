@@ -28,7 +28,7 @@ from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from . import _gpu
-from ._array_api import array_api_method
+from ._array_api import array_api_method, host_view, to_numpy
 from ._base import restore_on_error
 from ._chunks import Scratch, map_chunks
 from ._kernels._attention import (
@@ -1102,6 +1102,9 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         pattern : scipy.sparse.csr_array of shape (n_tokens, n_tokens)
             int8 ones, int64 indices, columns sorted in each row.
         """
+        # fitted under array API dispatch: its numpy twin (the pattern is a
+        # scipy.sparse array whatever the namespace)
+        self, X = host_view(self), to_numpy(X)
         self._check_fitted()
         if X is None:
             if self.pattern == "lsh":
@@ -1123,6 +1126,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         data = np.ones(indices.size, dtype=np.int8)
         return sp.csr_array((data, indices, indptr), shape=(n, n))
 
+    @array_api_method()
     def attention_weights(self, X, lengths=None):
         """The attention weights as a sparse matrix whose rows sum to 1:
         ``transform(X)`` (``output="attention"``) equals

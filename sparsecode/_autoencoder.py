@@ -1069,6 +1069,13 @@ class SparseAutoencoder(_AutoencoderBase):
             self._finish_partial(P, moments, state, rng, previous, loss)
             return self
 
+    def _gpu_supports(self, method):
+        """Whether the GPU covers ``method`` with these settings (array API
+        dispatch sends CuPy input to the host otherwise)."""
+        from ._gpu_train import refused_on_gpu
+
+        return method not in ("fit", "partial_fit") or not refused_on_gpu(self)
+
     def _fit_gpu(self, X, partial):
         from ._gpu_train import autoencoder_fit_gpu
 

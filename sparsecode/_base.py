@@ -118,6 +118,11 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             return out if not isinstance(codes, sp.sparray) else sp.csr_array(out)
         return np.hstack([np.maximum(codes, 0), np.maximum(-codes, 0)])
 
+    def _gpu_supports(self, method):
+        """Whether the GPU backend covers ``method`` with these settings
+        (array API dispatch sends CuPy input to the host otherwise)."""
+        return method != "transform" or self._transform_algorithm_used() in _gpu.GPU_ALGORITHMS
+
     def _transform_gpu(self, X):
         """CuPy input: ``sparse_encode`` on its GPU (``transform_algorithm``
         "auto", "fista", "ista", "omp" or "threshold"), the sign split there too;

@@ -522,6 +522,11 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
             cost, _, n_new, _ = self._online_step(X, D, A, B, step, rng)
         return self._commit_step(rng, D, A, B, step, cost, n_new, first)
 
+    def _gpu_supports(self, method):
+        if method in ("fit", "partial_fit"):
+            return self.method != "ksvd" and self.fit_algorithm in ("auto", "fista", "ista")
+        return super()._gpu_supports(method)
+
     def _validate(self, X, reset):
         """``X`` checked for a fit: numpy / scipy.sparse by scikit-learn's
         rules, a CuPy array or ``cupyx`` CSR by the GPU backend's (learning

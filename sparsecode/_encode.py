@@ -516,7 +516,8 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     gpu_kwargs = dict(algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,
                       n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol,
                       sparse_output=sparse_output, return_n_iter=return_n_iter)
-    if _array_api.is_foreign(X) and not _gpu.is_gpu_array(X):
+    if _array_api.is_foreign(X) and (not _gpu.is_gpu_array(X)
+                                     or algorithm not in _gpu.GPU_ALGORITHMS):
         return _array_api.sparse_encode_any(sparse_encode, X, dictionary, init=init,
                                             gram=gram, n_jobs=n_jobs, device=device,
                                             **gpu_kwargs)

@@ -18,7 +18,7 @@ from . import _gpu
 from ._base import restore_on_error
 from ._validation import validate_data
 
-_NOT_ON_GPU = ("dropout", "prune", "early_stopping")
+NOT_ON_GPU = ("dropout", "prune", "early_stopping")
 
 
 def sae_loss_grad(xp, select, P, Xb, *, activation, k, l1, aux_k, aux_coef, dead,
@@ -183,16 +183,20 @@ def _epoch(est, xp, cp, X, sparse, P, moments, state, rng):
     head = X[:256]
     head = head.toarray() if sparse else head
     pre = (head - P["b_dec"]) @ P["W_enc"].T + P["b_enc"]
-    finite = [bool(xp.all(xp.isfinite(a))) for a in (*P.values(), pre)]
-    _check_diverged(est, loss, [np.asarray(f) for f in finite])
+    finite = all(bool(xp.all(xp.isfinite(a))) for a in (*P.values(), pre))
+    _check_diverged(est, loss if finite else float("nan"), [])
     return loss
+
+
+def refused_on_gpu(est):
+    """The parameters set to what the GPU training does not do yet."""
+    return [name for name in NOT_ON_GPU if getattr(est, name) not in (0, 0.0, None, False)]
 
 
 def autoencoder_fit_gpu(est, X, partial):
     """``SparseAutoencoder.fit`` (``partial``: ``partial_fit``) of CuPy
     input: the fitted parameters come back to the host, as after a CPU fit."""
-    refused = [name for name in _NOT_ON_GPU
-               if getattr(est, name) not in (0, 0.0, None, False)]
+    refused = refused_on_gpu(est)
     if refused:
         given = ", ".join(f"{name}={getattr(est, name)!r}" for name in refused)
         raise ValueError(

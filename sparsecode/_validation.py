@@ -41,6 +41,6 @@ def validate_data(estimator, X="no_validation", *args, **kwargs):
             "scipy.sparse data (cupy.asnumpy(X)). CuPy arrays go so far to sparse_encode "
             "(FISTA, ISTA, OMP, threshold), to the estimators' transform and to the "
             "fit of DictionaryLearner and SparseAutoencoder. Inside "
-            "sklearn.config_context(array_api_dispatch=True) a fit on CuPy input runs on "
-            "the host and keeps its fitted arrays on the GPU.")
+            "sklearn.config_context(array_api_dispatch=True) the other fits run on the "
+            "host and keep their fitted arrays on the GPU.")
     return _sk_validate_data(estimator, X, *args, **kwargs)

@@ -315,3 +315,74 @@ def test_failed_fit_in_the_namespace_keeps_the_fitted_estimator():
     assert after.keys() == before.keys()
     for key, value in before.items():
         np.testing.assert_array_equal(_numpy(after[key]), value)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_constructor_arrays_and_tied_weights_keep_their_identity():
+    """A fit under dispatch moves the fitted state, not the parameters the
+    user gave (dict_init stays numpy: get_params, clone and a second fit
+    work); a tied decoder stays the encoder's array."""
+    X, D, _ = make_problem(n_samples=30, n_features=8, n_components=5)
+    dl = DictionaryLearner(n_components=5, alpha=0.1, max_iter=2, dict_init=D,
+                           random_state=0)
+    with _dispatch():
+        dl.fit(_strict(X))
+        assert isinstance(dl.get_params()["dict_init"], np.ndarray)
+        dl.fit(_strict(X))
+        clone(dl).fit(_strict(X))
+    assert _is_strict(dl.components_)
+    sae = SparseAutoencoder(4, tied=True, max_iter=2, random_state=0)
+    with _dispatch():
+        sae.fit(_strict(X))
+        assert sae.components_ is sae.encoder_weights_
+        sae.partial_fit(_strict(X))
+        assert sae.components_ is sae.encoder_weights_
+
+
+def test_attention_pattern_and_weights_after_a_fit_in_the_namespace():
+    X, _, _ = make_problem(n_samples=30, n_features=6)
+    ref = SparseAttentionTransformer("bigbird", window=2, block_size=4, projection="pca",
+                                     n_components=3, random_state=0).fit(X)
+    est = clone(ref)
+    with _dispatch():
+        est.fit(_strict(X))
+        weights = est.attention_weights(_strict(X))
+        pattern = est.attention_pattern(X=_strict(X))
+    assert sp.issparse(weights) and sp.issparse(pattern)
+    np.testing.assert_array_equal(weights.toarray(), ref.attention_weights(X).toarray())
+    np.testing.assert_array_equal(pattern.toarray(), ref.attention_pattern(X=X).toarray())
+    np.testing.assert_array_equal(est.attention_pattern(30).toarray(),
+                                  ref.attention_pattern(30).toarray())
+
+
+def test_a_device_without_float64_codes_on_the_host(monkeypatch):
+    """The device route needs float64 (the gap, the Gram): where the device
+    has none (PyTorch's MPS) the codes are made on the host and moved back."""
+    from sparsecode import _array_api, _dense
+
+    X, D, alpha = make_problem(n_samples=10)
+    monkeypatch.setattr(_array_api, "_has_float64", lambda xp, dev: False)
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("the device route ran")
+
+    monkeypatch.setattr(_dense, "encode", not_here)
+    with _dispatch():
+        Z = sparse_encode(_strict(X), _strict(D), alpha=alpha)
+    assert Z.device == DEVICE
+    np.testing.assert_array_equal(_numpy(Z), sparse_encode(X, D, alpha=alpha))
+
+
+def test_what_the_gpu_covers_decides_cupy_input_under_dispatch():
+    """Under dispatch, CuPy input goes to the GPU path where it covers the
+    estimator's settings and to the host otherwise (_gpu_supports)."""
+    assert DictionaryLearner()._gpu_supports("fit")
+    assert not DictionaryLearner(method="ksvd")._gpu_supports("fit")
+    assert not DictionaryLearner(fit_algorithm="lars")._gpu_supports("partial_fit")
+    assert DictionaryLearner(fit_algorithm="lars")._gpu_supports("transform")
+    assert not DictionaryLearner(transform_algorithm="cd")._gpu_supports("transform")
+    assert DictionaryLearner(transform_n_nonzero_coefs=3)._gpu_supports("transform")
+    assert SparseAutoencoder(4)._gpu_supports("fit")
+    assert not SparseAutoencoder(4, dropout=0.1)._gpu_supports("fit")
+    assert SparseAutoencoder(4, dropout=0.1)._gpu_supports("transform")
+    assert not SparseAutoencoder(4, early_stopping=True)._gpu_supports("partial_fit")

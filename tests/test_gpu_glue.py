@@ -662,6 +662,16 @@ def test_glue_sparse_autoencoder_fit_diverges_and_keeps_the_model(cpu_backend, m
     np.testing.assert_array_equal(est.encoder_weights_, before)
     with pytest.raises(ValueError, match="features"):
         est.partial_fit(X[:, :4])
+    # one step whose loss is still finite but leaves weights of 1e200: the
+    # weights and pre-activations are checked, as on the CPU
+    step = dict(max_iter=1, batch_size=len(X), learning_rate=1e200, random_state=0)
+    for marked in (False, True):
+        if not marked:
+            monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+        else:
+            _gpu_arrays(monkeypatch)
+        with pytest.raises(ValueError, match="training diverged"):
+            SparseAutoencoder(6, **step).fit(X)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
