@@ -63,8 +63,9 @@ __device__ void omp_batch(const T* __restrict__ C, const double* __restrict__ sq
                     lam = ol;
                 }
             }
-            // what is left of the signal is orthogonal to every atom
-            if (best * best < EPS) break;
+            // what is left of the signal is orthogonal to every atom (lam < 0:
+            // no finite correlation, which the callers' checks rule out)
+            if (lam < 0 || best * best < EPS) break;
             // append atom lam as row m of L (lane 0), or stop on a dependent atom
             int ok = 0;
             if (lane == 0) {
