@@ -208,13 +208,14 @@ def test_importing_sparsecode_never_imports_cupy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("name", ["DictionaryLearner", "ThresholdEncoder",
-                                  "KLSparseEncoder", "SparseAttentionTransformer"])
+@pytest.mark.parametrize("name", ["ThresholdEncoder", "KLSparseEncoder",
+                                  "SparseAttentionTransformer"])
 def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
     """These fit on the CPU only: a CuPy array given to fit is refused with a
     TypeError that says so (not CuPy's "Implicit conversion to a NumPy array
     is not allowed" from inside numpy). Their transforms take CuPy input
-    (tested below); SparseAutoencoder trains on the GPU (tested below)."""
+    (tested below); SparseAutoencoder and DictionaryLearner learn on the GPU
+    (tested below)."""
     import sparsecode
 
     class FakeCupyArray:
