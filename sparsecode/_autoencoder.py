@@ -367,6 +367,17 @@ def _check_diverged(est, loss, arrays):
             "or scale the data.")
 
 
+def record_step(state, n_rows, info):
+    """After a minibatch step of ``n_rows``: the latents' counters since
+    they last fired, and BatchTopK's running threshold (0.99 decay)."""
+    state["since_fired"] += n_rows
+    state["since_fired"][info["fired"]] = 0
+    if info["threshold"] is not None:
+        theta = state["threshold"]
+        state["threshold"] = (info["threshold"] if theta is None
+                              else 0.99 * theta + 0.01 * info["threshold"])
+
+
 def _density(X):
     return X.nnz / max(X.shape[0] * X.shape[1], 1)
 
@@ -913,12 +924,7 @@ class SparseAutoencoder(_AutoencoderBase):
             state["t"] += 1
             dead = state["since_fired"] >= dead_after
             loss, info = self._step(P, moments, Xb, state["t"], dead, rng, state.get("mask"))
-            state["since_fired"] += Xb.shape[0]
-            state["since_fired"][info["fired"]] = 0
-            if info["threshold"] is not None:
-                theta = state["threshold"]
-                state["threshold"] = (info["threshold"] if theta is None
-                                      else 0.99 * theta + 0.01 * info["threshold"])
+            record_step(state, Xb.shape[0], info)
             total += loss * Xb.shape[0]
         _prune_epoch(self, P["W_enc"], state)
         if self.prune is not None and self.tied and self.normalize_decoder:

@@ -154,7 +154,7 @@ def _step(est, xp, select, P, moments, Xb, t, dead):
 def _epoch(est, xp, cp, X, sparse, P, moments, state, rng):
     """``SparseAutoencoder._epoch`` on the GPU: the same minibatch order
     (drawn from the host ``rng``), each minibatch dense on the device."""
-    from ._autoencoder import _check_diverged
+    from ._autoencoder import _check_diverged, record_step
 
     select = _select(cp)
     n = X.shape[0]
@@ -170,12 +170,7 @@ def _epoch(est, xp, cp, X, sparse, P, moments, state, rng):
         state["t"] += 1
         dead = state["since_fired"] >= dead_after
         loss, info = _step(est, xp, select, P, moments, Xb, state["t"], dead)
-        state["since_fired"] += Xb.shape[0]
-        state["since_fired"][info["fired"]] = 0
-        if info["threshold"] is not None:
-            theta = state["threshold"]
-            state["threshold"] = (info["threshold"] if theta is None
-                                  else 0.99 * theta + 0.01 * info["threshold"])
+        record_step(state, Xb.shape[0], info)
         total += loss * Xb.shape[0]
     loss = total / n
     # the weights, and the pre-activations of a few rows (finite weights of

@@ -11,7 +11,7 @@ import contextlib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import lasso_objective, make_problem
+from conftest import assert_solves_lasso, make_problem
 
 from sparsecode import KLSparseEncoder, SparseAutoencoder, _dense, _gpu, sparse_encode
 from sparsecode._encode import _gap_cpu
@@ -73,16 +73,8 @@ def test_glue_solves_the_lasso(cpu_backend, dtype, sparse, options):
     Z, n_iter = _gpu_encode(Xin, D, alpha=alpha, return_n_iter=True, **options)
     assert Z.dtype == dtype and Z.shape == (30, D.shape[0])
     assert np.all(n_iter >= 1)
-    l2, positive = options.get("l2", 0.0), options.get("positive", False)
-    exact = sparse_encode(X.astype(np.float64), D, algorithm="lars", alpha=alpha, l2=l2,
-                          positive=positive)
-    # FISTA stops on its duality gap (relative 1e-10 here): the objective, not
-    # the codes, is what it guarantees
-    ours = lasso_objective(X, D, Z, alpha, l2).sum()
-    best = lasso_objective(X, D, exact, alpha, l2).sum()
-    assert ours <= best * (1 + (1e-8 if dtype == np.float64 else 1e-5))
-    if positive:
-        assert Z.min() >= 0
+    exact = assert_solves_lasso(X, D, Z, alpha, dtype, l2=options.get("l2", 0.0),
+                                positive=options.get("positive", False))
     np.testing.assert_allclose(Z, exact, atol=1e-3 if dtype == np.float64 else 1e-2)
 
 
@@ -404,15 +396,40 @@ def test_glue_device_gpu_for_host_input(cpu_backend, monkeypatch):
 def _window_cpu(Q, K, V, bias, start, end, half, dilation, causal):
     """attention.cu's semantics in numpy: each query's dilated window inside
     its sequence, a float64 softmax of q.k + bias."""
-    out = np.empty((Q.shape[0], V.shape[1]), dtype=Q.dtype)
-    for i in range(Q.shape[0]):
+    def keys(i):
         below = min(half, (i - start[i]) // dilation)
         above = 0 if causal else min(half, (end[i] - 1 - i) // dilation)
-        keys = i + dilation * np.arange(-below, above + 1)
+        return i + dilation * np.arange(-below, above + 1)
+
+    return _softmax_rows(Q, K, V, bias, keys)
+
+
+def _softmax_rows(Q, K, V, bias, keys_of):
+    """Each query's float64 softmax of q.k + bias over ``keys_of(i)``."""
+    out = np.empty((Q.shape[0], V.shape[1]), dtype=Q.dtype)
+    for i in range(Q.shape[0]):
+        keys = keys_of(i)
         s = K[keys].astype(np.float64) @ Q[i].astype(np.float64) + bias[keys]
         w = np.exp(s - s.max())
         out[i] = (w @ V[keys].astype(np.float64)) / w.sum()
     return out
+
+
+def _check_attention_glue(pattern, params, sparse, dtype, seed, lengths):
+    """The GPU glue's transform of ``pattern`` against the CPU transform."""
+    from sparsecode import SparseAttentionTransformer
+
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((60, 5)) * (rng.random((60, 5)) < 0.7)).astype(dtype)
+    est = SparseAttentionTransformer(pattern, **params).fit(X, lengths=lengths)
+    Xin = sp.csr_matrix(X) if sparse else X
+    ref = est.transform(Xin, lengths=lengths)
+    out = _gpu.attention_transform_gpu(est, Xin, lengths=np.array(lengths))
+    assert out.dtype == dtype and out.shape == ref.shape and sp.issparse(out) == sp.issparse(ref)
+    ref = ref.toarray() if sp.issparse(ref) else ref
+    out = out.toarray() if sp.issparse(out) else out
+    tol = 1e-10 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -430,33 +447,14 @@ def test_glue_window_attention(cpu_backend, monkeypatch, params, sparse, dtype):
     """SparseAttentionTransformer.transform's GPU glue (projections, the
     similarity's scale and bias, sequence bounds, outputs) with attention.cu's
     semantics in numpy: the CPU transform's output."""
-    from sparsecode import SparseAttentionTransformer
-
     monkeypatch.setitem(_gpu._BACKEND, "attention", _c_contiguous(_window_cpu))
-    rng = np.random.default_rng(0)
-    X = (rng.standard_normal((60, 5)) * (rng.random((60, 5)) < 0.7)).astype(dtype)
-    lengths = [25, 1, 34]
-    est = SparseAttentionTransformer("window", **params).fit(X, lengths=lengths)
-    Xin = sp.csr_matrix(X) if sparse else X
-    ref = est.transform(Xin, lengths=lengths)
-    out = _gpu.attention_transform_gpu(est, Xin, lengths=np.array(lengths))
-    assert out.dtype == dtype and out.shape == ref.shape and sp.issparse(out) == sp.issparse(ref)
-    ref = ref.toarray() if sp.issparse(ref) else ref
-    out = out.toarray() if sp.issparse(out) else out
-    tol = 1e-10 if dtype == np.float64 else 2e-5
-    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+    _check_attention_glue("window", params, sparse, dtype, 0, [25, 1, 34])
 
 
 def _pattern_cpu(Q, K, V, bias, indptr, indices):
     """attention.cu's pattern_attention in numpy: each query's CSR row of
     keys, a float64 softmax of q.k + bias."""
-    out = np.empty((Q.shape[0], V.shape[1]), dtype=Q.dtype)
-    for i in range(Q.shape[0]):
-        keys = indices[indptr[i]:indptr[i + 1]]
-        s = K[keys].astype(np.float64) @ Q[i].astype(np.float64) + bias[keys]
-        w = np.exp(s - s.max())
-        out[i] = (w @ V[keys].astype(np.float64)) / w.sum()
-    return out
+    return _softmax_rows(Q, K, V, bias, lambda i: indices[indptr[i]:indptr[i + 1]])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -475,21 +473,9 @@ def _pattern_cpu(Q, K, V, bias, indptr, indices):
 def test_glue_pattern_attention(cpu_backend, monkeypatch, pattern, params, sparse, dtype):
     """Every pattern but the window through the CSR kernel, its keys from
     the CPU's own plan: the CPU transform's output."""
-    from sparsecode import SparseAttentionTransformer
-
     monkeypatch.setitem(_gpu._BACKEND, "pattern", _c_contiguous(_pattern_cpu))
-    rng = np.random.default_rng(1)
-    X = (rng.standard_normal((60, 5)) * (rng.random((60, 5)) < 0.7)).astype(dtype)
-    lengths = [20, 20, 20] if pattern == "window2d" else [25, 1, 34]
-    est = SparseAttentionTransformer(pattern, **params).fit(X, lengths=lengths)
-    Xin = sp.csr_matrix(X) if sparse else X
-    ref = est.transform(Xin, lengths=lengths)
-    out = _gpu.attention_transform_gpu(est, Xin, lengths=np.array(lengths))
-    assert out.dtype == dtype and out.shape == ref.shape and sp.issparse(out) == sp.issparse(ref)
-    ref = ref.toarray() if sp.issparse(ref) else ref
-    out = out.toarray() if sp.issparse(out) else out
-    tol = 1e-10 if dtype == np.float64 else 2e-5
-    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+    _check_attention_glue(pattern, params, sparse, dtype, 1,
+                          [20, 20, 20] if pattern == "window2d" else [25, 1, 34])
 
 
 def test_glue_attention_refusals(cpu_backend):
