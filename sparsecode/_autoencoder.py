@@ -1314,11 +1314,12 @@ class KLSparseEncoder(_AutoencoderBase):
         Seeds the UFLDL initialisation (uniform in
         :math:`\pm\sqrt{6 / (m + d + 1)}`) and the Adam minibatches.
     device : {"cpu", "gpu"}, default=None
-        Where ``transform`` computes (``fit`` runs on the CPU). None: where
-        ``X`` lives (a CuPy array on its GPU, the features coming back
+        Where ``fit`` and ``transform`` compute. None: where ``X`` lives (a
+        CuPy array on its GPU: the loss and gradient of the fit there, the
+        model coming back to the host; the codes of ``transform`` staying
         there). "gpu": numpy / scipy.sparse input is copied to the current
-        GPU, encoded there and copied back; needs the ``gpu`` extra. "cpu":
-        CuPy input is refused (no silent copies).
+        GPU and the result copied back; needs the ``gpu`` extra. "cpu": CuPy
+        input is refused (no silent copies).
 
     Attributes
     ----------
@@ -1399,18 +1400,27 @@ class KLSparseEncoder(_AutoencoderBase):
         self.device = device
 
     def _loss(self, theta, X, scale=None):
+        if _gpu.is_gpu_array(X):
+            from ._gpu_train import kl_loss_grad_gpu
+
+            return kl_loss_grad_gpu(theta, X, self.n_components, self.rho, self.beta,
+                                    self.weight_decay, dropout_scale=scale)
         return kl_loss_grad(theta, X, self.n_components, self.rho, self.beta,
                             self.weight_decay, dropout_scale=scale)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @array_api_method(fits=True)
+    @array_api_method(fits=True, gpu=True)
     def fit(self, X, y=None):
         """Train on ``X``.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data (whitened patches, typically); never densified.
+            Training data (whitened patches, typically); never densified on
+            the CPU. A CuPy array or ``cupyx`` CSR matrix trains on its GPU:
+            the loss and gradient there (a CSR ``X`` densified on the
+            device), the optimiser on the host; the fitted parameters come
+            back to the host.
         y : Ignored
 
         Returns
@@ -1418,7 +1428,7 @@ class KLSparseEncoder(_AutoencoderBase):
         self : KLSparseEncoder
         """
         with restore_on_error(self):
-            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+            X = self._validate_fit(X)
             rng = check_random_state(self.random_state)
             n, d = X.shape
             m = self.n_components
@@ -1431,7 +1441,7 @@ class KLSparseEncoder(_AutoencoderBase):
                 if given:
                     raise ValueError(f"{', '.join(given)} need(s) solver='adam': L-BFGS "
                                      "takes no proximal, pruning or random steps.")
-            X64 = X.astype(np.float64)
+            X64 = X.astype(np.float64)  # (on the GPU: a float64 copy there)
             # serial Numba kernels; BLAS on one thread (per row block on the
             # dense route; the sparse Gram route runs on one thread)
             with _numba_threads(1, 1):
@@ -1448,6 +1458,19 @@ class KLSparseEncoder(_AutoencoderBase):
             self.loss_curve_, self.n_iter_ = curve, n_iter
             self.encoder_density_ = float(np.count_nonzero(W1) / W1.size)
             return self
+
+    def _validate_fit(self, X):
+        """``X`` for a fit: numpy / scipy.sparse by scikit-learn's rules, or
+        on the GPU (CuPy input, ``device="gpu"``): the loss and its gradient
+        computed there, the optimiser on the host."""
+        if _gpu.is_gpu_array(X):
+            _gpu.check_device(self)
+            X, _ = _gpu._as_float_matrix(_gpu._cupy(), _gpu._sparse(), X)
+            self.n_features_in_ = X.shape[1]
+            vars(self).pop("feature_names_in_", None)
+            return X
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        return _gpu.to_device(X) if self.device == "gpu" else X
 
     def _lbfgs(self, theta, X):
         from scipy.optimize import minimize
@@ -1484,7 +1507,7 @@ class KLSparseEncoder(_AutoencoderBase):
             total = 0.0
             for sl in gen_batches(n, batch):
                 rows = np.sort(order[sl])
-                Xb = X[rows]
+                Xb = _gpu.rows_of(X, rows)
                 scale = None
                 if self.dropout:
                     scale = dropout_scale(rng, (len(rows), m), self.dropout, np.dtype(np.float64))

@@ -71,6 +71,11 @@ def host_rows(X, idx):
     return X[idx]
 
 
+def rows_of(X, idx):
+    """Rows ``idx`` (a numpy index) of ``X`` where ``X`` lives."""
+    return X[_cupy().asarray(idx)] if is_gpu_array(X) else X[idx]
+
+
 def check_device(est):
     """Refuse CuPy input to an estimator told ``device="cpu"``."""
     if getattr(est, "device", None) == "cpu":

@@ -230,3 +230,34 @@ def autoencoder_fit_gpu(est, X, partial):
             else:
                 est._train(X, None, P, moments, state, rng, est.max_iter, epoch=run)
     return est
+
+
+def kl_loss_grad_gpu(theta, X, m, rho, beta, weight_decay, dropout_scale=None):
+    """:func:`sparsecode._autoencoder.kl_loss_grad` with ``X`` on the GPU
+    (float64; a ``cupyx`` CSR ``X`` densified for the call): the products
+    and the sigmoid's forward and backward passes there, ``theta`` (the
+    optimiser's host vector) in and the gradient out. The optimiser (L-BFGS
+    or Adam) stays on the host, as on the CPU."""
+    from ._autoencoder import _kl_terms, _unpack
+
+    cp = _gpu._cupy()
+    if _gpu._sparse().issparse(X):
+        X = X.toarray()
+    n, d = X.shape
+    W1, W2, b1, b2 = _unpack(cp.asarray(theta), m, d)
+    A = 1.0 / (1.0 + cp.exp(-(X @ W1.T + b1)))
+    rho_hat, kl, kl_col = _kl_terms(_gpu.to_host(A.sum(axis=0)), n, rho, beta)
+    scale = None if dropout_scale is None else cp.asarray(dropout_scale)
+    Ad = A if scale is None else A * scale
+    R = Ad @ W2 + b2 - X
+    dA = R @ W2.T
+    if scale is not None:
+        dA *= scale
+    dZ = (dA * (1.0 / n) + cp.asarray(kl_col)) * A * (1.0 - A)
+    loss = (0.5 * float((R * R).sum()) / n
+            + 0.5 * weight_decay * (float((W1 * W1).sum()) + float((W2 * W2).sum()))
+            + beta * kl)
+    grad = cp.concatenate([(dZ.T @ X + weight_decay * W1).ravel(),
+                           (Ad.T @ R / n + weight_decay * W2).ravel(),
+                           dZ.sum(axis=0), R.sum(axis=0) / n])
+    return loss, _gpu.to_host(grad), rho_hat

@@ -217,3 +217,18 @@ def test_gpu_dictionary_learner_fit_close_to_cpu(method):
     assert isinstance(est.components_, np.ndarray)
     np.testing.assert_allclose(est.objective_, ref.objective_, rtol=1e-4)
     np.testing.assert_allclose(est.components_, ref.components_, atol=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_gpu_kl_sparse_encoder_fit_matches_cpu(solver):
+    from sparsecode import KLSparseEncoder
+
+    X, _, _ = make_problem(n_samples=500, n_features=16)
+    params = dict(n_components=8, solver=solver, max_iter=20, random_state=0)
+    ref = KLSparseEncoder(**params).fit(X)
+    est = KLSparseEncoder(**params).fit(cp.asarray(X))
+    rel = (np.linalg.norm(est.encoder_weights_ - ref.encoder_weights_)
+           / np.linalg.norm(ref.encoder_weights_))
+    assert rel < 1e-6, rel
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-8)

@@ -200,13 +200,12 @@ def test_importing_sparsecode_never_imports_cupy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("name", ["ThresholdEncoder", "KLSparseEncoder",
-                                  "SparseAttentionTransformer"])
+@pytest.mark.parametrize("name", ["ThresholdEncoder", "SparseAttentionTransformer"])
 def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
     """These fit on the CPU only: a CuPy array given to fit is refused with a
     TypeError that says so (not CuPy's "Implicit conversion to a NumPy array
     is not allowed" from inside numpy). Their transforms take CuPy input
-    (tested below); SparseAutoencoder and DictionaryLearner learn on the GPU
+    (tested below); DictionaryLearner and the autoencoders learn on the GPU
     (tested below)."""
     import sparsecode
 
@@ -769,3 +768,46 @@ def test_glue_device_parameter_on_dictionary_learner_and_attention(cpu_backend, 
         with pytest.raises(ImportError, match=r"sparsecode\[gpu\]"):
             est.fit(X)
         assert not hasattr(est, "components_")
+
+
+# ------------------------------------------------------- KLSparseEncoder.fit
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("options", [dict(solver="lbfgs", max_iter=15),
+                                     dict(solver="adam", max_iter=3, batch_size=32),
+                                     dict(solver="adam", max_iter=3, batch_size=32, dropout=0.2,
+                                          weight_l1=1e-3, prune=0.5, prune_epochs=2)])
+def test_glue_kl_sparse_encoder_fit(cpu_backend, monkeypatch, sparse, options):
+    """The GPU loss and gradient under the host's optimiser: the CPU fit's
+    parameters, losses and mean activations (same draws)."""
+    X = _sae_data(sparse=sparse, n=100, d=8)
+    params = dict(n_components=5, random_state=0, **options)
+    ref = KLSparseEncoder(**params).fit(X)
+    _gpu_arrays(monkeypatch)
+    est = KLSparseEncoder(**params).fit(X)
+    for name in ("encoder_weights_", "components_", "encoder_bias_", "decoder_bias_",
+                 "mean_activation_"):
+        got, want = getattr(est, name), getattr(ref, name)
+        assert isinstance(got, np.ndarray) and got.dtype == want.dtype, name
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9, err_msg=name)
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-9)
+    assert est.n_iter_ == ref.n_iter_
+
+
+def test_glue_kl_loss_gradient_matches_the_cpu(cpu_backend):
+    """kl_loss_grad_gpu against the CPU's kl_loss_grad on the same theta,
+    with and without a dropout scale, dense and CSR."""
+    from sparsecode._autoencoder import kl_loss_grad
+    from sparsecode._gpu_train import kl_loss_grad_gpu
+
+    rng = np.random.default_rng(0)
+    m, d = 4, 7
+    theta = rng.standard_normal(2 * m * d + m + d) * 0.3
+    for sparse in (False, True):
+        X = _sae_data(sparse=sparse, n=30, d=d)
+        for scale in (None, (rng.random((30, m)) > 0.3) / 0.7):
+            want = kl_loss_grad(theta, X, m, 0.05, 3.0, 1e-3, dropout_scale=scale)
+            got = kl_loss_grad_gpu(theta, X, m, 0.05, 3.0, 1e-3, dropout_scale=scale)
+            np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+            np.testing.assert_allclose(got[1], want[1], rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(got[2], want[2], rtol=1e-12)
