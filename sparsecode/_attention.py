@@ -642,8 +642,9 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         blocks and the LSH rotations, all at ``fit``.
 
     device : {"cpu", "gpu"}, default=None
-        Where ``transform`` computes (``fit`` runs on the CPU). None: where
-        ``X`` lives (a CuPy array on its GPU, the output staying there).
+        Where ``transform`` computes (a fit of numpy input runs on the CPU;
+        of CuPy input, on its GPU). None: where ``X`` lives (a CuPy array on
+        its GPU, the output staying there).
         "gpu": numpy / scipy.sparse input is copied to the current GPU,
         attended there and the output copied back; needs the ``gpu`` extra.
         "cpu": CuPy input is refused (no silent copies).
@@ -833,7 +834,8 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
                     raise ValueError(f"n_components={k} must be at most min(n_samples, "
                                      f"n_features) for projection='pca', got n_samples = "
                                      f"{X.shape[0]} and n_features = {X.shape[1]}.")
-                _, _, Vt = randomized_svd(X, k, random_state=rng)
+                Vt = (_gpu.randomized_svd_gpu(X, k, rng) if _gpu.is_gpu_array(X)
+                      else randomized_svd(X, k, random_state=rng)[2])
                 W = np.ascontiguousarray(Vt.T, dtype=np.float64)
             else:
                 W = rng.normal(scale=1 / np.sqrt(k), size=(p, k))
@@ -851,14 +853,18 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
                              f"and {Ws[1].shape[1]}.")
         return tuple(W.copy() for W in Ws)
 
-    @array_api_method(fits=True)
+    @array_api_method(fits=True, gpu=True)
     def fit(self, X, y=None, lengths=None):
         """Learn the projections and draw the random parts of the pattern.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_tokens, n_features)
-            Tokens, in order; a sparse matrix is never densified here.
+            Tokens, in order; a sparse matrix is never densified here. A
+            CuPy array or ``cupyx`` CSR matrix stays on its GPU: only its
+            shape is read, and for ``projection="pca"`` the randomized SVD's
+            products run there (QR in place of scikit-learn's LU between the
+            power iterations; the same draws and signs).
         y : Ignored
         lengths : array-like of int, default=None
             Lengths of the consecutive sequences in ``X`` (summing to
@@ -874,7 +880,13 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, lengths):
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        if _gpu.is_gpu_array(X):  # read on its GPU: the PCA's products, else its shape
+            _gpu.check_device(self)
+            X, _ = _gpu._as_float_matrix(_gpu._cupy(), _gpu._sparse(), X)
+            self.n_features_in_ = X.shape[1]
+            vars(self).pop("feature_names_in_", None)
+        else:
+            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
         self._check_params()
         rng = check_random_state(self.random_state)
         Wq, Wk, Wv = self._projections(X, rng)
@@ -1033,7 +1045,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             return sp.hstack([X, sp.csr_matrix(out)], format="csr", dtype=X.dtype)
         return np.hstack([X, out])
 
-    @array_api_method(fits=True)
+    @array_api_method(fits=True, gpu=True)
     def fit_transform(self, X, y=None, lengths=None):
         """``fit(X, lengths=lengths).transform(X, lengths=lengths)``: unlike
         scikit-learn's default, ``lengths`` reaches ``transform`` too.

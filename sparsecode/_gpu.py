@@ -494,6 +494,38 @@ def attention_transform_gpu(est, X, lengths=None):
         return cp.hstack([X, out])
 
 
+def randomized_svd_gpu(X, k, rng):
+    """The top ``k`` right singular vectors of ``X`` (CuPy, dense or CSR) as
+    scikit-learn's ``randomized_svd(X, k, random_state=rng)`` finds them:
+    the same oversampling (10), power iterations, transposition rule, draws
+    from ``rng`` (so later draws match the CPU's) and sign convention, with
+    QR in place of LU between the power iterations (CuPy has no LU with
+    permuted L); the products on the GPU. Returns ``Vt[:k]`` on the host."""
+    cp, csp = _cupy(), _sparse()
+    n_random = k + 10
+    n_iter = 7 if k < 0.1 * min(X.shape) else 4
+    transpose = X.shape[0] < X.shape[1]
+    M = X.T if transpose else X
+    Q = rng.normal(size=(M.shape[1], n_random))
+    Q = cp.asarray(Q.astype(np.float32) if X.dtype == np.float32 else Q)
+
+    def orth(A):
+        return cp.linalg.qr(A.toarray() if csp.issparse(A) else A)[0]
+
+    for _ in range(n_iter):  # (4 or 7: normalised, as scikit-learn does past 2)
+        Q = orth(M.T @ orth(M @ Q))
+    Q = orth(M @ Q)
+    B = cp.ascontiguousarray((M.T @ Q).T)
+    Uhat, _, Vt = cp.linalg.svd(B, full_matrices=False)
+    U = Q @ Uhat
+    # the sign that makes each component's largest |entry| on X's rows
+    # positive (svd_flip: on U's columns, or Vt's rows when transposed)
+    left = Vt if transpose else U.T
+    signs = cp.sign(left[cp.arange(left.shape[0]), cp.argmax(cp.abs(left), axis=1)])
+    right = U.T if transpose else Vt
+    return to_host(right[:k] * signs[:k, None])
+
+
 def _host(values):
     """``lengths`` may come as a CuPy array: the pattern is set up on the host."""
     return values.get() if hasattr(values, "get") else values

@@ -40,7 +40,7 @@ def validate_data(estimator, X="no_validation", *args, **kwargs):
             f"{type(estimator).__name__} runs on the CPU only so far here: pass numpy or "
             "scipy.sparse data (cupy.asnumpy(X)). CuPy arrays go so far to sparse_encode "
             "(FISTA, ISTA, OMP, threshold), to the estimators' transform and to the "
-            "fit of DictionaryLearner, SparseAutoencoder and KLSparseEncoder. Inside "
+            "fit of every estimator but ThresholdEncoder. Inside "
             "sklearn.config_context(array_api_dispatch=True) the other fits run on the "
             "host and keep their fitted arrays on the GPU.")
     return _sk_validate_data(estimator, X, *args, **kwargs)

@@ -232,3 +232,19 @@ def test_gpu_kl_sparse_encoder_fit_matches_cpu(solver):
            / np.linalg.norm(ref.encoder_weights_))
     assert rel < 1e-6, rel
     np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-8)
+
+
+@pytest.mark.parametrize("projection", ["pca", "random"])
+def test_gpu_attention_fit_matches_cpu(projection):
+    from sparsecode import SparseAttentionTransformer
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((3000, 8)) * np.arange(8, 0, -1)) @ rng.standard_normal((8, 32))
+    params = dict(window=16, projection=projection, n_components=4, random_state=0)
+    ref = SparseAttentionTransformer("bigbird", block_size=16, **params).fit(X)
+    est = SparseAttentionTransformer("bigbird", block_size=16, **params).fit(cp.asarray(X))
+    np.testing.assert_allclose(est.query_projection_, ref.query_projection_, atol=1e-6)
+    assert est.random_seed_ == ref.random_seed_
+    rel = (np.linalg.norm(cp.asnumpy(est.transform(cp.asarray(X))) - ref.transform(X))
+           / np.linalg.norm(ref.transform(X)))
+    assert rel < 1e-6, rel

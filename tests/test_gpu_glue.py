@@ -200,13 +200,12 @@ def test_importing_sparsecode_never_imports_cupy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("name", ["ThresholdEncoder", "SparseAttentionTransformer"])
+@pytest.mark.parametrize("name", ["ThresholdEncoder"])
 def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
     """These fit on the CPU only: a CuPy array given to fit is refused with a
     TypeError that says so (not CuPy's "Implicit conversion to a NumPy array
     is not allowed" from inside numpy). Their transforms take CuPy input
-    (tested below); DictionaryLearner and the autoencoders learn on the GPU
-    (tested below)."""
+    (tested below); the other estimators fit on the GPU (tested below)."""
     import sparsecode
 
     class FakeCupyArray:
@@ -811,3 +810,50 @@ def test_glue_kl_loss_gradient_matches_the_cpu(cpu_backend):
             np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
             np.testing.assert_allclose(got[1], want[1], rtol=1e-10, atol=1e-13)
             np.testing.assert_allclose(got[2], want[2], rtol=1e-12)
+
+
+# ---------------------------------------------- SparseAttentionTransformer.fit
+@pytest.mark.parametrize("shape", [(300, 12), (10, 40)])  # (the latter transposes)
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_glue_randomized_svd_gpu_matches_scikit_learn(cpu_backend, shape, sparse, dtype):
+    """randomized_svd_gpu against scikit-learn's randomized_svd: the same
+    components (QR for LU changes only rounding on a well-separated
+    spectrum), the same signs, and the generator left in the same state."""
+    from sklearn.utils.extmath import randomized_svd
+
+    rng = np.random.default_rng(0)
+    n, p = shape
+    X = (rng.standard_normal((n, 5)) * [8, 6, 4, 2, 1]) @ rng.standard_normal((5, p))
+    X = (X + 0.01 * rng.standard_normal((n, p))).astype(dtype)
+    Xin = sp.csr_matrix(X) if sparse else X
+    ours, theirs = np.random.RandomState(3), np.random.RandomState(3)
+    got = _gpu.randomized_svd_gpu(Xin, 3, ours)
+    want = randomized_svd(Xin, 3, random_state=theirs)[2]
+    np.testing.assert_allclose(got, want, atol=1e-6 if dtype == np.float64 else 1e-4)
+    assert ours.randint(1 << 30) == theirs.randint(1 << 30)
+
+
+@pytest.mark.parametrize("params", [dict(pattern="window", window=4, random_state=0),
+                                    dict(pattern="lsh", random_state=0, projection="pca",
+                                         n_components=3),
+                                    dict(pattern="bigbird", window=2, block_size=4,
+                                         projection="random", n_components=3, random_state=0)])
+def test_glue_attention_fit_on_the_gpu(cpu_backend, monkeypatch, params):
+    """fit of GPU input: the CPU fit's projections and random draws (the
+    pattern), so the transform is the CPU's."""
+    from sparsecode import SparseAttentionTransformer
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((80, 5)) * [8, 6, 4, 2, 1]) @ rng.standard_normal((5, 6))
+    ref = SparseAttentionTransformer(**params).fit(X)
+    _gpu_arrays(monkeypatch)
+    est = SparseAttentionTransformer(**params).fit(X)
+    for name in ("query_projection_", "lsh_rotations_"):
+        if getattr(ref, name) is None:
+            assert getattr(est, name) is None
+        else:
+            np.testing.assert_allclose(getattr(est, name), getattr(ref, name), atol=1e-6)
+    assert est.random_seed_ == ref.random_seed_
+    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    np.testing.assert_allclose(est.transform(X), ref.transform(X), atol=1e-5)
