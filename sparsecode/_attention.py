@@ -909,7 +909,8 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
                                if self.pattern == "lsh" else None)
         self.query_projection_, self.key_projection_, self.value_projection_ = Wq, Wk, Wv
         self._fit_params = self._pattern_params()
-        self._sequences(X.shape[0], lengths)  # the check, at fit time too
+        # the check, at fit time too (lengths may come as a CuPy array)
+        self._sequences(X.shape[0], None if lengths is None else _gpu._host(lengths))
         return self
 
     def _pattern_params(self):

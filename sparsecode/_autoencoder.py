@@ -10,6 +10,7 @@ gradient cost ``nnz * d`` instead of ``b * m * d``) and for Adam.
 import copy
 import time
 import warnings
+from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -1441,10 +1442,16 @@ class KLSparseEncoder(_AutoencoderBase):
                 if given:
                     raise ValueError(f"{', '.join(given)} need(s) solver='adam': L-BFGS "
                                      "takes no proximal, pruning or random steps.")
-            X64 = X.astype(np.float64)  # (on the GPU: a float64 copy there)
+            X64 = X if X.dtype == np.float64 else X.astype(np.float64)
+            gpu = _gpu.is_gpu_array(X64)
+            if gpu and self.solver == "lbfgs" and _gpu._sparse().issparse(X64):
+                # every L-BFGS evaluation takes all of X: densified once on
+                # the device rather than at each call
+                X64 = X64.toarray()
             # serial Numba kernels; BLAS on one thread (per row block on the
-            # dense route; the sparse Gram route runs on one thread)
-            with _numba_threads(1, 1):
+            # dense route; the sparse Gram route runs on one thread); on the
+            # GPU, X's device current
+            with _numba_threads(1, 1), (_gpu._device(X64) if gpu else nullcontext()):
                 if self.solver == "lbfgs":
                     theta, curve, n_iter = self._lbfgs(theta, X64)
                 else:

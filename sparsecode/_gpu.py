@@ -10,8 +10,10 @@ imports it when a CuPy array arrives.
 Covered so far: ``sparse_encode`` with ``algorithm`` "fista", "ista", "omp"
 (batch OMP, a warp per row), "threshold" and "auto" (FISTA, or OMP with
 ``n_nonzero_coefs``) on dense or CSR ``cupy`` input, float32 kept float32,
-and every estimator's ``transform`` (below). LARS, CD and fitting are not
-written yet and say so.
+every estimator's ``transform`` (below), SparseAttentionTransformer's fit
+(``randomized_svd_gpu``); the other fits are in ``sparsecode._gpu_train``
+and the estimators. LARS, CD and ThresholdEncoder's fit are not written yet
+and say so.
 """
 
 import contextlib
@@ -501,6 +503,11 @@ def randomized_svd_gpu(X, k, rng):
     from ``rng`` (so later draws match the CPU's) and sign convention, with
     QR in place of LU between the power iterations (CuPy has no LU with
     permuted L); the products on the GPU. Returns ``Vt[:k]`` on the host."""
+    with _device(X):
+        return _randomized_svd_gpu(X, k, rng)
+
+
+def _randomized_svd_gpu(X, k, rng):
     cp, csp = _cupy(), _sparse()
     n_random = k + 10
     n_iter = 7 if k < 0.1 * min(X.shape) else 4

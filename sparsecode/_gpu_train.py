@@ -1,4 +1,6 @@
-"""SparseAutoencoder training on the GPU (CuPy input, or ``device="gpu"``).
+"""Autoencoder training on the GPU (CuPy input, or ``device="gpu"``):
+SparseAutoencoder's minibatch steps, and below KLSparseEncoder's loss and
+gradient (its optimiser stays on the host).
 
 The epoch loop, the stopping rule, the initialisation and the bookkeeping
 are the CPU's (``SparseAutoencoder._train``, ``_init_state``, ``_resume``),

@@ -220,29 +220,39 @@ def test_gpu_dictionary_learner_fit_close_to_cpu(method):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
-def test_gpu_kl_sparse_encoder_fit_matches_cpu(solver):
+def test_gpu_kl_sparse_encoder_fit_matches_cpu(solver, sparse):
     from sparsecode import KLSparseEncoder
 
     X, _, _ = make_problem(n_samples=500, n_features=16)
+    X[np.abs(X) < 0.5] = 0
     params = dict(n_components=8, solver=solver, max_iter=20, random_state=0)
-    ref = KLSparseEncoder(**params).fit(X)
-    est = KLSparseEncoder(**params).fit(cp.asarray(X))
+    ref = KLSparseEncoder(**params).fit(sp.csr_matrix(X) if sparse else X)
+    est = KLSparseEncoder(**params).fit(csp.csr_matrix(cp.asarray(X)) if sparse
+                                        else cp.asarray(X))
     rel = (np.linalg.norm(est.encoder_weights_ - ref.encoder_weights_)
            / np.linalg.norm(ref.encoder_weights_))
     assert rel < 1e-6, rel
     np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-8)
 
 
+@pytest.mark.parametrize("shape, sparse", [((3000, 32), False), ((3000, 32), True),
+                                           ((20, 64), False), ((20, 64), True)])
 @pytest.mark.parametrize("projection", ["pca", "random"])
-def test_gpu_attention_fit_matches_cpu(projection):
+def test_gpu_attention_fit_matches_cpu(projection, shape, sparse):
+    """Dense and CSR, tall and wide (the randomized SVD transposes)."""
     from sparsecode import SparseAttentionTransformer
 
     rng = np.random.default_rng(0)
-    X = (rng.standard_normal((3000, 8)) * np.arange(8, 0, -1)) @ rng.standard_normal((8, 32))
+    n, p = shape
+    X = (rng.standard_normal((n, 8)) * np.arange(8, 0, -1)) @ rng.standard_normal((8, p))
+    X[np.abs(X) < 1.0] = 0
+    Xh = sp.csr_matrix(X) if sparse else X
+    Xg = csp.csr_matrix(cp.asarray(X)) if sparse else cp.asarray(X)
     params = dict(window=16, projection=projection, n_components=4, random_state=0)
-    ref = SparseAttentionTransformer("bigbird", block_size=16, **params).fit(X)
-    est = SparseAttentionTransformer("bigbird", block_size=16, **params).fit(cp.asarray(X))
+    ref = SparseAttentionTransformer("bigbird", block_size=16, **params).fit(Xh)
+    est = SparseAttentionTransformer("bigbird", block_size=16, **params).fit(Xg)
     np.testing.assert_allclose(est.query_projection_, ref.query_projection_, atol=1e-6)
     assert est.random_seed_ == ref.random_seed_
     rel = (np.linalg.norm(cp.asnumpy(est.transform(cp.asarray(X))) - ref.transform(X))

@@ -218,8 +218,7 @@ def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
             raise TypeError("Implicit conversion to a NumPy array is not allowed.")
 
     FakeCupyArray.__module__ = "cupy._core.core"
-    est = getattr(sparsecode, name)(3) if name != "SparseAttentionTransformer" else \
-        sparsecode.SparseAttentionTransformer("window", window=2)
+    est = getattr(sparsecode, name)(3)
     with pytest.raises(TypeError, match="CPU only so far"):
         est.fit(FakeCupyArray())
 
@@ -762,8 +761,8 @@ def test_glue_device_parameter_on_dictionary_learner_and_attention(cpu_backend, 
     monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
     monkeypatch.setattr(_gpu, "_cupy", no_cupy)
     monkeypatch.setattr(_gpu, "to_device", lambda X: no_cupy())
-    for est in (DictionaryLearner(8, device="gpu"),
-                SparseAutoencoder(4, device="gpu")):
+    for est in (DictionaryLearner(8, device="gpu"), SparseAutoencoder(4, device="gpu"),
+                KLSparseEncoder(4, device="gpu")):
         with pytest.raises(ImportError, match=r"sparsecode\[gpu\]"):
             est.fit(X)
         assert not hasattr(est, "components_")
@@ -771,15 +770,16 @@ def test_glue_device_parameter_on_dictionary_learner_and_attention(cpu_backend, 
 
 # ------------------------------------------------------- KLSparseEncoder.fit
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("options", [dict(solver="lbfgs", max_iter=15),
                                      dict(solver="adam", max_iter=3, batch_size=32),
                                      dict(solver="adam", max_iter=3, batch_size=32, dropout=0.2,
                                           weight_l1=1e-3, prune=0.5, prune_epochs=2)])
-def test_glue_kl_sparse_encoder_fit(cpu_backend, monkeypatch, sparse, options):
+def test_glue_kl_sparse_encoder_fit(cpu_backend, monkeypatch, sparse, options, dtype):
     """The GPU loss and gradient under the host's optimiser: the CPU fit's
-    parameters, losses and mean activations (same draws)."""
-    X = _sae_data(sparse=sparse, n=100, d=8)
+    parameters (in X's dtype), losses and mean activations (same draws)."""
+    X = _sae_data(dtype=dtype, sparse=sparse, n=100, d=8)
     params = dict(n_components=5, random_state=0, **options)
     ref = KLSparseEncoder(**params).fit(X)
     _gpu_arrays(monkeypatch)
@@ -813,7 +813,9 @@ def test_glue_kl_loss_gradient_matches_the_cpu(cpu_backend):
 
 
 # ---------------------------------------------- SparseAttentionTransformer.fit
-@pytest.mark.parametrize("shape", [(300, 12), (10, 40)])  # (the latter transposes)
+# (300, 40): 7 power iterations (k < 0.1 min(n, p)); (300, 12): 4; (10, 40)
+# transposes
+@pytest.mark.parametrize("shape", [(300, 40), (300, 12), (10, 40)])
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_glue_randomized_svd_gpu_matches_scikit_learn(cpu_backend, shape, sparse, dtype):
@@ -855,5 +857,24 @@ def test_glue_attention_fit_on_the_gpu(cpu_backend, monkeypatch, params):
         else:
             np.testing.assert_allclose(getattr(est, name), getattr(ref, name), atol=1e-6)
     assert est.random_seed_ == ref.random_seed_
+    assert est.n_features_in_ == ref.n_features_in_ == 6
     monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
     np.testing.assert_allclose(est.transform(X), ref.transform(X), atol=1e-5)
+    # lengths may come as a GPU array (never converted implicitly)
+
+    class DeviceLengths:
+        def __init__(self, values):
+            self.values = np.asarray(values)
+
+        def get(self):
+            return self.values
+
+        def __array__(self, *args, **kwargs):
+            raise TypeError("Implicit conversion to a NumPy array is not allowed.")
+
+    _gpu_arrays(monkeypatch)
+    est.fit(X, lengths=DeviceLengths([30, 50]))
+    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    np.testing.assert_allclose(est.transform(X, lengths=[30, 50]),
+                               ref.fit(X, lengths=[30, 50]).transform(X, lengths=[30, 50]),
+                               atol=1e-5)
