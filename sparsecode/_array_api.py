@@ -203,11 +203,9 @@ def _call(self, method, fits, gpu, foreign, X, args, kwargs):
     args = [to_numpy(a) for a in args]
     kwargs = {key: to_numpy(a) for key, a in kwargs.items()}
     if not fits:
-        # a shallow copy with numpy arrays: self is not touched, so two
-        # threads may transform at once
-        host = copy.copy(self)
-        vars(host).update(_host_state(self))
-        result = method(host, Xin, *args, **kwargs)
+        # self is not touched (a copy if it holds another namespace's
+        # arrays), so two threads may transform at once
+        result = method(host_view(self), Xin, *args, **kwargs)
     else:
         state = dict(vars(self))
         try:

@@ -881,10 +881,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, lengths):
         if _gpu.is_gpu_array(X):  # read on its GPU: the PCA's products, else its shape
-            _gpu.check_device(self)
-            X, _ = _gpu._as_float_matrix(_gpu._cupy(), _gpu._sparse(), X)
-            self.n_features_in_ = X.shape[1]
-            vars(self).pop("feature_names_in_", None)
+            X, _ = _gpu.validate(self, X, reset=True)
         else:
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
         self._check_params()
@@ -910,7 +907,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.query_projection_, self.key_projection_, self.value_projection_ = Wq, Wk, Wv
         self._fit_params = self._pattern_params()
         # the check, at fit time too (lengths may come as a CuPy array)
-        self._sequences(X.shape[0], None if lengths is None else _gpu._host(lengths))
+        self._sequences(X.shape[0], None if lengths is None else _gpu.to_host(lengths))
         return self
 
     def _pattern_params(self):

@@ -969,8 +969,7 @@ class SparseAutoencoder(_AutoencoderBase):
                 perm = rng.permutation(X.shape[0])
                 X_val, X_train = X[np.sort(perm[:n_val])], X[np.sort(perm[n_val:])]
             P, moments = self._init_state(X_train, rng)
-            state = {"t": 0, "since_fired": np.zeros(self.n_components, dtype=np.int64),
-                     "threshold": None, "n_train": X_train.shape[0]}
+            state = self._new_state(X_train.shape[0])
             self._train(X_train, X_val, P, moments, state, rng, self.max_iter)
             return self
 
@@ -1088,6 +1087,12 @@ class SparseAutoencoder(_AutoencoderBase):
 
         return autoencoder_fit_gpu(_gpu.check_device(self), X, partial)
 
+    def _new_state(self, n_train):
+        """The bookkeeping of a new training: Adam's step count, each
+        latent's rows since it last fired, BatchTopK's running threshold."""
+        return {"t": 0, "since_fired": np.zeros(self.n_components, dtype=np.int64),
+                "threshold": None, "n_train": n_train}
+
     def _resume(self, X, first):
         """Where training starts: ``(rng, P, moments, state, loss_curve)``,
         new (a fit, or a first partial_fit) or copies of the fitted ones (a
@@ -1095,9 +1100,7 @@ class SparseAutoencoder(_AutoencoderBase):
         if first:
             rng = check_random_state(self.random_state)
             P, moments = self._init_state(X, rng)
-            state = {"t": 0, "since_fired": np.zeros(self.n_components, dtype=np.int64),
-                     "threshold": None, "n_train": X.shape[0]}
-            return rng, P, moments, state, []
+            return rng, P, moments, self._new_state(X.shape[0]), []
         rng = copy.deepcopy(self._rng)
         P = {name: self._params()[name].astype(X.dtype, copy=True) for name in _PARAMS}
         if self.tied:
@@ -1470,14 +1473,9 @@ class KLSparseEncoder(_AutoencoderBase):
         """``X`` for a fit: numpy / scipy.sparse by scikit-learn's rules, or
         on the GPU (CuPy input, ``device="gpu"``): the loss and its gradient
         computed there, the optimiser on the host."""
-        if _gpu.is_gpu_array(X):
-            _gpu.check_device(self)
-            X, _ = _gpu._as_float_matrix(_gpu._cupy(), _gpu._sparse(), X)
-            self.n_features_in_ = X.shape[1]
-            vars(self).pop("feature_names_in_", None)
-            return X
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
-        return _gpu.to_device(X) if self.device == "gpu" else X
+        if _gpu.is_gpu_array(X) or self.device == "gpu":
+            return _gpu.validate(self, X, reset=True)[0]
+        return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
 
     def _lbfgs(self, theta, X):
         from scipy.optimize import minimize

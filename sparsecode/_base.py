@@ -128,9 +128,7 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         "auto", "fista", "ista", "omp" or "threshold"), the sign split there too;
         the codes stay on the GPU."""
         cp, csp = _gpu._cupy(), _gpu._sparse()
-        if X.shape[-1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[-1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
+        _gpu.check_features(self, X.shape[-1])
         codes = self._encode(X)
         if self.split_sign:
             codes = cp.hstack([cp.maximum(codes, 0), cp.maximum(-codes, 0)])

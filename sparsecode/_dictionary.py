@@ -532,28 +532,17 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         rules, a CuPy array or ``cupyx`` CSR by the GPU backend's (learning
         with the codes and their statistics on the GPU: the online and batch
         methods with FISTA or ISTA)."""
-        on_host = not _gpu.is_gpu_array(X)
-        if on_host and self.device != "gpu":
+        if not _gpu.is_gpu_array(X) and self.device != "gpu":
             return validate_data(self, X, accept_sparse="csr",
                                  dtype=[np.float64, np.float32], reset=reset)
-        _gpu.check_device(self)
+        _gpu.check_device(self)  # (refused before the settings are judged)
         if self.method == "ksvd" or self.fit_algorithm not in ("auto", "fista", "ista"):
             raise ValueError(
                 f"DictionaryLearner(method={self.method!r}, fit_algorithm="
                 f"{self.fit_algorithm!r}) learns on the CPU only so far: on CuPy input use "
                 "method 'online' or 'batch' with fit_algorithm 'auto' (FISTA there), "
                 "'fista' or 'ista', or pass numpy data (cupy.asnumpy).")
-        if on_host:  # device="gpu": validated here, learned from on the GPU
-            return _gpu.to_device(validate_data(self, X, accept_sparse="csr",
-                                                dtype=[np.float64, np.float32], reset=reset))
-        X, _ = _gpu._as_float_matrix(_gpu._cupy(), _gpu._sparse(), X)
-        if reset:
-            self.n_features_in_ = X.shape[1]
-            vars(self).pop("feature_names_in_", None)
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but DictionaryLearner is "
-                             f"expecting {self.n_features_in_} features as input.")
-        return X
+        return _gpu.validate(self, X, reset=reset)[0]
 
     def _start(self, rows):
         """A fit's initial dictionary (drawn from ``rows``: ``X`` or anything

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from ._cuda import options, sources
 from ._dense import Kernels, encode, row_chunks, warn_failed
+from ._validation import validate_data
 
 # (source, entry point) of every kernel this module launches; the test of
 # the CUDA sources checks each is in its source's PTX.
@@ -65,17 +66,42 @@ def to_host(result):
     return result
 
 
-def host_rows(X, idx):
-    """Rows ``idx`` (a numpy index) of ``X`` on the host: copied over from
-    a GPU ``X``, ``X[idx]`` otherwise."""
-    if is_gpu_array(X):
-        return to_host(X[_cupy().asarray(idx)])
-    return X[idx]
-
-
 def rows_of(X, idx):
     """Rows ``idx`` (a numpy index) of ``X`` where ``X`` lives."""
     return X[_cupy().asarray(idx)] if is_gpu_array(X) else X[idx]
+
+
+def host_rows(X, idx):
+    """Rows ``idx`` (a numpy index) of ``X`` on the host: copied over from
+    a GPU ``X``, ``X[idx]`` otherwise."""
+    return to_host(rows_of(X, idx))
+
+
+def validate(est, X, *, reset):
+    """``X`` for ``est`` on the GPU, as ``(X, is_sparse)``. CuPy input is
+    checked there (``device="cpu"`` refused; 2-D, finite, float32 / float64,
+    CSR) and sets the feature count (``reset``) or is held to it; host
+    input (``device="gpu"``) is validated by scikit-learn's rules and copied
+    to the current GPU."""
+    if not is_gpu_array(X):
+        X = to_device(validate_data(est, X, accept_sparse="csr",
+                                    dtype=[np.float64, np.float32], reset=reset))
+        return X, _sparse().issparse(X)
+    check_device(est)
+    X, sparse = _as_float_matrix(_cupy(), _sparse(), X)
+    if reset:
+        est.n_features_in_ = X.shape[1]
+        vars(est).pop("feature_names_in_", None)
+    else:
+        check_features(est, X.shape[1])
+    return X, sparse
+
+
+def check_features(est, n_features):
+    """GPU input must have the features ``est`` was fitted with."""
+    if n_features != est.n_features_in_:
+        raise ValueError(f"X has {n_features} features, but {type(est).__name__} is "
+                         f"expecting {est.n_features_in_} features as input.")
 
 
 def check_device(est):
@@ -217,31 +243,31 @@ def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
 _MAX_VALUE_DIM = 32 * 32  # attention.cu: MAX_PER_LANE values in each of 32 lanes
 
 
-def _window_gpu(Q, K, V, bias, start, end, half, dilation, causal):
-    """Window attention, a warp per query (sparsecode/_cuda/attention.cu)."""
+def _attention_gpu(kernel, Q, K, V, bias, keys_a, keys_b, *scalars):
+    """An attention kernel of attention.cu, a warp per query: its arguments
+    are ``Q, K, V, bias``, two int64 arrays that give the keys, the output,
+    ``n, d, dv`` and the kernel's own ``scalars``."""
     cp = _cupy()
     n, d = Q.shape
     dv = V.shape[1]
     out = cp.empty((n, dv), dtype=Q.dtype)
     grid, block = _row_grid(n)
-    _kernel("attention", "window_attention", Q.dtype)(
-        grid, block, (Q, K, V, bias, start, end, out, np.int64(n), np.int64(d), np.int64(dv),
-                      np.int64(half), np.int64(dilation), np.int32(bool(causal))))
+    _kernel("attention", kernel, Q.dtype)(
+        grid, block, (Q, K, V, bias, keys_a, keys_b, out, np.int64(n), np.int64(d),
+                      np.int64(dv), *scalars))
     return out
+
+
+def _window_gpu(Q, K, V, bias, start, end, half, dilation, causal):
+    """Window attention: the keys of each query's window inside its
+    sequence ``[start, end)``."""
+    return _attention_gpu("window_attention", Q, K, V, bias, start, end, np.int64(half),
+                          np.int64(dilation), np.int32(bool(causal)))
 
 
 def _pattern_gpu(Q, K, V, bias, indptr, indices):
-    """Attention over each query's keys given as a CSR row, a warp per query
-    (sparsecode/_cuda/attention.cu)."""
-    cp = _cupy()
-    n, d = Q.shape
-    dv = V.shape[1]
-    out = cp.empty((n, dv), dtype=Q.dtype)
-    grid, block = _row_grid(n)
-    _kernel("attention", "pattern_attention", Q.dtype)(
-        grid, block, (Q, K, V, bias, indptr, indices, out, np.int64(n), np.int64(d),
-                      np.int64(dv)))
-    return out
+    """Attention over each query's keys given as a CSR row."""
+    return _attention_gpu("pattern_attention", Q, K, V, bias, indptr, indices)
 
 
 # the fused kernels the shared code calls (a test swaps in the CPU ones to run
@@ -306,9 +332,7 @@ def _transform_rows(est, X, M, width, activate):
     ``activate(C, rows)``; dense or ``cupyx`` CSR out, on ``X``'s device."""
     cp, csp = _cupy(), _sparse()
     X, sparse = _as_float_matrix(cp, csp, X)
-    if X.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
-                         f"expecting {est.n_features_in_} features as input.")
+    check_features(est, X.shape[1])
     n = X.shape[0]
     with _device(X):
         out = cp.empty((n, width), dtype=X.dtype)
@@ -460,11 +484,9 @@ def attention_transform_gpu(est, X, lengths=None):
     cp, csp = _cupy(), _sparse()
     est._check_fitted()
     X, sparse = _as_float_matrix(cp, csp, X)
-    if X.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is "
-                         f"expecting {est.n_features_in_} features as input.")
+    check_features(est, X.shape[1])
     n = X.shape[0]
-    lengths, offsets = est._sequences(n, None if lengths is None else _host(lengths))
+    lengths, offsets = est._sequences(n, None if lengths is None else to_host(lengths))
     with _device(X):
         Q, K, V, bias = est._qkv(X, xp=cp)
         if V.shape[1] > _MAX_VALUE_DIM:
@@ -481,7 +503,7 @@ def attention_transform_gpu(est, X, lengths=None):
             from ._attention import _Plan
 
             # the plan reads the keys for LSH's buckets only
-            keys = _host(K) if est.pattern == "lsh" else np.zeros((n, 1), dtype=K.dtype)
+            keys = to_host(K) if est.pattern == "lsh" else np.zeros((n, 1), dtype=K.dtype)
             indptr, indices = est._pattern_csr(_Plan(est, keys, keys, lengths, offsets))
             out = _BACKEND["pattern"](Q, K, V, bias, cp.asarray(indptr), cp.asarray(indices))
         if not bool(cp.isfinite(out).all()):
@@ -531,9 +553,4 @@ def _randomized_svd_gpu(X, k, rng):
     signs = cp.sign(left[cp.arange(left.shape[0]), cp.argmax(cp.abs(left), axis=1)])
     right = U.T if transpose else Vt
     return to_host(right[:k] * signs[:k, None])
-
-
-def _host(values):
-    """``lengths`` may come as a CuPy array: the pattern is set up on the host."""
-    return values.get() if hasattr(values, "get") else values
 

@@ -18,7 +18,6 @@ from sklearn.utils import gen_batches
 
 from . import _gpu
 from ._base import restore_on_error
-from ._validation import validate_data
 
 NOT_ON_GPU = ("dropout", "prune", "early_stopping")
 
@@ -165,8 +164,7 @@ def _epoch(est, xp, cp, X, sparse, P, moments, state, rng):
     total = 0.0
     dead_after = est.dead_threshold or state["n_train"]
     for sl in gen_batches(n, batch):
-        rows = cp.asarray(np.sort(order[sl]) if sparse else order[sl])
-        Xb = X[rows]
+        Xb = _gpu.rows_of(X, np.sort(order[sl]) if sparse else order[sl])
         if sparse:
             Xb = cp.ascontiguousarray(Xb.toarray())
         state["t"] += 1
@@ -200,21 +198,11 @@ def autoencoder_fit_gpu(est, X, partial):
             f"SparseAutoencoder with {given} trains on the CPU only so far: pass numpy or "
             f"scipy.sparse data, or leave {' and '.join(refused)} at the default, to train "
             "on the GPU.")
-    cp, csp = _gpu._cupy(), _gpu._sparse()
+    cp = _gpu._cupy()
     xp = _gpu._xp()
     first = not partial or not hasattr(est, "components_")
     with restore_on_error(est):
-        on_host = not _gpu.is_gpu_array(X)
-        if on_host:  # device="gpu": host input, validated there, trained on the GPU
-            X = _gpu.to_device(validate_data(est, X, accept_sparse="csr",
-                                             dtype=[np.float64, np.float32], reset=first))
-        X, sparse = _gpu._as_float_matrix(cp, csp, X)
-        if first and not on_host:
-            est.n_features_in_ = X.shape[1]
-            vars(est).pop("feature_names_in_", None)
-        if X.shape[1] != est.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but SparseAutoencoder is "
-                             f"expecting {est.n_features_in_} features as input.")
+        X, sparse = _gpu.validate(est, X, reset=first)
         with _gpu._device(X):
             rng, P, moments, state, previous = est._resume(X, first)
             P = {name: cp.asarray(P[name]) for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
