@@ -454,6 +454,11 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     sparse_output = False
 
+    def _gpu_supports(self, method):
+        """Whether the GPU covers ``method`` with these settings: every
+        method here (SparseAutoencoder refuses some training options)."""
+        return True
+
     # ------------------------------------------------------------ transform
     def _encode(self, X, P, threshold, sparse_output=False):
         """Codes of ``X`` (chunk by chunk: one GEMM straight into the output

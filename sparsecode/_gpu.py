@@ -11,9 +11,9 @@ Covered so far: ``sparse_encode`` with ``algorithm`` "fista", "ista", "omp"
 (batch OMP, a warp per row), "threshold" and "auto" (FISTA, or OMP with
 ``n_nonzero_coefs``) on dense or CSR ``cupy`` input, float32 kept float32,
 every estimator's ``transform`` (below), SparseAttentionTransformer's fit
-(``randomized_svd_gpu``); the other fits are in ``sparsecode._gpu_train``
-and the estimators. LARS, CD and ThresholdEncoder's fit are not written yet
-and say so.
+(``randomized_svd_gpu``); the other fits are in ``sparsecode._gpu_train``,
+``sparsecode._kmeans.DeviceRows`` and the estimators. LARS and CD are not
+written yet and say so.
 """
 
 import contextlib
@@ -346,7 +346,7 @@ def _transform_rows(est, X, M, width, activate):
 
 
 def threshold_transform_gpu(est, X):
-    """``ThresholdEncoder.transform`` of CuPy input (fitted on the CPU): the
+    """``ThresholdEncoder.transform`` of CuPy input: the
     responses by one cuBLAS / cuSPARSE product with the whitening folded in,
     the activation by the kernels of threshold.cu; features come back on the
     GPU (``cupyx`` CSR with ``sparse_output=True``)."""

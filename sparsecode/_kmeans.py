@@ -1,12 +1,20 @@
 """ZCA whitening kept as a factor beside the data, and k-means (spherical, as
 Coates & Ng use it, or Euclidean) on the whitened rows in Gram form: a sparse
-``X`` is never densified, and the whitened matrix is never formed."""
+``X`` is never densified, and the whitened matrix is never formed.
+
+The rows of a CuPy ``X`` are :class:`DeviceRows`: their products, sums and
+assignments run on the GPU, and what comes back to the host is small (the
+centroids' sums, labels and losses, the few rows and responses that seed
+k-means or set a threshold), so the k-means loop and the threshold choice
+here are the same code on either device."""
 
 import numpy as np
 import scipy.sparse as sp
 from scipy import linalg
 
+from . import _gpu
 from ._chunks import gemm_into, map_chunks, rows_per_chunk
+from ._dense import row_chunks
 from ._encode import _row_sq_norms, canonical_csr
 from ._kernels._kmeans import assign_euclidean, assign_spherical
 
@@ -15,22 +23,42 @@ def zca(X, eps):
     """Mean and ZCA whitening matrix ``W = U (L + eps * mean(L))^{-1/2} U^T``
     of the (biased) covariance ``U L U^T`` of the rows of ``X``; ``eps`` is
     relative to the mean eigenvalue, so the whitening does not depend on the
-    scale of ``X``."""
-    n = X.shape[0]
-    if sp.issparse(X):
-        X = X.astype(np.float64)  # float32 sums of squares lose the small covariances
-        mean = np.asarray(X.mean(axis=0)).ravel()
-        second = np.asarray((X.T @ X).todense()) / n
-        cov = second - np.outer(mean, mean)
-    else:
-        mean = X.mean(axis=0, dtype=np.float64)
-        centred = X - mean
-        cov = centred.T @ centred / n
+    scale of ``X``. The covariance of a CuPy ``X`` is summed on its GPU; the
+    ``p x p`` eigendecomposition runs on the host either way."""
+    mean, cov = (_moments_gpu if _gpu.is_gpu_array(X) else _moments)(X)
     evals, evecs = linalg.eigh(cov)
     evals = np.maximum(evals, 0.0)
     reg = eps * max(evals.mean(), np.finfo(np.float64).tiny)
     W = (evecs / np.sqrt(evals + reg)) @ evecs.T
     return mean, W
+
+
+def _moments(X):
+    """Mean and (biased) covariance of the rows, in float64."""
+    n = X.shape[0]
+    if sp.issparse(X):
+        X = X.astype(np.float64)  # float32 sums of squares lose the small covariances
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        second = np.asarray((X.T @ X).todense()) / n
+        return mean, second - np.outer(mean, mean)
+    mean = X.mean(axis=0, dtype=np.float64)
+    centred = X - mean
+    return mean, centred.T @ centred / n
+
+
+def _moments_gpu(X):
+    """:func:`_moments` of a CuPy array or ``cupyx`` CSR, summed on the GPU
+    and returned on the host."""
+    cp = _gpu._cupy()
+    n = X.shape[0]
+    if _gpu._sparse().issparse(X):
+        X = X.astype(cp.float64)
+        mean = cp.asarray(X.sum(axis=0)).ravel() / n
+        second = (X.T.tocsr() @ X).toarray() / n
+        return _gpu.to_host((mean, second - cp.outer(mean, mean)))
+    mean = X.mean(axis=0, dtype=cp.float64)
+    centred = X - mean
+    return _gpu.to_host((mean, centred.T @ centred / n))
 
 
 class Rows:
@@ -41,14 +69,19 @@ class Rows:
     """
 
     def __init__(self, X, mean=None, W=None):
-        self.X = canonical_csr(X) if sp.issparse(X) else X
+        self.sparse = sp.issparse(X)
+        self.X = canonical_csr(X) if self.sparse else X
         self.W = W
         self.shift = None if W is None else mean @ W
 
     def subset(self, idx):
-        out = Rows.__new__(Rows)
-        out.X, out.W, out.shift = self.X[idx], self.W, self.shift
+        out = type(self).__new__(type(self))
+        vars(out).update(vars(self))
+        out.X = self._take(idx)
         return out
+
+    def _take(self, idx):
+        return self.X[idx]
 
     @property
     def n_samples(self):
@@ -68,8 +101,13 @@ class Rows:
         return np.asarray(self.X[idx] @ M, dtype=np.float64) - b
 
     def dense(self, idx):
-        """The whitened rows ``idx`` as a dense float64 array."""
+        """The whitened rows ``idx`` as a dense float64 array (on the host)."""
         return self.whiten_block(self.X[idx])
+
+    def whitened(self):
+        """All the whitened rows, dense, in ``X``'s dtype and where ``X``
+        lives (what an estimator ``dictionary`` is fitted on)."""
+        return self.dense(slice(None)).astype(self.X.dtype, copy=False)
 
     def whiten_block(self, block):
         """Whiten a block of raw rows (dense float64 out)."""
@@ -104,33 +142,135 @@ class Rows:
         S = sp.csr_matrix((weights, labels, np.arange(n + 1)), shape=(n, n_clusters))
         sums = S.T @ self.X
         sums = np.asarray(sums.todense() if sp.issparse(sums) else sums, dtype=np.float64)
+        return self._whiten_sums(sums, labels, weights, n_clusters)
+
+    def _whiten_sums(self, sums, labels, weights, n_clusters):
         if self.W is None:
             return sums
         mass = np.bincount(labels, weights=weights, minlength=n_clusters)
         return sums @ self.W - np.outer(mass, self.shift)
 
+    def assign(self, centers, sq_x, spherical, n_jobs):
+        """Labels, codes (spherical) and losses of every row under
+        ``centers`` (numpy arrays)."""
+        n = self.n_samples
+        dtype = self.X.dtype
+        M, b = self.fold(centers.T, dtype)
+        sq_c = np.einsum("ij,ij->i", centers, centers)
+        labels = np.empty(n, dtype=np.int64)
+        values = np.empty(n)
+        loss = np.empty(n)
 
-def _assign(rows, centers, sq_x, spherical, n_jobs):
-    """Labels, codes (spherical) and losses of every row under ``centers``."""
-    n = rows.n_samples
-    dtype = rows.X.dtype
-    M, b = rows.fold(centers.T, dtype)
-    sq_c = np.einsum("ij,ij->i", centers, centers)
-    labels = np.empty(n, dtype=np.int64)
-    values = np.empty(n)
-    loss = np.empty(n)
+        def work(start, stop, scratch):
+            cov = gemm_into(scratch, self.X[start:stop], M, dtype)
+            if spherical:
+                assign_spherical(cov, b, sq_x[start:stop], labels[start:stop],
+                                 values[start:stop], loss[start:stop])
+            else:
+                assign_euclidean(cov, b, sq_x[start:stop], sq_c, labels[start:stop],
+                                 loss[start:stop])
 
-    def work(start, stop, scratch):
-        cov = gemm_into(scratch, rows.X[start:stop], M, dtype)
-        if spherical:
-            assign_spherical(cov, b, sq_x[start:stop], labels[start:stop], values[start:stop],
-                             loss[start:stop])
-        else:
-            assign_euclidean(cov, b, sq_x[start:stop], sq_c, labels[start:stop],
-                             loss[start:stop])
+        map_chunks(n, rows_per_chunk(centers.shape[0]), work, n_jobs)
+        return labels, values, loss
 
-    map_chunks(n, rows_per_chunk(centers.shape[0]), work, n_jobs)
-    return labels, values, loss
+
+class DeviceRows(Rows):
+    """:class:`Rows` of a CuPy array or ``cupyx`` CSR matrix: the products
+    (cuBLAS / cuSPARSE), the centroid sums and the assignments run on its
+    GPU by row chunks; labels, codes, losses, norms and sums come back to
+    the host as numpy arrays, as do the few rows :meth:`dense` and the
+    responses :meth:`responses` give (k-means++ seeding, the threshold's
+    sample). Each step computes what :class:`Rows` computes, in the same
+    precision: float64 responses for the seeding and the threshold, the
+    assignments from products in ``X``'s dtype."""
+
+    def __init__(self, X, mean=None, W=None):
+        self.sparse = _gpu._sparse().issparse(X)
+        if self.sparse and not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
+        self.X = X
+        self.W = W
+        self.shift = None if W is None else mean @ W
+
+    def _take(self, idx):
+        return self.X[idx] if isinstance(idx, slice) else _gpu.rows_of(self.X, idx)
+
+    def _whiten_device(self, block):
+        """Whitened float64 rows of a block of raw rows, on the GPU."""
+        cp = _gpu._cupy()
+        block = block.astype(cp.float64)
+        rows = block.toarray() if self.sparse else block
+        if self.W is None:
+            return rows
+        return rows @ cp.asarray(self.W) - cp.asarray(self.shift)
+
+    def _chunks(self, width):
+        return row_chunks(self.n_samples, width)
+
+    def responses(self, right, idx=slice(None)):
+        cp, csp = _gpu._cupy(), _gpu._sparse()
+        M, b = self.fold(right, np.float64)
+        rows = self._take(idx).astype(cp.float64)
+        return _gpu.to_host(_gpu._responses(cp, csp, rows, M)) - b
+
+    def dense(self, idx):
+        return _gpu.to_host(self._whiten_device(self._take(idx)))
+
+    def whitened(self):
+        return self._whiten_device(self.X).astype(self.X.dtype)
+
+    def sq_norms(self, n_jobs=None):
+        cp = _gpu._cupy()
+        out = cp.empty(self.n_samples)
+        for start, stop in self._chunks(self.X.shape[1]):
+            block = self.X[start:stop]
+            if self.W is None:
+                out[start:stop] = _gpu._row_sq_norms(cp, block, self.sparse)
+            else:
+                out[start:stop] = (self._whiten_device(block) ** 2).sum(axis=1)
+        return _gpu.to_host(out)
+
+    def weighted_sums(self, labels, weights, n_clusters):
+        """``S^T rows`` as :meth:`Rows.weighted_sums`, the sums of each row
+        chunk as one sparse product ``S_chunk^T @ X_chunk`` on the GPU (in
+        float64)."""
+        cp, csp = _gpu._cupy(), _gpu._sparse()
+        labels_d, weights_d = cp.asarray(labels), cp.asarray(weights, dtype=cp.float64)
+        sums = cp.zeros((n_clusters, self.X.shape[1]))
+        for start, stop in self._chunks(self.X.shape[1]):
+            m = stop - start
+            St = csp.coo_matrix((weights_d[start:stop], (labels_d[start:stop], cp.arange(m))),
+                                shape=(n_clusters, m)).tocsr()
+            part = St @ self.X[start:stop].astype(cp.float64)
+            sums += part.toarray() if csp.issparse(part) else part
+        return self._whiten_sums(_gpu.to_host(sums), labels, weights, n_clusters)
+
+    def assign(self, centers, sq_x, spherical, n_jobs):
+        """:meth:`Rows.assign` on the GPU: the responses of a row chunk by
+        one product in ``X``'s dtype, the argmax / argmin and the losses in
+        float64 (first index on ties, as the CPU kernels)."""
+        cp, csp = _gpu._cupy(), _gpu._sparse()
+        n = self.n_samples
+        M, b = self.fold(centers.T, self.X.dtype)
+        b = cp.asarray(b)
+        sq = cp.asarray(sq_x)
+        sq_c = cp.asarray(np.einsum("ij,ij->i", centers, centers))
+        labels = cp.empty(n, dtype=cp.int64)
+        values = cp.empty(n)
+        loss = cp.empty(n)
+        for start, stop in self._chunks(centers.shape[0]):
+            V = _gpu._responses(cp, csp, self.X[start:stop], M).astype(cp.float64) - b
+            score = cp.abs(V) if spherical else sq_c - 2.0 * V
+            picked = cp.argmax(score, axis=1) if spherical else cp.argmin(score, axis=1)
+            best = cp.take_along_axis(score, picked[:, None], axis=1)[:, 0]
+            labels[start:stop] = picked
+            if spherical:
+                values[start:stop] = cp.take_along_axis(V, picked[:, None], axis=1)[:, 0]
+                loss[start:stop] = cp.maximum(sq[start:stop] - best * best, 0.0)
+            else:
+                loss[start:stop] = cp.maximum(sq[start:stop] + best, 0.0)
+        return _gpu.to_host((labels, values, loss))
 
 
 def _seed(rows, n_clusters, sq_x, spherical, rng):
@@ -209,7 +349,7 @@ def _lloyd(rows, n_clusters, sq_x, spherical, max_iter, tol, rng, n_jobs, verbos
     it = 0
     scored = centers
     for it in range(1, max_iter + 1):
-        labels, values, loss = _assign(rows, centers, sq_x, spherical, n_jobs)
+        labels, values, loss = rows.assign(centers, sq_x, spherical, n_jobs)
         scored = centers
         objective.append(float(loss.mean()))
         if verbose:

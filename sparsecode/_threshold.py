@@ -1,9 +1,9 @@
 """ThresholdEncoder: Coates & Ng feed-forward encoders as a pipeline step."""
 
+import contextlib
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import (
     BaseEstimator,
@@ -27,7 +27,7 @@ from ._kernels._threshold import (
     topk_encode,
     triangle_encode,
 )
-from ._kmeans import Rows, kmeans, zca
+from ._kmeans import DeviceRows, Rows, kmeans, zca
 from ._validation import IntInterval, validate_data
 
 # Responses sampled from the training data to choose alpha for a target
@@ -69,7 +69,8 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         fitting it; with an array it must match the array's rows (or be
         ``None``).
     dictionary : {"kmeans", "patches"}, array-like or estimator, default="kmeans"
-        ``"kmeans"``: k-means in Numba on the (whitened) training rows:
+        ``"kmeans"``: k-means on the (whitened) training rows (Numba
+        kernels, or the GPU for CuPy input):
         spherical (gain-shape) k-means with unit centroids for the soft, hard
         and top-k modes, as Coates & Ng (2012) use it, and Euclidean k-means
         for ``mode="triangle"``, as Coates, Lee & Ng (2011). ``"patches"``:
@@ -136,11 +137,12 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     random_state : int, RandomState instance or None, default=None
         Seeds k-means++ and the patches.
     device : {"cpu", "gpu"}, default=None
-        Where ``transform`` computes (``fit`` runs on the CPU). None: where
-        ``X`` lives (a CuPy array on its GPU, the features coming back
-        there). "gpu": numpy / scipy.sparse input is copied to the current
-        GPU, encoded there and copied back; needs the ``gpu`` extra. "cpu":
-        CuPy input is refused (no silent copies).
+        Where ``fit`` and ``transform`` compute. None: where ``X`` lives (a
+        CuPy array on its GPU: the features come back there, the fitted
+        attributes are numpy arrays). "gpu": numpy / scipy.sparse input is
+        copied to the current GPU, fitted or encoded there and the features
+        copied back; needs the ``gpu`` extra. "cpu": CuPy input is refused
+        (no silent copies).
 
     Attributes
     ----------
@@ -302,12 +304,18 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 fitted.set_params(n_components=self.n_components)
             if params.get("random_state", 0) is None:
                 fitted.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+            if isinstance(rows, DeviceRows) and not _fits_on_gpu(fitted):
+                raise ValueError(
+                    f"dictionary={type(source).__name__}(...) cannot learn on the GPU with "
+                    "these settings: fit it on numpy data first (a fitted estimator's "
+                    "components_ are used as they are), or give ThresholdEncoder numpy "
+                    "input.")
             if self.whiten:
-                if sp.issparse(X):
+                if rows.sparse:
                     _check_memory(X.shape[0] * X.shape[1] * 8,
                                   "the whitened copy of a sparse X that the dictionary "
                                   "estimator is fitted on")
-                Xw = rows.dense(slice(None)).astype(X.dtype, copy=False)
+                Xw = rows.whitened()
             else:
                 Xw = X
             fitted.fit(Xw)
@@ -315,7 +323,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         D = getattr(fitted, "components_", None)
         if D is None:
             raise TypeError(f"dictionary={type(source).__name__} has no components_ after fit.")
-        D = check_array(D, dtype=np.float64, input_name="dictionary.components_")
+        D = check_array(_gpu.to_host(D), dtype=np.float64, input_name="dictionary.components_")
         if D.shape[1] != X.shape[1]:
             raise ValueError(f"dictionary.components_ has {D.shape[1]} features, X has "
                              f"{X.shape[1]}.")
@@ -349,7 +357,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return float(alpha)
 
     @_fit_context(prefer_skip_nested_validation=False)
-    @array_api_method(fits=True)
+    @array_api_method(fits=True, gpu=True)
     def fit(self, X, y=None):
         """Learn the whitening, the dictionary and the threshold from ``X``.
 
@@ -357,7 +365,14 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data; a sparse matrix is never densified (see
-            ``whiten`` for the two exceptions, which are bounded).
+            ``whiten`` for the two exceptions, which are bounded). A CuPy
+            array or ``cupyx`` CSR matrix is learned from on its GPU: the
+            covariance, k-means' products, assignments and sums and the
+            threshold's responses there, the ``p x p`` eigendecomposition
+            and k-means++'s draws on the host, from the same generator as
+            on the CPU (an estimator ``dictionary`` is fitted on the GPU
+            too, where its settings allow). The fitted attributes are numpy
+            arrays.
         y : Ignored
 
         Returns
@@ -368,24 +383,39 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             return self._fit(X)
 
     def _fit(self, X):
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        gpu = _gpu.is_gpu_array(X) or self.device == "gpu"
+        if gpu:
+            X = _gpu.validate(self, X, reset=True)[0]
+        else:
+            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
         self._check_params()
         rng = check_random_state(self.random_state)
-        if self.whiten:
-            p = X.shape[1]
-            _check_memory(p * p * 8 * 3, f"whitening's {p} x {p} covariance and eigenvectors")
-            mean, W = zca(X, self.whiten_eps)
-        else:
-            mean, W = None, None
-        rows = Rows(X, mean, W)
-        D, objective, n_iter, inside = self._dictionary(X, rows, rng)
-        alpha = self._choose_alpha(rows, D, rng)
+        with _gpu._device(X) if gpu else contextlib.nullcontext():
+            if self.whiten:
+                p = X.shape[1]
+                _check_memory(p * p * 8 * 3,
+                              f"whitening's {p} x {p} covariance and eigenvectors")
+                mean, W = zca(X, self.whiten_eps)
+            else:
+                mean, W = None, None
+            rows = (DeviceRows if gpu else Rows)(X, mean, W)
+            D, objective, n_iter, inside = self._dictionary(X, rows, rng)
+            alpha = self._choose_alpha(rows, D, rng)
         self.components_ = D.astype(X.dtype)
         self.mean_, self.whitening_ = mean, W
         self.objective_, self.n_iter_ = objective, n_iter
         self.dictionary_estimator_ = inside
         self.alpha_ = alpha
         return self
+
+    def _gpu_supports(self, method):
+        """Whether the GPU backend covers ``method``: every ``fit`` but one
+        that fits an estimator ``dictionary`` whose settings keep it on the
+        CPU."""
+        source = self.dictionary
+        if method != "fit" or not hasattr(source, "fit") or hasattr(source, "shape"):
+            return True
+        return hasattr(source, "components_") or _fits_on_gpu(source)
 
     # ------------------------------------------------------------ transform
     @array_api_method(gpu=True)
@@ -397,7 +427,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to encode; a sparse matrix is never densified. A CuPy array
             or ``cupyx.scipy.sparse`` matrix is encoded on its GPU and the
-            features come back there (the estimator is fitted on the CPU).
+            features come back there.
 
         Returns
         -------
@@ -454,6 +484,13 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         # sparsecode._array_api; CSR output is not an array of the input's namespace
         tags.array_api_support = not getattr(self, "sparse_output", False)
         return tags
+
+
+def _fits_on_gpu(estimator):
+    """Whether a sparsecode estimator's ``fit`` runs on the GPU with its
+    settings (other libraries' estimators are not known to)."""
+    supports = getattr(estimator, "_gpu_supports", None)
+    return supports is not None and supports("fit")
 
 
 def _check_memory(n_bytes, what):

@@ -37,10 +37,10 @@ def validate_data(estimator, X="no_validation", *args, **kwargs):
 
     if is_gpu_array(X):
         raise TypeError(
-            f"{type(estimator).__name__} runs on the CPU only so far here: pass numpy or "
-            "scipy.sparse data (cupy.asnumpy(X)). CuPy arrays go so far to sparse_encode "
-            "(FISTA, ISTA, OMP, threshold), to the estimators' transform and to the "
-            "fit of every estimator but ThresholdEncoder. Inside "
-            "sklearn.config_context(array_api_dispatch=True) the other fits run on the "
-            "host and keep their fitted arrays on the GPU.")
+            f"This {type(estimator).__name__} call runs on the CPU only so far: pass numpy "
+            "or scipy.sparse data (cupy.asnumpy(X)). CuPy arrays go so far to "
+            "sparse_encode (FISTA, ISTA, OMP, threshold) and to every estimator's fit "
+            "and transform (with the settings each documents). Inside "
+            "sklearn.config_context(array_api_dispatch=True) the other calls run on the "
+            "host and return their results on the GPU.")
     return _sk_validate_data(estimator, X, *args, **kwargs)

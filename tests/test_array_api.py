@@ -380,3 +380,8 @@ def test_what_the_gpu_covers_decides_cupy_input_under_dispatch():
     assert not SparseAutoencoder(4, dropout=0.1)._gpu_supports("fit")
     assert SparseAutoencoder(4, dropout=0.1)._gpu_supports("transform")
     assert not SparseAutoencoder(4, early_stopping=True)._gpu_supports("partial_fit")
+    assert KLSparseEncoder(4)._gpu_supports("fit")
+    assert ThresholdEncoder(4, whiten=True)._gpu_supports("fit")
+    assert ThresholdEncoder(dictionary=DictionaryLearner(3))._gpu_supports("fit")
+    assert not ThresholdEncoder(
+        dictionary=DictionaryLearner(3, fit_algorithm="lars"))._gpu_supports("fit")

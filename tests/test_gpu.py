@@ -85,6 +85,31 @@ def test_gpu_threshold_encoder_matches_cpu(mode, split, whiten, dtype):
         assert rel < (1e-7 if dtype == np.float64 else 1e-5), rel
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("params", [dict(), dict(mode="triangle", whiten=True),
+                                    dict(whiten=True, target_sparsity=0.8),
+                                    dict(dictionary="patches", mode="hard",
+                                         target_sparsity=0.7)])
+def test_gpu_threshold_encoder_fit_matches_cpu(params, sparse):
+    """k-means, whitening and the threshold learnt on the GPU: the CPU's
+    fit (same draws; the products differ by rounding only, float64)."""
+    from sparsecode import ThresholdEncoder
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 16)) * (rng.random((2000, 16)) < 0.6)
+    ref = ThresholdEncoder(24, random_state=0, **params).fit(X)
+    Xg = csp.csr_matrix(cp.asarray(X)) if sparse else cp.asarray(X)
+    est = ThresholdEncoder(24, random_state=0, **params).fit(Xg)
+    assert isinstance(est.components_, np.ndarray)
+    np.testing.assert_allclose(est.components_, ref.components_, rtol=1e-8, atol=1e-10)
+    assert est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.objective_, ref.objective_, rtol=1e-9)
+    if ref.alpha_ is not None:
+        np.testing.assert_allclose(est.alpha_, ref.alpha_, rtol=1e-9)
+    out = est.transform(Xg)
+    np.testing.assert_allclose(cp.asnumpy(out), ref.transform(X), rtol=1e-7, atol=1e-9)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("make", [
     lambda: __import__("sparsecode").SparseAutoencoder(64, activation="relu", max_iter=3,

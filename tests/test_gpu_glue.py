@@ -200,14 +200,15 @@ def test_importing_sparsecode_never_imports_cupy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("name", ["ThresholdEncoder"])
-def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
-    """These fit on the CPU only: a CuPy array given to fit is refused with a
+@pytest.mark.parametrize("make", [
+    lambda: __import__("sparsecode").DictionaryLearner(3, random_state=0),
+    lambda: __import__("sparsecode").SparseAutoencoder(3, max_iter=1, random_state=0),
+])
+def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(make):
+    """score runs on the CPU only: a CuPy array given to it is refused with a
     TypeError that says so (not CuPy's "Implicit conversion to a NumPy array
-    is not allowed" from inside numpy). Their transforms take CuPy input
-    (tested below); the other estimators fit on the GPU (tested below)."""
-    import sparsecode
-
+    is not allowed" from inside numpy). fit and transform take CuPy input
+    (tested below)."""
     class FakeCupyArray:
         shape, ndim, dtype = (10, 3), 2, np.dtype(np.float32)
 
@@ -218,9 +219,9 @@ def test_estimators_refuse_gpu_arrays_by_saying_what_runs_where(name):
             raise TypeError("Implicit conversion to a NumPy array is not allowed.")
 
     FakeCupyArray.__module__ = "cupy._core.core"
-    est = getattr(sparsecode, name)(3)
-    with pytest.raises(TypeError, match="CPU only so far"):
-        est.fit(FakeCupyArray())
+    est = make().fit(np.random.default_rng(0).standard_normal((20, 3)))
+    with pytest.raises(TypeError, match="call runs on the CPU only so far"):
+        est.score(FakeCupyArray())
 
 
 def _encode_cpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
@@ -878,3 +879,97 @@ def test_glue_attention_fit_on_the_gpu(cpu_backend, monkeypatch, params):
     np.testing.assert_allclose(est.transform(X, lengths=[30, 50]),
                                ref.fit(X, lengths=[30, 50]).transform(X, lengths=[30, 50]),
                                atol=1e-5)
+
+
+# ---------------------------------------------------- ThresholdEncoder.fit
+_THRESHOLD_FITS = {
+    "spherical kmeans": dict(),
+    "euclidean kmeans": dict(mode="triangle"),
+    "whitened, target sparsity": dict(whiten=True, target_sparsity=0.8),
+    "patches, hard": dict(dictionary="patches", whiten=True, mode="hard",
+                          target_sparsity=0.7),
+    "triangle, two starts": dict(whiten=True, mode="triangle", kmeans_n_init=2),
+    "soft without split": dict(split_sign=False, target_sparsity=0.3, kmeans_max_iter=3),
+    "given atoms": dict(dictionary=np.random.default_rng(1).standard_normal((8, 12)),
+                        target_sparsity=0.6),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("case", list(_THRESHOLD_FITS))
+def test_glue_threshold_encoder_fit(cpu_backend, monkeypatch, case, sparse, dtype):
+    """The GPU fit (covariance, k-means' products, assignments and centroid
+    sums and the threshold's responses on the device; eigendecomposition
+    and draws on the host) against the CPU fit: the same whitening, atoms,
+    k-means objective and iterations, and threshold."""
+    from sparsecode import ThresholdEncoder
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((300, 12)) * (rng.random((300, 12)) < 0.5)).astype(dtype)
+    X[:, 3] *= 4.0  # (whitening has something to undo)
+    Xin = sp.csr_matrix(X) if sparse else X
+    if sparse:  # the first entry split in two (a duplicate the fit must sum)
+        half = Xin.data[:1] / 2
+        Xin = sp.csr_matrix((np.r_[half, half, Xin.data[1:]].astype(dtype),
+                             np.r_[Xin.indices[:1], Xin.indices],
+                             Xin.indptr + (np.arange(Xin.indptr.size) > 0)), shape=X.shape)
+        assert not Xin.has_canonical_format
+    params = dict(n_components=8, random_state=0, **_THRESHOLD_FITS[case])
+    ref = ThresholdEncoder(**params).fit(Xin)
+    _gpu_arrays(monkeypatch)
+    est = ThresholdEncoder(**params).fit(Xin)
+    tight = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    for name in ("components_", "mean_", "whitening_"):
+        got, want = getattr(est, name), getattr(ref, name)
+        if want is None:
+            assert got is None, name
+            continue
+        assert isinstance(got, np.ndarray), name
+        np.testing.assert_allclose(got, want, err_msg=name, **tight)
+    assert est.components_.dtype == dtype
+    assert est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.objective_, ref.objective_, rtol=1e-9)
+    if ref.alpha_ is None:
+        assert est.alpha_ is None
+    else:
+        np.testing.assert_allclose(est.alpha_, ref.alpha_, rtol=1e-9)
+    if "kmeans" in case or "two starts" in case:
+        assert est.n_iter_ > 1
+
+
+@pytest.mark.parametrize("whiten", [False, True])
+def test_glue_threshold_encoder_fits_its_dictionary_estimator_on_the_gpu(
+        cpu_backend, monkeypatch, whiten):
+    """An estimator dictionary is fitted on the GPU (on the whitened rows,
+    made there) and its atoms come back to the host; one whose settings keep
+    it on the CPU, or from another library, is refused with a message, and
+    the estimator is left unfitted. device="gpu" takes host input there."""
+    from sklearn.decomposition import MiniBatchDictionaryLearning
+
+    from sparsecode import DictionaryLearner, ThresholdEncoder, _encode
+
+    monkeypatch.setattr(_encode, "_GEMM_DENSITY", -1.0)  # the CPU's FISTA on the GEMM route
+    X, _, _ = make_problem(n_samples=60)
+    inner = DictionaryLearner(6, alpha=0.1, max_iter=2, fit_algorithm="fista", random_state=0)
+    params = dict(dictionary=inner, whiten=whiten, target_sparsity=0.7)
+    ref = ThresholdEncoder(**params).fit(X)
+    gpu_host_input = ThresholdEncoder(device="gpu", **params).fit(X)
+    _gpu_arrays(monkeypatch)
+    est = ThresholdEncoder(**params).fit(X)
+    for got in (est, gpu_host_input):
+        np.testing.assert_allclose(got.components_, ref.components_, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(got.alpha_, ref.alpha_, rtol=1e-6)
+        assert isinstance(got.dictionary_estimator_.components_, np.ndarray)
+    assert est._gpu_supports("fit")
+    for source in (DictionaryLearner(6, method="ksvd", n_nonzero_coefs=2),
+                   MiniBatchDictionaryLearning(6)):
+        bad = ThresholdEncoder(dictionary=source)
+        assert not bad._gpu_supports("fit")
+        with pytest.raises(ValueError, match="cannot learn on the GPU"):
+            bad.fit(X)
+        assert not hasattr(bad, "components_")
+    fitted = MiniBatchDictionaryLearning(6, random_state=0, max_iter=2).fit(X)
+    assert ThresholdEncoder(dictionary=fitted)._gpu_supports("fit")
+    np.testing.assert_allclose(ThresholdEncoder(dictionary=fitted).fit(X).components_,
+                               fitted.components_)
