@@ -429,13 +429,16 @@ def prune_density(final, epoch, epochs):
 def prune_mask(W, density):
     """Mask keeping the ``density`` share of ``W``'s entries of largest
     magnitude (ties at the cut are kept)."""
+    gpu = _gpu.is_gpu_array(W)  # (a GPU fit's W: its mask there)
+    xp = _gpu._cupy() if gpu else np
     keep = int(round(density * W.size))
     if keep >= W.size:
-        return np.ones(W.shape, dtype=bool)
+        return xp.ones(W.shape, dtype=bool)
     if keep <= 0:
-        return np.zeros(W.shape, dtype=bool)
-    a = np.abs(W)
-    cut = np.partition(a.ravel(), W.size - keep)[W.size - keep]
+        return xp.zeros(W.shape, dtype=bool)
+    a = xp.abs(W)
+    flat = a.ravel()
+    cut = (xp.sort(flat) if gpu else np.partition(flat, W.size - keep))[W.size - keep]
     return a >= cut
 
 
@@ -950,9 +953,9 @@ class SparseAutoencoder(_AutoencoderBase):
             ``activation="relu"``) is never densified: its minibatches enter
             the products as CSR. A denser one is densified one minibatch at
             a time, where BLAS is faster. A CuPy array or ``cupyx`` CSR
-            matrix is trained on on its GPU (dense minibatches there; not
-            with ``dropout``, ``prune`` or ``early_stopping`` so far); the
-            fitted parameters come back to the host.
+            matrix is trained on on its GPU (dense minibatches there, every
+            option; the same draws as on the CPU); the fitted parameters
+            come back to the host.
         y : Ignored
 
         Returns
@@ -963,25 +966,35 @@ class SparseAutoencoder(_AutoencoderBase):
             return self._fit_gpu(X, partial=False)
         with restore_on_error(self):
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
-            rng = check_random_state(self.random_state)
-            X_train, X_val = X, None
-            if self.early_stopping:
-                n_val = max(1, int(round(self.validation_fraction * X.shape[0])))
-                if X.shape[0] - n_val < 1:
-                    raise ValueError(
-                        f"early_stopping needs at least 2 samples, got n_samples="
-                        f"{X.shape[0]}.")
-                perm = rng.permutation(X.shape[0])
-                X_val, X_train = X[np.sort(perm[:n_val])], X[np.sort(perm[n_val:])]
-            P, moments = self._init_state(X_train, rng)
-            state = self._new_state(X_train.shape[0])
+            rng, X_train, X_val, P, moments, state = self._start_fit(X)
             self._train(X_train, X_val, P, moments, state, rng, self.max_iter)
             return self
 
-    def _train(self, X, X_val, P, moments, state, rng, epochs, epoch=None):
+    def _start_fit(self, X):
+        """Where a fit starts: ``(rng, X_train, X_val, P, moments, state)``,
+        the validation rows held out first with ``early_stopping`` (None
+        otherwise), then the parameters drawn from the training rows (of
+        ``X`` wherever it lives)."""
+        rng = check_random_state(self.random_state)
+        X_train, X_val = X, None
+        if self.early_stopping:
+            n_val = max(1, int(round(self.validation_fraction * X.shape[0])))
+            if X.shape[0] - n_val < 1:
+                raise ValueError(
+                    f"early_stopping needs at least 2 samples, got n_samples={X.shape[0]}.")
+            perm = rng.permutation(X.shape[0])
+            X_val = _gpu.rows_of(X, np.sort(perm[:n_val]))
+            X_train = _gpu.rows_of(X, np.sort(perm[n_val:]))
+        P, moments = self._init_state(X_train, rng)
+        return rng, X_train, X_val, P, moments, self._new_state(X_train.shape[0])
+
+    def _train(self, X, X_val, P, moments, state, rng, epochs, epoch=None, score=None):
         """The epochs, the stopping rule and the commit; ``epoch`` runs one
-        epoch (default ``self._epoch``; the GPU's from sparsecode._gpu_train)."""
+        epoch and ``score`` scores the validation rows (defaults
+        ``self._epoch`` and ``self._explained_variance``; the GPU's from
+        sparsecode._gpu_train)."""
         epoch_fn = epoch or self._epoch
+        score_fn = score or self._explained_variance
         loss_curve = []
         val_scores = [] if X_val is not None else None
         best_val, best_loss, best_params, no_improve = -np.inf, np.inf, None, 0
@@ -994,7 +1007,7 @@ class SparseAutoencoder(_AutoencoderBase):
             message = f"[SparseAutoencoder] epoch {epoch}: loss {loss:.6g}"
             pruning = _pruning(self, state)
             if X_val is not None:
-                score = self._explained_variance(X_val, P, state["threshold"])
+                score = score_fn(X_val, P, state["threshold"])
                 val_scores.append(score)
                 message += f", validation explained variance {score:.5f}"
                 if pruning:
@@ -1036,6 +1049,8 @@ class SparseAutoencoder(_AutoencoderBase):
             P["W_dec"] = P["W_enc"]
         moments = {name: _gpu.to_host(pair) for name, pair in moments.items()}
         state["since_fired"] = _gpu.to_host(state["since_fired"])
+        if state.get("mask") is not None:
+            state["mask"] = _gpu.to_host(state["mask"])
         self.encoder_weights_ = P["W_enc"]
         self.encoder_bias_ = P["b_enc"]
         self.components_ = P["W_dec"]
@@ -1079,13 +1094,6 @@ class SparseAutoencoder(_AutoencoderBase):
             loss = self._epoch(X, P, moments, state, rng)
             self._finish_partial(P, moments, state, rng, previous, loss)
             return self
-
-    def _gpu_supports(self, method):
-        """Whether the GPU covers ``method`` with these settings (array API
-        dispatch sends CuPy input to the host otherwise)."""
-        from ._gpu_train import refused_on_gpu
-
-        return method not in ("fit", "partial_fit") or not refused_on_gpu(self)
 
     def _fit_gpu(self, X, partial):
         from ._gpu_train import autoencoder_fit_gpu

@@ -326,10 +326,11 @@ def _device(X):
     return dev if hasattr(dev, "__enter__") else contextlib.nullcontext()
 
 
-def _transform_rows(est, X, M, width, activate):
+def _transform_rows(est, X, M, width, activate, sparse_output=None):
     """An encoder's ``transform`` on the GPU, by row chunks: the responses
     ``X @ M`` (cuBLAS / cuSPARSE), refused if they overflow, then
-    ``activate(C, rows)``; dense or ``cupyx`` CSR out, on ``X``'s device."""
+    ``activate(C, rows)``; dense or ``cupyx`` CSR out (``sparse_output``,
+    default the estimator's), on ``X``'s device."""
     cp, csp = _cupy(), _sparse()
     X, sparse = _as_float_matrix(cp, csp, X)
     check_features(est, X.shape[1])
@@ -342,7 +343,9 @@ def _transform_rows(est, X, M, width, activate):
             if not bool(cp.isfinite(C).all()):
                 raise ValueError(f"The responses of X overflow {X.dtype.name}: rescale X.")
             out[start:stop] = activate(C, rows, sparse)
-    return csp.csr_matrix(out) if est.sparse_output else out
+    if sparse_output is None:
+        sparse_output = est.sparse_output
+    return csp.csr_matrix(out) if sparse_output else out
 
 
 def threshold_transform_gpu(est, X):
@@ -448,13 +451,16 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     return (codes, n_iter) if return_n_iter else codes
 
 
-def autoencoder_transform_gpu(est, X):
+def autoencoder_transform_gpu(est, X, P=None, threshold=None, sparse_output=None):
     """``transform`` of a fitted SparseAutoencoder or KLSparseEncoder on CuPy
     input: one cuBLAS / cuSPARSE product with the encoder weights, then the
     activation kernel (with ``activation_threshold``); codes come back on
-    the GPU (``cupyx`` CSR with ``sparse_output=True``)."""
+    the GPU (``cupyx`` CSR with ``sparse_output=True``). ``P`` (host
+    parameters, with BatchTopK's ``threshold``) and ``sparse_output``
+    replace the fitted ones (the validation score of a fit in progress)."""
     cp = _cupy()
-    P = est._params()
+    if P is None:
+        P, threshold = est._params(), est._threshold()
     W = np.asarray(P["W_enc"], dtype=np.float64)
     # the pre-activation is X W^T - offset, the encoder's input shift folded in
     offset = P["b_dec"].astype(np.float64) @ W.T - P["b_enc"].astype(np.float64)
@@ -463,14 +469,14 @@ def autoencoder_transform_gpu(est, X):
             "sigmoid": "sigmoid"}[activation]
     n_keep = est._k() if activation == "topk" else 0
     alpha = 0.0
-    if activation == "batchtopk" and est._threshold() is not None:
-        alpha = float(est._threshold())
+    if activation == "batchtopk" and threshold is not None:
+        alpha = float(threshold)
 
     def activate(C, rows, sparse):
         return _BACKEND["encode"](C, cp.asarray(offset), mode, alpha, False, n_keep, None,
                                   None, est.activation_threshold)
 
-    return _transform_rows(est, X, W.T, W.shape[0], activate)
+    return _transform_rows(est, X, W.T, W.shape[0], activate, sparse_output)
 
 
 def attention_transform_gpu(est, X, lengths=None):

@@ -9,8 +9,13 @@ What differs is the minibatch step, written here against the array API on
 dense minibatches (a CSR minibatch is densified on the GPU, where the
 products are cuBLAS GEMMs): the forward and backward passes as GEMMs and
 whole-array expressions, the top-k selection by threshold.cu's warp kernel,
-Adam, the decoder's normalisation and the L1 proximal step. ``dropout``,
-``prune`` and ``early_stopping`` are not written for the GPU yet and say so.
+Adam, the decoder's normalisation and the L1 proximal step, the pruning
+schedule's masks, and the validation score of ``early_stopping``.
+``dropout``'s gates are drawn on the host from the fit's generator, in the
+CPU's order (for TopK and BatchTopK, one per selected code in the order of
+the CPU's sparse codes), and copied over: the GPU fit with dropout is the
+CPU's, at the cost of a host draw and a copy per step (a minibatch's ``b x
+n_components`` gates for ReLU, ``b x k`` for TopK).
 """
 
 import numpy as np
@@ -18,35 +23,43 @@ from sklearn.utils import gen_batches
 
 from . import _gpu
 from ._base import restore_on_error
-
-NOT_ON_GPU = ("dropout", "prune", "early_stopping")
+from ._dense import row_chunks
 
 
 def sae_loss_grad(xp, select, P, Xb, *, activation, k, l1, aux_k, aux_coef, dead,
-                  threshold=None):
+                  threshold=None, dropout=0.0, draw=None):
     """The loss, gradients and minibatch statistics of
     :func:`sparsecode._autoencoder.sae_loss_grad` (same model, same
-    straight-through gradients, AuxK) on a dense minibatch, with dense codes:
-    ``select(pre, k)`` is the ReLU of each row's ``k`` largest entries (ties
-    by lower index). Returns ``(loss, grads, info)`` with ``info["fired"]``
-    a boolean array of the latents active in the batch."""
+    straight-through gradients, AuxK, dropout) on a dense minibatch, with
+    dense codes: ``select(pre, k)`` is the ReLU of each row's ``k`` largest
+    entries (ties by lower index). ``draw(n)``: ``n`` dropout gates (0 or
+    ``1 / (1 - dropout)``) on the device, drawn as the CPU draws them.
+    Returns ``(loss, grads, info)`` with ``info["fired"]`` a boolean array of
+    the latents active in the batch (before dropout)."""
     W_enc, b_enc, W_dec, b_dec = P["W_enc"], P["b_enc"], P["W_dec"], P["b_dec"]
-    b = Xb.shape[0]
+    b, m = Xb.shape[0], W_enc.shape[0]
     Xc = Xb - b_dec
     pre = Xc @ W_enc.T + b_enc
     zero = xp.zeros_like(pre)
     info = {"threshold": None}
     aux = None
+    keep = 1.0 / (1.0 - dropout) if dropout else None
     if activation == "relu":
         F = xp.where(pre > 0, pre, zero)
         norms = xp.sqrt(xp.sum(W_dec * W_dec, axis=1))
         mass = xp.sum(xp.astype(F, xp.float64), axis=0)
         info["fired"] = mass > 0
+        if dropout:
+            F = F * xp.reshape(draw(b * m), (b, m))
+            mass = xp.sum(xp.astype(F, xp.float64), axis=0)
         R = F @ W_dec + b_dec - Xb
         loss = (0.5 * float(xp.sum(R * R)) + l1 * float(xp.sum(F @ norms))) / b
         R = R / b
         add = (l1 / b) * norms
+        # F > 0: the codes both active and kept (the ReLU's and dropout's gates)
         dpre = xp.where(F > 0, R @ W_dec.T + add, zero)
+        if dropout:
+            dpre = dpre * keep
         g_W_dec = F.T @ R + xp.astype(
             l1 * (mass / b) / xp.maximum(xp.astype(norms, xp.float64), 1e-30),
             W_dec.dtype)[:, None] * W_dec
@@ -60,6 +73,8 @@ def sae_loss_grad(xp, select, P, Xb, *, activation, k, l1, aux_k, aux_coef, dead
             info["threshold"] = threshold
             codes = xp.where(pre > threshold, pre, zero)
         info["fired"] = xp.any(codes > 0, axis=0)
+        if dropout:
+            codes = codes * _gates(xp, pre, activation, k, threshold, draw)
         R = codes @ W_dec + b_dec - Xb
         loss = 0.5 * float(xp.sum(R * R)) / b
         n_dead = int(xp.sum(xp.astype(dead, xp.int64))) if aux_k else 0
@@ -69,6 +84,8 @@ def sae_loss_grad(xp, select, P, Xb, *, activation, k, l1, aux_k, aux_coef, dead
             R_aux = aux @ W_dec + R  # e_hat - e with e = x - x_hat = -R
             loss += 0.5 * aux_coef * float(xp.sum(R_aux * R_aux)) / b
         dpre = xp.where(codes > 0, R @ W_dec.T, zero) / b
+        if dropout:
+            dpre = dpre * keep
         g_W_dec = codes.T @ R / b
         if aux is not None:
             dpre_aux = xp.where(aux > 0, R_aux @ W_dec.T, zero) * (aux_coef / b)
@@ -82,6 +99,39 @@ def sae_loss_grad(xp, select, P, Xb, *, activation, k, l1, aux_k, aux_coef, dead
     if W_dec is W_enc:
         grads["W_enc"] = grads["W_dec"] = g_W_enc + g_W_dec
     return loss, grads, info
+
+
+def _gates(xp, pre, activation, k, threshold, draw):
+    """Dropout's gates of the selected codes, dense: the CPU draws one per
+    entry of its sparse codes, row by row; within a row, TopK lists the
+    entries above the row's ``k``-th largest pre-activation in index order,
+    then the ties at it (by lower index, up to ``k``), and BatchTopK those
+    above the threshold in index order. Each selected entry gets the draw of
+    its place in that order; the others 0 (their codes are 0)."""
+    b, m = pre.shape
+
+    def running(mask):  # 1, 2, ... along each row where mask holds
+        return xp.cumulative_sum(xp.astype(mask, xp.int64), axis=1)
+
+    if activation == "topk":
+        kk = min(k, m)
+        t = xp.sort(pre, axis=1)[:, m - kk:m - kk + 1]
+        above, tie = pre > t, pre == t
+        n_above = xp.sum(xp.astype(above, xp.int64), axis=1)[:, None]
+        slot = xp.where(above, running(above) - 1, n_above + running(tie) - 1)
+        chosen = above | (tie & (slot < kk))
+        first = xp.arange(b, dtype=xp.int64)[:, None] * k  # (the CPU's rows hold k slots)
+        n_draws = b * k
+    else:
+        chosen = pre > threshold
+        counts = xp.sum(xp.astype(chosen, xp.int64), axis=1)
+        first = (xp.cumulative_sum(counts) - counts)[:, None]
+        slot = running(chosen) - 1
+        n_draws = int(xp.sum(counts))
+    gates = draw(n_draws)
+    where = xp.reshape(xp.where(chosen, first + slot, xp.zeros_like(slot)), (-1,))
+    picked = xp.reshape(xp.take(gates, where), (b, m)) if n_draws else xp.zeros_like(pre)
+    return xp.where(chosen, picked, xp.zeros_like(pre))
 
 
 def batch_threshold(xp, pre, k):
@@ -131,13 +181,20 @@ def _select(cp):
     return select
 
 
-def _step(est, xp, select, P, moments, Xb, t, dead):
-    """``SparseAutoencoder._step`` on the GPU."""
+def _step(est, xp, cp, select, P, moments, Xb, t, dead, rng, mask):
+    """``SparseAutoencoder._step`` on the GPU (``mask``: the pruning mask)."""
+    from ._autoencoder import dropout_scale
+
     lr = est.learning_rate * (min(1.0, t / est.lr_warmup) if est.lr_warmup else 1.0)
     l1 = est.l1 * (min(1.0, t / est.l1_warmup) if est.l1_warmup else 1.0)
+
+    def draw(n):  # the CPU's draws from the fit's generator, copied over
+        return cp.asarray(dropout_scale(rng, (n,), est.dropout, np.dtype(Xb.dtype)))
+
     loss, grads, info = sae_loss_grad(
         xp, select, P, Xb, activation=est.activation, k=est._k(), l1=l1,
-        aux_k=est._aux_k(), aux_coef=est.aux_coef, dead=dead)
+        aux_k=est._aux_k(), aux_coef=est.aux_coef, dead=dead, dropout=est.dropout,
+        draw=draw)
     if est.normalize_decoder:
         project_out_rows(xp, P["W_dec"], grads["W_dec"])
     bias1 = 1.0 - est.beta_1**t
@@ -147,6 +204,8 @@ def _step(est, xp, select, P, moments, Xb, t, dead):
                     est.epsilon, bias1, bias2)
     if est.weight_l1 > 0:
         soft_threshold_inplace(xp, P["W_enc"], lr * est.weight_l1)
+    if mask is not None:
+        P["W_enc"][...] = P["W_enc"] * mask
     if est.normalize_decoder:
         normalize_rows(xp, P["W_dec"])
     return loss, info
@@ -155,7 +214,7 @@ def _step(est, xp, select, P, moments, Xb, t, dead):
 def _epoch(est, xp, cp, X, sparse, P, moments, state, rng):
     """``SparseAutoencoder._epoch`` on the GPU: the same minibatch order
     (drawn from the host ``rng``), each minibatch dense on the device."""
-    from ._autoencoder import _check_diverged, record_step
+    from ._autoencoder import _check_diverged, _prune_epoch, record_step
 
     select = _select(cp)
     n = X.shape[0]
@@ -169,9 +228,13 @@ def _epoch(est, xp, cp, X, sparse, P, moments, state, rng):
             Xb = cp.ascontiguousarray(Xb.toarray())
         state["t"] += 1
         dead = state["since_fired"] >= dead_after
-        loss, info = _step(est, xp, select, P, moments, Xb, state["t"], dead)
+        loss, info = _step(est, xp, cp, select, P, moments, Xb, state["t"], dead, rng,
+                           state.get("mask"))
         record_step(state, Xb.shape[0], info)
         total += loss * Xb.shape[0]
+    _prune_epoch(est, P["W_enc"], state)
+    if est.prune is not None and est.tied and est.normalize_decoder:
+        normalize_rows(xp, P["W_dec"])  # the same array: pruning shrank its rows
     loss = total / n
     # the weights, and the pre-activations of a few rows (finite weights of
     # 1e200 still overflow them)
@@ -183,34 +246,53 @@ def _epoch(est, xp, cp, X, sparse, P, moments, state, rng):
     return loss
 
 
-def refused_on_gpu(est):
-    """The parameters set to what the GPU training does not do yet."""
-    return [name for name in NOT_ON_GPU if getattr(est, name) not in (0, 0.0, None, False)]
+def explained_variance_gpu(est, X, P, threshold):
+    """``SparseAutoencoder._explained_variance`` of a CuPy ``X`` (the
+    validation rows of ``early_stopping``) under the parameters ``P`` being
+    trained: the codes by the transform's kernels, the reconstruction and
+    the sums in float64 on the device, by row chunks (a CSR chunk densified
+    there)."""
+    cp = _gpu._cupy()
+    sparse = _gpu._sparse().issparse(X)
+    host = {name: _gpu.to_host(P[name]) for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
+    W = cp.asarray(host["W_dec"], dtype=cp.float64)
+    bias = cp.asarray(host["b_dec"], dtype=cp.float64)
+    n, d = X.shape
+    res, sq, total = 0.0, 0.0, cp.zeros(d)
+    for start, stop in row_chunks(n, max(W.shape)):
+        rows = X[start:stop]
+        codes = _gpu.autoencoder_transform_gpu(est, rows, host, threshold, sparse_output=False)
+        Xd = (rows.toarray() if sparse else rows).astype(cp.float64)
+        D = Xd - (codes.astype(cp.float64) @ W + bias)
+        res += float((D * D).sum())
+        total += Xd.sum(axis=0)
+        sq += float((Xd * Xd).sum())
+    centred = sq - float(total @ total) / n
+    return 1.0 - res / centred if centred > 0 else 0.0
 
 
 def autoencoder_fit_gpu(est, X, partial):
     """``SparseAutoencoder.fit`` (``partial``: ``partial_fit``) of CuPy
     input: the fitted parameters come back to the host, as after a CPU fit."""
-    refused = refused_on_gpu(est)
-    if refused:
-        given = ", ".join(f"{name}={getattr(est, name)!r}" for name in refused)
-        raise ValueError(
-            f"SparseAutoencoder with {given} trains on the CPU only so far: pass numpy or "
-            f"scipy.sparse data, or leave {' and '.join(refused)} at the default, to train "
-            "on the GPU.")
     cp = _gpu._cupy()
     xp = _gpu._xp()
     first = not partial or not hasattr(est, "components_")
     with restore_on_error(est):
         X, sparse = _gpu.validate(est, X, reset=first)
         with _gpu._device(X):
-            rng, P, moments, state, previous = est._resume(X, first)
+            if partial:
+                rng, P, moments, state, previous = est._resume(X, first)
+            else:
+                rng, X, X_val, P, moments, state = est._start_fit(X)
             P = {name: cp.asarray(P[name]) for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
             if est.tied:
                 P["W_dec"] = P["W_enc"]
             moments = {name: (cp.asarray(a), cp.asarray(b))
                        for name, (a, b) in moments.items()}
             state["since_fired"] = cp.asarray(state["since_fired"])
+            if state.get("mask") is not None:
+                state["mask"] = cp.asarray(state["mask"])
+
             def run(X_, P_, moments_, state_, rng_):
                 return _epoch(est, xp, cp, X_, sparse, P_, moments_, state_, rng_)
 
@@ -218,7 +300,8 @@ def autoencoder_fit_gpu(est, X, partial):
                 loss = run(X, P, moments, state, rng)
                 est._finish_partial(P, moments, state, rng, previous, loss)
             else:
-                est._train(X, None, P, moments, state, rng, est.max_iter, epoch=run)
+                est._train(X, X_val, P, moments, state, rng, est.max_iter, epoch=run,
+                           score=lambda X_, P_, t: explained_variance_gpu(est, X_, P_, t))
     return est
 
 

@@ -377,9 +377,8 @@ def test_what_the_gpu_covers_decides_cupy_input_under_dispatch():
     assert not DictionaryLearner(transform_algorithm="cd")._gpu_supports("transform")
     assert DictionaryLearner(transform_n_nonzero_coefs=3)._gpu_supports("transform")
     assert SparseAutoencoder(4)._gpu_supports("fit")
-    assert not SparseAutoencoder(4, dropout=0.1)._gpu_supports("fit")
-    assert SparseAutoencoder(4, dropout=0.1)._gpu_supports("transform")
-    assert not SparseAutoencoder(4, early_stopping=True)._gpu_supports("partial_fit")
+    assert SparseAutoencoder(4, dropout=0.1, prune=0.5, early_stopping=True)._gpu_supports(
+        "fit")
     assert KLSparseEncoder(4)._gpu_supports("fit")
     assert ThresholdEncoder(4, whiten=True)._gpu_supports("fit")
     assert ThresholdEncoder(dictionary=DictionaryLearner(3))._gpu_supports("fit")

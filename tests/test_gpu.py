@@ -190,7 +190,13 @@ def test_gpu_omp_matches_cpu(dtype, sparse, options):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("params", [dict(activation="relu", l1=1e-2),
                                     dict(activation="topk", k=3, aux_k=6, dead_threshold=200),
-                                    dict(activation="batchtopk", k=3, tied=True)])
+                                    dict(activation="batchtopk", k=3, tied=True),
+                                    dict(activation="relu", dropout=0.2, prune=0.5,
+                                         prune_epochs=2),
+                                    dict(activation="topk", k=3, dropout=0.2,
+                                         early_stopping=True, n_iter_no_change=1),
+                                    dict(activation="batchtopk", k=3, dropout=0.1,
+                                         early_stopping=True)])
 def test_gpu_sparse_autoencoder_fit_matches_cpu(params):
     """float64: the GPU fit follows the CPU's draws step for step."""
     from sparsecode import SparseAutoencoder
@@ -205,6 +211,9 @@ def test_gpu_sparse_autoencoder_fit_matches_cpu(params):
         rel = np.linalg.norm(got - getattr(ref, name)) / np.linalg.norm(getattr(ref, name))
         assert rel < 1e-7, (name, rel)
     np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-9)
+    assert est.encoder_density_ == ref.encoder_density_
+    if ref.validation_scores_ is not None:
+        np.testing.assert_allclose(est.validation_scores_, ref.validation_scores_, rtol=1e-9)
 
 
 @pytest.mark.parametrize("pattern, params", [

@@ -545,6 +545,17 @@ _SAE_CASES = {
     "topk auxk": dict(activation="topk", k=1, aux_k=4, dead_threshold=20),
     "topk tied": dict(activation="topk", k=3, tied=True, shuffle=False),
     "batchtopk auxk": dict(activation="batchtopk", k=1, aux_k=3, dead_threshold=20),
+    "relu dropout": dict(activation="relu", l1=1e-2, dropout=0.3),
+    "topk dropout": dict(activation="topk", k=3, dropout=0.25),
+    "batchtopk dropout auxk": dict(activation="batchtopk", k=1, dropout=0.2, aux_k=3,
+                                   dead_threshold=20),
+    "relu prune weight_l1": dict(activation="relu", prune=0.5, prune_epochs=2,
+                                 weight_l1=1e-3),
+    "topk prune tied": dict(activation="topk", k=3, tied=True, prune=0.4, prune_epochs=3),
+    "relu early stopping": dict(activation="relu", early_stopping=True,
+                                validation_fraction=0.25, n_iter_no_change=1, tol=0.5),
+    "batchtopk early stopping prune": dict(activation="batchtopk", k=2, early_stopping=True,
+                                           prune=0.6, prune_epochs=2, n_iter_no_change=1),
 }
 
 
@@ -587,6 +598,18 @@ def test_glue_sparse_autoencoder_fit(cpu_backend, monkeypatch, case, dtype, spar
     np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-9 if tight else 1e-4)
     assert est.t_ == ref.t_ and est.n_iter_ == ref.n_iter_
     assert est.dead_fraction_ == ref.dead_fraction_
+    assert est.encoder_density_ == ref.encoder_density_
+    if "prune" in case:
+        assert ref.encoder_density_ < 0.7  # the schedule ran
+        np.testing.assert_array_equal(est._state["mask"], ref._state["mask"])
+        assert isinstance(est._state["mask"], np.ndarray)
+    if ref.validation_scores_ is None:
+        assert est.validation_scores_ is None
+    else:
+        np.testing.assert_allclose(est.validation_scores_, ref.validation_scores_,
+                                   rtol=1e-9 if tight else 1e-4)
+        np.testing.assert_allclose(est.best_validation_score_, ref.best_validation_score_,
+                                   rtol=1e-9 if tight else 1e-4)
     if ref.threshold_ is not None:
         np.testing.assert_allclose(est.threshold_, ref.threshold_, rtol=1e-9 if tight else 1e-4)
     else:
@@ -622,14 +645,27 @@ def test_glue_sparse_autoencoder_partial_fit(cpu_backend, monkeypatch):
                                rtol=1e-7, atol=1e-10)
 
 
-@pytest.mark.parametrize("option", [dict(dropout=0.2), dict(prune=0.5),
-                                    dict(early_stopping=True)])
-def test_glue_sparse_autoencoder_fit_refusals(cpu_backend, monkeypatch, option):
-    _gpu_arrays(monkeypatch)
-    est = SparseAutoencoder(4, max_iter=1, **option)
-    with pytest.raises(ValueError, match="trains on the CPU only so far"):
-        est.fit(_sae_data())
-    assert not hasattr(est, "components_")
+@pytest.mark.parametrize("activation", ["topk", "batchtopk"])
+def test_glue_dropout_gates_follow_the_cpu_codes_order(activation):
+    """Dropout draws one gate per entry of the CPU's sparse codes, in their
+    order (TopK: above the k-th largest by index, then its ties; BatchTopK:
+    above the threshold by index): the GPU's dense gates put each draw on
+    the entry the CPU gives it, on rows full of ties and negatives."""
+    from sparsecode._autoencoder import _select_above, _select_topk
+    from sparsecode._gpu_train import _gates
+
+    rng = np.random.default_rng(0)
+    pre = rng.integers(-2, 3, size=(40, 9)).astype(np.float64)  # many ties
+    pre[0] = -1.0  # every candidate tied and negative
+    k, threshold = 4, 0.5
+    codes = _select_topk(pre, k) if activation == "topk" else _select_above(pre, threshold)
+    draws = np.arange(1.0, codes.val.size + 1)  # a distinct value per draw
+    want = np.zeros_like(pre)
+    rows = np.repeat(np.arange(pre.shape[0]), np.diff(codes.indptr))
+    want[rows, codes.idx] = draws
+    xp = __import__("array_api_compat").array_namespace(pre)
+    got = _gates(xp, pre, activation, k, threshold, lambda n: draws[:n])
+    np.testing.assert_array_equal(got, want)
 
 
 # (numpy, standing in for CuPy, warns of the overflow it is refusing)
