@@ -1,0 +1,208 @@
+"""The CUDA sources themselves, run on the CPU (cuda_host.h, cuda_host.py),
+behind the backend's own launchers in sparsecode/_gpu.py with numpy
+standing in for CuPy: every kernel's results against the CPU's, each launch
+also run with its lanes in reverse order (a race between lanes fails it).
+What this cannot see is what differs on a device (memory coherence across
+warps, fused multiply-adds outside omp.cu, timing): tests/test_gpu.py runs
+the same comparisons on a GPU where one exists."""
+
+import warnings
+
+import cuda_host
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import assert_solves_lasso, make_problem
+from test_gpu_glue import _check_attention_glue, _gpu_arrays, _sae_data
+
+from sparsecode import KLSparseEncoder, SparseAutoencoder, _gpu, sparse_encode
+
+
+@pytest.fixture
+def cuda_on_host(monkeypatch):
+    monkeypatch.setattr(_gpu, "_cupy", lambda: np)
+    monkeypatch.setattr(_gpu, "_sparse", lambda: sp)
+
+    def kernel(name, kernel, dtype):
+        suffix = "f32" if np.dtype(dtype) == np.float32 else "f64"
+        return cuda_host.module(name).get_function(f"{kernel}_{suffix}")
+
+    monkeypatch.setattr(_gpu, "_kernel", kernel)
+
+
+def _encode(X, D, **kw):
+    args = dict(algorithm="fista", alpha=None, l2=0.0, positive=False, n_nonzero_coefs=None,
+                max_iter=20_000, tol=1e-10, init=None, sparse_output=False, return_n_iter=True,
+                gram=None)
+    args.update(kw)
+    return _gpu.sparse_encode_gpu(X, D, **args)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("options", [dict(), dict(positive=True), dict(l2=0.3),
+                                     dict(algorithm="ista", tol=1e-6), dict(sparse=True)])
+def test_fista_kernels_solve_the_lasso(cuda_on_host, dtype, options):
+    """fista.cu's step and gap kernels: the lasso's solution, and in float64
+    the CPU's own iterates (the same codes and iteration counts)."""
+    options = dict(options)
+    sparse = options.pop("sparse", False)
+    X, D, alpha = make_problem(n_samples=10, dtype=dtype)
+    Z, n_iter = _encode(sp.csr_matrix(X) if sparse else X, D, alpha=alpha, **options)
+    assert Z.dtype == dtype
+    if "tol" not in options:  # (ISTA is held to the CPU's ISTA below)
+        exact = assert_solves_lasso(X, D, Z, alpha, dtype, l2=options.get("l2", 0.0),
+                                    positive=options.get("positive", False))
+        np.testing.assert_allclose(Z, exact, atol=1e-3 if dtype == np.float64 else 1e-2)
+    if dtype == np.float64:
+        kw = {key: value for key, value in options.items() if key != "tol"}
+        ref, ref_iter = sparse_encode(X, D, alpha=alpha, tol=options.get("tol", 1e-10),
+                                      max_iter=20_000, return_n_iter=True,
+                                      **{"algorithm": "fista", **kw})
+        np.testing.assert_allclose(Z, ref, rtol=1e-9, atol=1e-12)
+        np.testing.assert_array_equal(n_iter, ref_iter)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_threshold_kernel(cuda_on_host, positive):
+    X, D, alpha = make_problem(n_samples=20)
+    Z, _ = _encode(X, D, algorithm="threshold", alpha=alpha, positive=positive)
+    np.testing.assert_array_equal(Z, sparse_encode(X, D, algorithm="threshold", alpha=alpha,
+                                                   positive=positive))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("options", [dict(n_nonzero_coefs=1), dict(n_nonzero_coefs=6),
+                                     dict(alpha=0.5), dict(alpha=0.5, n_nonzero_coefs=2),
+                                     dict(n_nonzero_coefs=40)])
+def test_omp_kernel_is_the_cpu_pursuit_bit_for_bit(cuda_on_host, dtype, options):
+    """omp.cu (compiled without fused multiply-adds, as NVRTC compiles it)
+    takes the CPU's atoms in the CPU's order and rounds as the CPU does:
+    equal codes and atom counts, including a dictionary with a repeated
+    atom, whose second copy the pursuit must refuse as dependent."""
+    X, D, _ = make_problem(n_samples=16, dtype=dtype, n_components=24)
+    D = np.vstack([D, D[:1]])  # a dependent atom
+    kw = dict(algorithm="omp", **options)
+    warn = options.get("n_nonzero_coefs", 0) > 12  # more atoms than features
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Z, n_iter = _encode(X, D, **{**dict(alpha=None), **kw})
+        ref, ref_iter = sparse_encode(X, D, return_n_iter=True, **kw)
+    assert warn or n_iter.max() >= 1
+    np.testing.assert_array_equal(Z, ref)
+    np.testing.assert_array_equal(n_iter, ref_iter)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mode, split, whiten", [
+    ("soft", True, True), ("soft", False, False), ("hard", True, False),
+    ("topk", True, True), ("topk", False, False), ("triangle", False, True)])
+def test_threshold_encoder_kernels(cuda_on_host, mode, split, whiten, dtype):
+    """threshold.cu's shrink, top-k and triangle kernels: the CPU
+    transform's features."""
+    from sparsecode import ThresholdEncoder
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((40, 8)) * (rng.random((40, 8)) < 0.6)).astype(dtype)
+    X[5] = 0.0  # (a row of zeros: every response ties)
+    est = ThresholdEncoder(40, mode=mode, split_sign=split, whiten=whiten, alpha=0.1, k=3,
+                           random_state=0).fit(X)
+    out = _gpu.threshold_transform_gpu(est, X)
+    ref = est.transform(X)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    if mode == "triangle":  # (norm-wise: see test_gpu_glue)
+        rel = np.linalg.norm(out - ref) / np.linalg.norm(ref)
+        assert rel < (1e-7 if dtype == np.float64 else 1e-5), rel
+    else:
+        np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+    if mode == "topk":
+        assert np.array_equal(out != 0, ref != 0)  # the same entries, ties included
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SparseAutoencoder(16, activation="relu", max_iter=2, random_state=0),
+    lambda: SparseAutoencoder(16, activation="topk", k=3, max_iter=2, random_state=0),
+    lambda: SparseAutoencoder(16, activation="batchtopk", k=3, max_iter=2, random_state=0),
+    lambda: SparseAutoencoder(16, activation="relu", activation_threshold=0.05, max_iter=2,
+                              random_state=0),
+    lambda: KLSparseEncoder(6, max_iter=20, activation_threshold=0.3, random_state=0),
+])
+def test_autoencoder_activation_kernels(cuda_on_host, make):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((50, 10)) * (rng.random((50, 10)) < 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make().fit(X)
+    np.testing.assert_allclose(_gpu.autoencoder_transform_gpu(est, X), est.transform(X),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("pattern, params", [
+    ("window", dict(window=4)), ("window", dict(window=6, dilation=2, causal=True)),
+    ("window", dict(window=1000)),
+    ("longformer", dict(window=4, global_tokens=[0, 7])),
+    ("bigbird", dict(window=2, block_size=4, n_random=2, random_state=0)),
+    ("dense", dict(output="concat"))])
+def test_attention_kernels(cuda_on_host, pattern, params, dtype):
+    """attention.cu's window and CSR-pattern kernels (the online softmax):
+    the CPU transform's output, over three sequences."""
+    _check_attention_glue(pattern, params, False, dtype, 0, [25, 1, 34])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("params", [dict(activation="topk", k=2, aux_k=4, dead_threshold=20),
+                                    dict(activation="topk", k=3, dropout=0.2)])
+def test_sparse_autoencoder_training_with_the_topk_kernel(cuda_on_host, monkeypatch, params):
+    """The GPU training selects its codes (and AuxK's) with threshold.cu's
+    warp top-k: the CPU fit, step for step."""
+    X = _sae_data(n=60)
+    kw = dict(n_components=12, max_iter=2, batch_size=16, learning_rate=1e-2, random_state=0,
+              **params)
+    ref = SparseAutoencoder(**kw).fit(X)
+    _gpu_arrays(monkeypatch)
+    est = SparseAutoencoder(**kw).fit(X)
+    for name in ("encoder_weights_", "components_", "encoder_bias_", "decoder_bias_"):
+        np.testing.assert_allclose(getattr(est, name), getattr(ref, name), rtol=1e-7,
+                                   atol=1e-10, err_msg=name)
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-9)
+
+
+# ------------------------------------------------------- the harness itself
+_BAD = r'''
+extern "C" __global__ void early_exit(double* out) {
+    int lane = threadIdx.x % 32;
+    if (lane == 3) return;  // a lane leaves, the others shuffle
+    out[lane] = __shfl_xor_sync(0xffffffffu, (double)lane, 1);
+}
+extern "C" __global__ void racy(double* out) {
+    int lane = threadIdx.x % 32;
+    out[lane] = lane;
+    out[lane] += out[(lane + 1) % 32];  // no __syncwarp between the write and the read
+}
+extern "C" __global__ void fine(double* out, long long n) {
+    int lane = threadIdx.x % 32;
+    out[lane] = lane;
+    __syncwarp();
+    double v = out[(lane + 1) % 32] + n;
+    __syncwarp();
+    out[lane] = __shfl_sync(0xffffffffu, v, 0);
+}
+'''
+
+
+def test_the_host_harness_catches_what_cuda_would_not():
+    """A lane leaving while the others shuffle, and lanes racing without
+    __syncwarp, fail the launch; a kernel that keeps the rules runs; a
+    wrong argument type is refused."""
+    module = cuda_host.Module("bad", source=_BAD)
+    out = np.full(32, -1.0)
+    with pytest.raises(cuda_host.LaunchError, match="left the kernel"):
+        module.get_function("early_exit")((1,), (32,), (out,))
+    with pytest.raises(cuda_host.LaunchError, match="reverse order"):
+        module.get_function("racy")((1,), (32,), (out,))
+    module.get_function("fine")((1,), (32,), (out, np.int64(5)))
+    np.testing.assert_array_equal(out, np.full(32, 6.0))
+    with pytest.raises(TypeError, match="long long needs a int64"):
+        module.get_function("fine")((1,), (32,), (out, 5))
+    with pytest.raises(TypeError, match="double\\* needs a numpy array of float64"):
+        module.get_function("fine")((1,), (32,), (out.astype(np.float32), np.int64(5)))
