@@ -33,7 +33,9 @@ KERNELS = tuple((source, f"{kernel}_{suffix}")
                                         ("omp", ("omp_batch",)),
                                         ("threshold", ("shrink", "topk", "triangle")),
                                         ("attention", ("window_attention",
-                                                       "pattern_attention")))
+                                                       "pattern_attention")),
+                                        ("autoencoder", ("relu_forward", "gate_backward",
+                                                         "adam_step")))
                 for kernel in kernels for suffix in ("f32", "f64"))
 
 GPU_ALGORITHMS = ("auto", "fista", "ista", "omp", "threshold")
@@ -270,10 +272,61 @@ def _pattern_gpu(Q, K, V, bias, indptr, indices):
     return _attention_gpu("pattern_attention", Q, K, V, bias, indptr, indices)
 
 
+_ROWS = 64  # autoencoder.cu: rows a thread sums one column of
+
+
+def _column_grid(n, m):
+    """autoencoder.cu's column tiles: blocks of _THREADS columns, then of
+    _ROWS rows."""
+    return ((-(-m // _THREADS)) * max(1, -(-n // _ROWS)),), (_THREADS,)
+
+
+def _relu_forward_gpu(P, b_enc, gates):
+    """The ReLU codes in place of the pre-activations ``P`` (``P + b_enc``,
+    then the dropout ``gates`` when given): ``(F, fired, mass)``, the column
+    sums in float64 before and after the gates."""
+    cp = _cupy()
+    n, m = P.shape
+    fired, mass = cp.zeros(m), cp.zeros(m)
+    grid, block = _column_grid(n, m)
+    _kernel("autoencoder", "relu_forward", P.dtype)(
+        grid, block, (P, cp.ascontiguousarray(b_enc), P if gates is None else gates,
+                      np.int64(n), np.int64(m), np.int32(gates is not None), fired, mass))
+    return P, fired, mass
+
+
+def _gate_backward_gpu(G, F, add=None, div=None, scale=None):
+    """The gradient through the codes' gate, in place of ``G``: where ``F >
+    0``, ``G (+ add) (/ div) (* scale)``, else 0; returns ``(G, column sums
+    in float64)``."""
+    cp = _cupy()
+    n, m = G.shape
+    colsum = cp.zeros(m)
+    grid, block = _column_grid(n, m)
+    _kernel("autoencoder", "gate_backward", G.dtype)(
+        grid, block, (G, F, G if add is None else cp.ascontiguousarray(add), np.int64(n),
+                      np.int64(m), np.int32(add is not None), np.int32(div is not None),
+                      np.float64(div or 1.0), np.int32(scale is not None),
+                      np.float64(1.0 if scale is None else scale), colsum))
+    return G, colsum
+
+
+def _adam_gpu(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
+    """One Adam step in place (C-contiguous arrays of one dtype), in float64
+    arithmetic as the CPU's."""
+    size = param.size
+    _kernel("autoencoder", "adam_step", param.dtype)(
+        (max(1, -(-size // _THREADS)),), (_THREADS,),
+        (param, grad, m1, m2, np.int64(size), *(np.float64(v) for v in (
+            lr, beta1, beta2, eps, bias1, bias2))))
+
+
 # the fused kernels the shared code calls (a test swaps in the CPU ones to run
 # this module's glue on numpy)
 _BACKEND = {"step": _step_gpu, "gap": _gap_gpu, "threshold": _threshold_gpu, "omp": _omp_gpu,
-            "encode": _encode_gpu, "attention": _window_gpu, "pattern": _pattern_gpu}
+            "encode": _encode_gpu, "attention": _window_gpu, "pattern": _pattern_gpu,
+            "relu_forward": _relu_forward_gpu, "gate_backward": _gate_backward_gpu,
+            "adam": _adam_gpu}
 
 
 def _check_finite(cp, values, name):

@@ -7,9 +7,12 @@ are the CPU's (``SparseAutoencoder._train``, ``_init_state``, ``_resume``),
 with the same random draws, so a GPU fit follows the CPU fit step for step.
 What differs is the minibatch step, written here against the array API on
 dense minibatches (a CSR minibatch is densified on the GPU, where the
-products are cuBLAS GEMMs): the forward and backward passes as GEMMs and
-whole-array expressions, the top-k selection by threshold.cu's warp kernel,
-Adam, the decoder's normalisation and the L1 proximal step, the pruning
+products are cuBLAS GEMMs): the forward and backward passes as GEMMs with
+their element-wise parts fused in autoencoder.cu (the ReLU with its bias and
+dropout gates, the gradient through the codes' gate with the L1 term and
+the bias gradient's column sums, Adam; in float64 arithmetic as on the
+CPU), the top-k selection by threshold.cu's warp kernel, the decoder's
+normalisation and the L1 proximal step, the pruning
 schedule's masks, and the validation score of ``early_stopping``.
 ``dropout``'s gates are drawn on the host from the fit's generator, in the
 CPU's order (for TopK and BatchTopK, one per selected code in the order of
@@ -26,45 +29,80 @@ from ._base import restore_on_error
 from ._dense import row_chunks
 
 
+def relu_forward(xp, P, b_enc, gates):
+    """autoencoder.cu's ``relu_forward`` in the array API (not in place):
+    ``(F, fired, mass)`` with ``F = max(P + b_enc, 0)`` (times ``gates``)
+    and its column sums in float64 before and after the gates."""
+    v = P + b_enc
+    F = xp.where(v > 0, v, xp.zeros_like(v))
+    fired = xp.sum(xp.astype(F, xp.float64), axis=0)
+    if gates is None:
+        return F, fired, fired
+    F = F * gates
+    return F, fired, xp.sum(xp.astype(F, xp.float64), axis=0)
+
+
+def gate_backward(xp, G, F, add=None, div=None, scale=None):
+    """autoencoder.cu's ``gate_backward`` in the array API: where ``F > 0``,
+    ``G (+ add) (/ div) (* scale)``, else 0, and its column sums in
+    float64."""
+    g = G if add is None else G + add
+    g = xp.where(F > 0, g, xp.zeros_like(g))
+    if div is not None:
+        g = g / div
+    if scale is not None:
+        g = g * scale
+    return g, xp.sum(xp.astype(g, xp.float64), axis=0)
+
+
+def generic_fused(xp):
+    """The fused parts of a step (``_gpu._BACKEND``'s "relu_forward",
+    "gate_backward" and "adam") written in the array API, for namespaces
+    without the CUDA kernels (the tests' numpy stand-in)."""
+    import functools
+
+    return {"relu_forward": functools.partial(relu_forward, xp),
+            "gate_backward": functools.partial(gate_backward, xp),
+            "adam": functools.partial(adam_update, xp)}
+
+
 def sae_loss_grad(xp, select, P, Xb, *, activation, k, l1, aux_k, aux_coef, dead,
-                  threshold=None, dropout=0.0, draw=None):
+                  threshold=None, dropout=0.0, draw=None, fused=None):
     """The loss, gradients and minibatch statistics of
     :func:`sparsecode._autoencoder.sae_loss_grad` (same model, same
     straight-through gradients, AuxK, dropout) on a dense minibatch, with
     dense codes: ``select(pre, k)`` is the ReLU of each row's ``k`` largest
     entries (ties by lower index). ``draw(n)``: ``n`` dropout gates (0 or
     ``1 / (1 - dropout)``) on the device, drawn as the CPU draws them.
-    Returns ``(loss, grads, info)`` with ``info["fired"]`` a boolean array of
-    the latents active in the batch (before dropout)."""
+    ``fused``: the element-wise passes around the GEMMs (autoencoder.cu's
+    kernels, default :func:`generic_fused`). Returns ``(loss, grads, info)``
+    with ``info["fired"]`` a boolean array of the latents active in the
+    batch (before dropout)."""
+    fused = fused or generic_fused(xp)
     W_enc, b_enc, W_dec, b_dec = P["W_enc"], P["b_enc"], P["W_dec"], P["b_dec"]
     b, m = Xb.shape[0], W_enc.shape[0]
     Xc = Xb - b_dec
-    pre = Xc @ W_enc.T + b_enc
-    zero = xp.zeros_like(pre)
+    pre = Xc @ W_enc.T
     info = {"threshold": None}
     aux = None
     keep = 1.0 / (1.0 - dropout) if dropout else None
     if activation == "relu":
-        F = xp.where(pre > 0, pre, zero)
+        gates = xp.reshape(draw(b * m), (b, m)) if dropout else None
+        F, fired, mass = fused["relu_forward"](pre, b_enc, gates)
+        info["fired"] = fired > 0
         norms = xp.sqrt(xp.sum(W_dec * W_dec, axis=1))
-        mass = xp.sum(xp.astype(F, xp.float64), axis=0)
-        info["fired"] = mass > 0
-        if dropout:
-            F = F * xp.reshape(draw(b * m), (b, m))
-            mass = xp.sum(xp.astype(F, xp.float64), axis=0)
         R = F @ W_dec + b_dec - Xb
         loss = (0.5 * float(xp.sum(R * R)) + l1 * float(xp.sum(F @ norms))) / b
         R = R / b
-        add = (l1 / b) * norms
         # F > 0: the codes both active and kept (the ReLU's and dropout's gates)
-        dpre = xp.where(F > 0, R @ W_dec.T + add, zero)
-        if dropout:
-            dpre = dpre * keep
+        dpre, g_b_enc = fused["gate_backward"](R @ W_dec.T, F, (l1 / b) * norms, None, keep)
         g_W_dec = F.T @ R + xp.astype(
             l1 * (mass / b) / xp.maximum(xp.astype(norms, xp.float64), 1e-30),
             W_dec.dtype)[:, None] * W_dec
         R_sum = xp.sum(R, axis=0)
     else:
+        pre = pre + b_enc
+        zero = xp.zeros_like(pre)
         if activation == "topk":
             codes = select(pre, k)
         else:
@@ -83,17 +121,17 @@ def sae_loss_grad(xp, select, P, Xb, *, activation, k, l1, aux_k, aux_coef, dead
             aux = select(masked, min(aux_k, n_dead))
             R_aux = aux @ W_dec + R  # e_hat - e with e = x - x_hat = -R
             loss += 0.5 * aux_coef * float(xp.sum(R_aux * R_aux)) / b
-        dpre = xp.where(codes > 0, R @ W_dec.T, zero) / b
-        if dropout:
-            dpre = dpre * keep
+        dpre, g_b_enc = fused["gate_backward"](R @ W_dec.T, codes, None, b, keep)
         g_W_dec = codes.T @ R / b
         if aux is not None:
-            dpre_aux = xp.where(aux > 0, R_aux @ W_dec.T, zero) * (aux_coef / b)
+            dpre_aux, g_aux = fused["gate_backward"](R_aux @ W_dec.T, aux, None, None,
+                                                     aux_coef / b)
             g_W_dec = g_W_dec + aux.T @ R_aux * (aux_coef / b)
             dpre = dpre + dpre_aux
+            g_b_enc = g_b_enc + g_aux
         R_sum = xp.sum(R, axis=0) / b
     g_W_enc = dpre.T @ Xc
-    g_b_enc = xp.sum(dpre, axis=0)
+    g_b_enc = xp.astype(g_b_enc, dpre.dtype)  # (summed in float64, as on the CPU)
     grads = {"W_enc": g_W_enc, "b_enc": g_b_enc, "W_dec": g_W_dec,
              "b_dec": R_sum - g_b_enc @ W_enc}
     if W_dec is W_enc:
@@ -194,14 +232,14 @@ def _step(est, xp, cp, select, P, moments, Xb, t, dead, rng, mask):
     loss, grads, info = sae_loss_grad(
         xp, select, P, Xb, activation=est.activation, k=est._k(), l1=l1,
         aux_k=est._aux_k(), aux_coef=est.aux_coef, dead=dead, dropout=est.dropout,
-        draw=draw)
+        draw=draw, fused=_gpu._BACKEND)
     if est.normalize_decoder:
         project_out_rows(xp, P["W_dec"], grads["W_dec"])
     bias1 = 1.0 - est.beta_1**t
     bias2 = 1.0 - est.beta_2**t
     for name, (m1, m2) in moments.items():
-        adam_update(xp, P[name], grads[name], m1, m2, lr, est.beta_1, est.beta_2,
-                    est.epsilon, bias1, bias2)
+        _gpu._BACKEND["adam"](P[name], grads[name], m1, m2, lr, est.beta_1, est.beta_2,
+                              est.epsilon, bias1, bias2)
     if est.weight_l1 > 0:
         soft_threshold_inplace(xp, P["W_enc"], lr * est.weight_l1)
     if mask is not None:

@@ -4,7 +4,8 @@
 //
 // A launch runs every block, and in each block every warp, one after the
 // other (the kernels share no memory between warps: no __shared__, no
-// __syncthreads, no atomics across warps). The 32 lanes of a warp are
+// __syncthreads; atomicAdd is a plain read-modify-write here, where no two
+// warps run at once). The 32 lanes of a warp are
 // fibers on one OS thread (started by ucontext, then switched by _setjmp /
 // _longjmp, which save no signal mask: no system call a switch): each lane
 // runs until it reaches a
@@ -225,6 +226,13 @@ T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
 }
 
 inline void __syncwarp(unsigned mask = 0xffffffffu) { emu::exchange<int>(emu::SYNC, mask, 0, 0); }
+
+template <typename T>
+T atomicAdd(T* address, T value) {
+    T old = *address;
+    *address = old + value;
+    return old;
+}
 
 extern "C" const char* emu_last_error() { return emu::last_error.c_str(); }
 

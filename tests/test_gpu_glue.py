@@ -53,6 +53,10 @@ def cpu_backend(monkeypatch):
     monkeypatch.setitem(_gpu._BACKEND, "gap", _gap_cpu)
     monkeypatch.setitem(_gpu._BACKEND, "threshold", _c_contiguous(_threshold_cpu))
     monkeypatch.setitem(_gpu._BACKEND, "omp", _c_contiguous(_omp_cpu))
+    from sparsecode._gpu_train import generic_fused
+
+    for name, fused in generic_fused(_gpu._xp()).items():  # (after _cupy is numpy)
+        monkeypatch.setitem(_gpu._BACKEND, name, fused)
 
 
 def _gpu_encode(X, D, **kw):

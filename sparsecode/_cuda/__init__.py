@@ -10,9 +10,10 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
-# NVRTC options by source, beyond the language standard: OMP's pursuit must
-# round as the CPU kernel does (no fused multiply-adds; see omp.cu)
-OPTIONS = {"omp": ("--fmad=false",)}
+# NVRTC options by source, beyond the language standard: OMP's pursuit and
+# the autoencoder's Adam step must round as the CPU kernels do (no fused
+# multiply-adds; see omp.cu, autoencoder.cu)
+OPTIONS = {"omp": ("--fmad=false",), "autoencoder": ("--fmad=false",)}
 
 
 def options(name):
