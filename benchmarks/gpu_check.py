@@ -25,12 +25,17 @@ whitened k-means fit; SparseAutoencoder training at batch 8192 and its
 transform of one batch; window attention (problem D, n = 10^6, window 256)
 and BigBird. With ``OUT`` set, the table is also written to
 ``$OUT/gpu_check.md``.
+
+``--quick`` runs every check and timing at toy sizes (seconds): a smoke run
+of the script, whose timings mean nothing; tests/test_cuda_host.py runs it
+so on the CPU through the CUDA sources' host harness.
 """
 
 import argparse
 import os
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,6 +44,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from problems import lasso_objective, problem_a  # noqa: E402
 
 from sparsecode import show_config, sparse_encode  # noqa: E402
+
+# sizes of the timed problems: the issue's, and toy ones for --quick
+FULL = SimpleNamespace(
+    signals=1_000_000, check_rows=10_000, cpu_signals=20_000, train_rows=200_000, atoms=256,
+    sae_latents=2048, sae_k=32, sae_aux=64, sae_batch=8192, sae_cpu_rows=40_000,
+    sae_small=4000, sae_small_latents=256, dl_batch=4096, cpu_rows=20_000, warm=8192,
+    attention_n=1_000_000, window=256, attention_head=20_000)
+QUICK = SimpleNamespace(
+    signals=600, check_rows=40, cpu_signals=200, train_rows=600, atoms=32,
+    sae_latents=64, sae_k=4, sae_aux=8, sae_batch=128, sae_cpu_rows=300,
+    sae_small=300, sae_small_latents=32, dl_batch=128, cpu_rows=300, warm=128,
+    attention_n=1000, window=16, attention_head=300)
 
 
 def _sync(cp):
@@ -56,23 +73,39 @@ def _timed(cp, f, repeats=3):
     return min(times), out
 
 
-def checks(cp, csp, X, D, alpha, rows):
+# How each lasso solver is checked. The codes of a lasso on coherent patch
+# atoms are far less determined than its objective: two float32 runs that
+# stop at tol=1e-8 reach objectives 1e-10 apart with codes 3e-5 apart. So
+# FISTA is run to tol=1e-11, where the codes of both devices are within
+# 1e-6 of the one solution. ISTA needs about 10^5 iterations for that:
+# in float64 it runs from zero for 5000 iterations (the CPU's iterates,
+# rounding aside, whether or not converged), in float32 from the float64
+# FISTA solution to tol=1e-8 (its step and gap kernels, near the optimum).
+_SOLVES = {"fista": dict(tol=1e-11, max_iter=50_000), "ista": dict(tol=1e-8, max_iter=5000),
+           "threshold": dict()}
+
+
+def checks(cp, csp, X, D, alpha, rows, sz=FULL):
     lines = []
+    exact = sparse_encode(X[:rows], D, algorithm="fista", alpha=alpha, **_SOLVES["fista"])
     for dtype in (np.float32, np.float64):
         Xd, Dd = X[:rows].astype(dtype), D.astype(dtype)
         for algorithm in ("fista", "ista", "threshold"):
             for fmt in ("dense", "csr"):
                 Xc = sp.csr_matrix(Xd) if fmt == "csr" else Xd
                 Xg = csp.csr_matrix(cp.asarray(Xd)) if fmt == "csr" else cp.asarray(Xd)
-                kw = dict(algorithm=algorithm, alpha=alpha, tol=1e-8, max_iter=5000)
-                cpu = sparse_encode(Xc, Dd, **kw)
-                gpu = cp.asnumpy(sparse_encode(Xg, cp.asarray(Dd), **kw))
+                kw = dict(algorithm=algorithm, alpha=alpha, **_SOLVES[algorithm])
+                warm = algorithm == "ista" and dtype == np.float32
+                init = exact.astype(dtype) if warm else None
+                cpu = sparse_encode(Xc, Dd, init=init, **kw)
+                gpu = cp.asnumpy(sparse_encode(Xg, cp.asarray(Dd), init=init, **kw))
                 rel = np.linalg.norm(gpu - cpu) / max(np.linalg.norm(cpu), 1e-300)
-                obj = (lasso_objective(Xd, Dd, gpu, alpha).sum()
-                       / lasso_objective(Xd, Dd, cpu, alpha).sum() - 1)
+                obj = (lasso_objective(Xd, Dd, gpu, alpha)
+                       / lasso_objective(Xd, Dd, cpu, alpha) - 1)
                 limit = 1e-5 if dtype == np.float32 else 1e-8
                 ok = rel < limit and obj < limit
-                lines.append(f"| {algorithm} | {fmt} | {np.dtype(dtype).name} | {rel:.1e} | "
+                name = algorithm + (" (warm start)" if warm else "")
+                lines.append(f"| {name} | {fmt} | {np.dtype(dtype).name} | {rel:.1e} | "
                              f"{obj:+.1e} | {'ok' if ok else 'FAIL'} |")
         # batch OMP, 10 atoms (an L0 method: the codes, not an objective)
         for fmt in ("dense", "csr"):
@@ -89,16 +122,18 @@ def checks(cp, csp, X, D, alpha, rows):
         from sparsecode import KLSparseEncoder, SparseAutoencoder, ThresholdEncoder
 
         encoders = [(f"ThresholdEncoder {mode}",
-                     ThresholdEncoder(256, mode=mode, split_sign=split, whiten=True, k=16))
+                     ThresholdEncoder(sz.atoms, mode=mode, split_sign=split, whiten=True,
+                                      k=max(1, sz.atoms // 16)))
                     for mode, split in (("soft", True), ("hard", True), ("topk", False),
                                         ("triangle", False))]
         encoders += [
-            ("SparseAutoencoder relu", SparseAutoencoder(512, max_iter=2)),
-            ("SparseAutoencoder topk", SparseAutoencoder(512, activation="topk", k=16,
-                                                         max_iter=2)),
+            ("SparseAutoencoder relu", SparseAutoencoder(2 * sz.atoms, max_iter=2)),
+            ("SparseAutoencoder topk", SparseAutoencoder(2 * sz.atoms, activation="topk",
+                                                         k=sz.sae_k // 2, max_iter=2)),
             ("SparseAutoencoder batchtopk",
-             SparseAutoencoder(512, activation="batchtopk", k=16, max_iter=2)),
-            ("KLSparseEncoder", KLSparseEncoder(64, max_iter=20))]
+             SparseAutoencoder(2 * sz.atoms, activation="batchtopk", k=sz.sae_k // 2,
+                               max_iter=2)),
+            ("KLSparseEncoder", KLSparseEncoder(sz.atoms // 4, max_iter=20))]
         for name, est in encoders:
             est.set_params(random_state=0).fit(Xd[:5000])
             cpu = est.transform(Xd)
@@ -110,7 +145,7 @@ def checks(cp, csp, X, D, alpha, rows):
     return lines
 
 
-def sae_timing(cp, X):
+def sae_timing(cp, X, sz=FULL):
     """The SAE (2048 latents, TopK 32, AuxK) at batch 8192, float32: one
     training epoch over 200,000 rows and the transform of one batch, on the
     GPU and (the same run) on the CPU; then a float64 fit on the GPU and the
@@ -118,17 +153,18 @@ def sae_timing(cp, X):
     the CPU's draws step for step)."""
     from sparsecode import SparseAutoencoder
 
-    X32 = X[:200_000].astype(np.float32)
-    params = dict(activation="topk", k=32, aux_k=64, batch_size=8192, max_iter=1,
-                  random_state=0)
+    X32 = X[:sz.train_rows].astype(np.float32)
+    m, batch_size = sz.sae_latents, sz.sae_batch
+    params = dict(activation="topk", k=sz.sae_k, aux_k=sz.sae_aux, batch_size=batch_size,
+                  max_iter=1, random_state=0)
     Xg = cp.asarray(X32)
-    SparseAutoencoder(2048, **params).fit(Xg[:8192])  # compile, warm
-    t_fit_gpu, sae = _timed(cp, lambda: SparseAutoencoder(2048, **params).fit(Xg), repeats=1)
-    cpu_rows = 40_000
+    SparseAutoencoder(m, **params).fit(Xg[:batch_size])  # compile, warm
+    t_fit_gpu, sae = _timed(cp, lambda: SparseAutoencoder(m, **params).fit(Xg), repeats=1)
+    cpu_rows = sz.sae_cpu_rows
     start = time.perf_counter()
-    SparseAutoencoder(2048, **params).fit(X32[:cpu_rows])
+    SparseAutoencoder(m, **params).fit(X32[:cpu_rows])
     t_fit_cpu = (time.perf_counter() - start) * X32.shape[0] / cpu_rows
-    batch = X32[:8192]
+    batch = X32[:batch_size]
     Xb = cp.asarray(batch)
     sae.transform(Xb)
     t_gpu, _ = _timed(cp, lambda: sae.transform(Xb), repeats=5)
@@ -137,36 +173,38 @@ def sae_timing(cp, X):
     for _ in range(3):
         sae.transform(batch)
     t_cpu = (time.perf_counter() - start) / 3
-    small = X[:4000]
+    small = X[:sz.sae_small]
     check = dict(params, batch_size=256, max_iter=2, k=8, aux_k=16, dead_threshold=2000)
-    ref = SparseAutoencoder(256, **check).fit(small)
-    got = SparseAutoencoder(256, **check).fit(cp.asarray(small))
+    ref = SparseAutoencoder(sz.sae_small_latents, **check).fit(small)
+    got = SparseAutoencoder(sz.sae_small_latents, **check).fit(cp.asarray(small))
     rel = max(np.linalg.norm(getattr(got, a) - getattr(ref, a)) / np.linalg.norm(getattr(ref, a))
               for a in ("encoder_weights_", "components_"))
     ok = "ok" if rel < 1e-6 else "FAIL"
-    return [f"| SparseAutoencoder(2048, topk 32) training epoch, 200,000 rows, batch 8192, "
+    name = f"SparseAutoencoder({m:,}, topk {sz.sae_k})"
+    return [f"| {name} training epoch, {X32.shape[0]:,} rows, batch {batch_size:,}, "
             f"float32 | {t_fit_gpu:.2f} s | {X32.shape[0] / t_fit_gpu:,.0f} samples/s | | "
             f"CPU {t_fit_cpu:.1f} s (from {cpu_rows:,} rows): {t_fit_cpu / t_fit_gpu:.0f}x | "
             f"float64 fit against the CPU's: {rel:.1e} {ok} |",
-            f"| SparseAutoencoder(2048, topk 32) transform, batch 8192, float32 | "
-            f"{t_gpu * 1e3:.2f} ms | {8192 / t_gpu:,.0f} samples/s | | CPU {t_cpu * 1e3:.1f} ms: "
+            f"| {name} transform, batch {batch_size:,}, float32 | "
+            f"{t_gpu * 1e3:.2f} ms | {batch_size / t_gpu:,.0f} samples/s | | "
+            f"CPU {t_cpu * 1e3:.1f} ms: "
             f"{t_cpu / t_gpu:.0f}x | |"]
 
 
-def dictionary_timing(cp, X, alpha):
+def dictionary_timing(cp, X, alpha, sz=FULL):
     """DictionaryLearner, online, FISTA codes, 256 atoms, batch 4096,
     float32: one epoch over 200,000 rows on the GPU, against the CPU on
     20,000 of them (scaled) in the same run; the objectives of the two fits
     of those 20,000 rows compared step by step."""
     from sparsecode import DictionaryLearner
 
-    X32 = X[:200_000].astype(np.float32)
-    params = dict(n_components=256, alpha=alpha, fit_algorithm="fista", batch_size=4096,
-                  max_iter=1, random_state=0)
+    X32 = X[:sz.train_rows].astype(np.float32)
+    params = dict(n_components=sz.atoms, alpha=alpha, fit_algorithm="fista",
+                  batch_size=sz.dl_batch, max_iter=1, random_state=0)
     Xg = cp.asarray(X32)
-    DictionaryLearner(**params).fit(Xg[:8192])  # compile, warm
+    DictionaryLearner(**params).fit(Xg[:sz.warm])  # compile, warm
     t_gpu, est = _timed(cp, lambda: DictionaryLearner(**params).fit(Xg), repeats=1)
-    cpu_rows = 20_000
+    cpu_rows = sz.cpu_rows
     start = time.perf_counter()
     ref = DictionaryLearner(**params).fit(X32[:cpu_rows])
     t_cpu = (time.perf_counter() - start) * X32.shape[0] / cpu_rows
@@ -174,26 +212,27 @@ def dictionary_timing(cp, X, alpha):
     steps = len(ref.objective_)
     gap = max(abs(a / b - 1) for a, b in zip(same.objective_, ref.objective_))
     ok = "ok" if gap < 1e-3 else "FAIL"
-    return [f"| DictionaryLearner(256, online, FISTA) epoch, 200,000 rows, batch 4096, "
+    return [f"| DictionaryLearner({sz.atoms}, online, FISTA) epoch, {X32.shape[0]:,} rows, "
+            f"batch {sz.dl_batch:,}, "
             f"float32 | {t_gpu:.2f} s | {X32.shape[0] / t_gpu:,.0f} samples/s | | "
             f"CPU {t_cpu:.1f} s (from {cpu_rows:,} rows): {t_cpu / t_gpu:.0f}x | "
             f"objectives of {steps} steps against the CPU's: {gap:.1e} {ok} |"]
 
 
-def threshold_fit_timing(cp, X):
+def threshold_fit_timing(cp, X, sz=FULL):
     """ThresholdEncoder(256, whiten=True): ZCA and 10 iterations of
     spherical k-means on 200,000 patches, float32, on the GPU and (scaled
     from 20,000 rows, the same run) on the CPU; then a float64 fit of 20,000
     rows on both, their atoms compared (same draws: the same k-means)."""
     from sparsecode import ThresholdEncoder
 
-    X32 = X[:200_000].astype(np.float32)
-    params = dict(n_components=256, whiten=True, kmeans_max_iter=10, kmeans_tol=0.0,
+    X32 = X[:sz.train_rows].astype(np.float32)
+    params = dict(n_components=sz.atoms, whiten=True, kmeans_max_iter=10, kmeans_tol=0.0,
                   random_state=0)
     Xg = cp.asarray(X32)
-    ThresholdEncoder(**params).fit(Xg[:20_000])  # warm
+    ThresholdEncoder(**params).fit(Xg[:sz.cpu_rows])  # warm
     t_gpu, est = _timed(cp, lambda: ThresholdEncoder(**params).fit(Xg), repeats=1)
-    cpu_rows = 20_000
+    cpu_rows = sz.cpu_rows
     start = time.perf_counter()
     ThresholdEncoder(**params).fit(X32[:cpu_rows])
     t_cpu = (time.perf_counter() - start) * X32.shape[0] / cpu_rows
@@ -205,8 +244,8 @@ def threshold_fit_timing(cp, X):
     # a FAIL here with the objectives still close: both are printed)
     obj = got.objective_[-1] / ref.objective_[-1] - 1
     ok = "ok" if rel < 1e-7 and got.n_iter_ == ref.n_iter_ else "FAIL"
-    return [f"| ThresholdEncoder(256, whitened spherical k-means, {est.n_iter_} iterations) "
-            f"fit, 200,000 rows, float32 | {t_gpu:.2f} s | "
+    return [f"| ThresholdEncoder({sz.atoms}, whitened spherical k-means, {est.n_iter_} "
+            f"iterations) fit, {X32.shape[0]:,} rows, float32 | {t_gpu:.2f} s | "
             f"{X32.shape[0] * est.n_iter_ / t_gpu:,.0f} row-iterations/s | | "
             f"CPU {t_cpu:.1f} s (from {cpu_rows:,} rows): {t_cpu / t_gpu:.0f}x | "
             f"float64 fit against the CPU's: atoms {rel:.1e}, objective {obj:+.1e} {ok} |"]
@@ -263,7 +302,7 @@ def omp_timing(cp, X, D, cpu_signals):
             f"{cpu_signals:,} signals): {gpu_rate / cpu_rate:.0f}x | |"]
 
 
-def attention_timing(cp, n=1_000_000, d=64):
+def attention_timing(cp, sz=FULL, d=64):
     """Window attention (problem D: one sequence, d = 64, window 256) at
     ``n`` tokens, float32: checked against the CPU on the first 20,000
     tokens and timed on the GPU and (the same run) on the CPU. Then BigBird
@@ -271,16 +310,17 @@ def attention_timing(cp, n=1_000_000, d=64):
     tokens through the CSR kernel, its key list built on the host."""
     from sparsecode import SparseAttentionTransformer
 
+    n, w = sz.attention_n, sz.window
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, d)).astype(np.float32)
     lines = []
     for name, est, m in (
-            ("window attention", SparseAttentionTransformer("window", window=256), n),
+            ("window attention", SparseAttentionTransformer("window", window=w), n),
             ("BigBird attention", SparseAttentionTransformer(
-                "bigbird", window=128, block_size=64, n_random=3, global_tokens=2,
+                "bigbird", window=w // 2, block_size=w // 4, n_random=3, global_tokens=2,
                 random_state=0), n // 10)):
         est.fit(X[:1000])
-        head = X[:20_000]
+        head = X[:sz.attention_head]
         ref = est.transform(head)
         got = cp.asnumpy(est.transform(cp.asarray(head)))
         rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
@@ -292,17 +332,23 @@ def attention_timing(cp, n=1_000_000, d=64):
         ok = "ok" if rel < 1e-5 else "FAIL"
         lines.append(f"| {name}, {m:,} tokens, d = {d}, float32 | {t_gpu:.3f} s | "
                      f"{m / t_gpu:,.0f} tokens/s | | CPU {t_cpu:.2f} s: {t_cpu / t_gpu:.0f}x | "
-                     f"check on 20,000 tokens: {rel:.1e} {ok} |")
+                     f"check on {head.shape[0]:,} tokens: {rel:.1e} {ok} |")
     return lines
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--signals", type=int, default=1_000_000)
-    parser.add_argument("--check-rows", type=int, default=10_000)
-    parser.add_argument("--cpu-signals", type=int, default=20_000)
+    parser.add_argument("--signals", type=int, default=None)
+    parser.add_argument("--check-rows", type=int, default=None)
+    parser.add_argument("--cpu-signals", type=int, default=None)
     parser.add_argument("--cpu-rate", type=float, default=None)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true",
+                        help="toy sizes: a smoke run of the script (timings mean nothing)")
+    args = parser.parse_args(argv)
+    sz = QUICK if args.quick else FULL
+    for name in ("signals", "check_rows", "cpu_signals"):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(sz, name))
     try:
         import cupy as cp
         import cupyx.scipy.sparse as csp
@@ -318,15 +364,15 @@ def main():
     out = [f"GPU check on {name}, CuPy {cp.__version__}", "",
            "| algorithm | input | dtype | relative error | objective gap | result |",
            "|---|---|---|---:|---:|---|"]
-    out += checks(cp, csp, X, D, alpha, args.check_rows)
+    out += checks(cp, csp, X, D, alpha, args.check_rows, sz)
     out += ["", "| timing | GPU | throughput | against cuBLAS | against the CPU | |",
             "|---|---:|---:|---|---|---|"]
     out += fista_timing(cp, X, D, alpha, args.cpu_signals, args.cpu_rate)
     out += omp_timing(cp, X, D, args.cpu_signals)
-    out += dictionary_timing(cp, X, alpha)
-    out += threshold_fit_timing(cp, X)
-    out += sae_timing(cp, X)
-    out += attention_timing(cp)
+    out += dictionary_timing(cp, X, alpha, sz)
+    out += threshold_fit_timing(cp, X, sz)
+    out += sae_timing(cp, X, sz)
+    out += attention_timing(cp, sz)
     out += ["",
             "", f"(whole check: {time.perf_counter() - started:.0f} s)"]
     text = "\n".join(out)

@@ -8,6 +8,13 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import numpy as np
 import pytest
 
+if os.environ.get("SPARSECODE_FAKE_CUPY") == "1":
+    # test_cuda_host.py runs test_gpu.py so: CuPy stood in by numpy, the CUDA
+    # sources run on the host (fake_cupy.py), for the whole session
+    import fake_cupy
+
+    fake_cupy.install(pytest.MonkeyPatch())
+
 
 def make_problem(n_samples=25, n_features=12, n_components=24, seed=0, dtype=np.float64):
     """A small overcomplete problem with unit-norm atoms and an alpha that

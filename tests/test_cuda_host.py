@@ -182,6 +182,57 @@ def test_sparse_autoencoder_training_kernels(cuda_on_host, monkeypatch, params, 
     np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-9 if tight else 1e-5)
 
 
+# ------------------------------------------------- benchmarks/gpu_check.py
+def test_gpu_check_script_runs_through(monkeypatch, capsys):
+    """The device run's one script, benchmarks/gpu_check.py --quick, end to
+    end with CuPy stood in by numpy and the CUDA sources run on the host
+    (fake_cupy.py): every check row present and ok, every timing row
+    printed. (This found the script's first bug before a device was lent:
+    it summed a float, and its float32 lasso checks compared codes that
+    tol=1e-8 does not determine to 1e-5.)"""
+    import importlib.util
+    from pathlib import Path
+
+    import fake_cupy
+
+    fake_cupy.install(monkeypatch)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    assert gpu_check.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out
+    # 32 checks (2 dtypes x (6 lasso + 2 OMP + 8 encoders)) and 5 checked timings
+    assert out.count(" ok |") == 37, out
+    for row in ("| FISTA, problem A", "| OMP (10 atoms)", "| DictionaryLearner(",
+                "| ThresholdEncoder(", "training epoch", "transform, batch",
+                "| window attention", "| BigBird attention"):
+        assert row in out, row
+
+
+def test_the_gpu_tests_pass_on_the_host_harness():
+    """tests/test_gpu.py, the GPU tests a device run executes, here with CuPy
+    stood in (fake_cupy.py) and the CUDA sources run on the host: every test
+    collected passes, none skips (a bug in those tests, or in a GPU path as
+    a CuPy user reaches it, shows before a device is lent)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, SPARSECODE_FAKE_CUPY="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+         "-W", "ignore::sklearn.exceptions.ConvergenceWarning", "tests/test_gpu.py"],
+        cwd=root, env=env, capture_output=True, text=True)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    assert "skipped" not in summary and "passed" in summary, summary
+    assert int(summary.split(" passed")[0].split()[-1]) >= 100, summary
+
+
 # ------------------------------------------------------- the harness itself
 _BAD = r'''
 extern "C" __global__ void early_exit(double* out) {
