@@ -26,6 +26,7 @@ import warnings
 from typing import Callable, NamedTuple
 
 import array_api_compat
+import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ._kernels._fista import CHECK_EVERY
@@ -51,37 +52,56 @@ class Kernels(NamedTuple):
 
 
 def fista_loop(C, Z, sq, gram, inv_lip, alpha, positive, accelerate, max_iter, tol, *,
-               xp, kernels):
+               xp, kernels, budget=None):
     """(F)ISTA from the start ``Z`` (n x k) on correlations ``C`` with the
     Gram ``gram``: the one loop of every backend. Converged rows leave the
     batch at each gap check; boolean masks (standard indexing) keep track of
-    which rows are still in it. Returns ``(codes, n_iter, n_failed)``."""
+    which rows are still in it. ``budget``: each row's most iterations (host
+    integers up to ``max_iter``, default ``max_iter``); a row is checked when
+    it reaches its budget and leaves there, converged or not. Returns
+    ``(codes, n_iter, n_failed)``."""
     n = Z.shape[0]
     dev = array_api_compat.device(Z)
+    budget = np.full(n, max_iter, dtype=np.int64) if budget is None else np.minimum(
+        np.asarray(budget, dtype=np.int64), max_iter)
+    stops = set(np.unique(budget).tolist())  # gap checks beyond every CHECK_EVERY-th
     Y = xp.asarray(Z, copy=True)
     T = xp.ones(n, dtype=xp.float64, device=dev)
     out = xp.zeros_like(Z)
-    n_iter = xp.full(n, max_iter, dtype=xp.int64, device=dev)
+    n_iter = xp.asarray(budget, device=dev)  # (a row that never converges: its budget)
+    caps = xp.asarray(budget, device=dev)  # the budgets of the rows in the batch
     active = xp.ones(n, dtype=xp.bool, device=dev)
-    for it in range(1, max_iter + 1):
+    n_failed = 0
+
+    def leave(gone, done, it):
+        """Rows ``gone`` (of the batch) leave it; ``done`` converged at ``it``."""
+        nonlocal active, Z, Y, T, C, sq, caps, n_failed
+        newly = xp.zeros_like(active)
+        newly[active] = gone
+        out[newly] = Z[gone]
+        converged = xp.zeros_like(active)
+        converged[active] = done
+        n_iter[converged] = it
+        n_failed += int(xp.sum(xp.astype(gone & ~done, xp.int64)))
+        active = active & ~newly
+        keep = ~gone
+        Z, Y, T, C, sq, caps = Z[keep], Y[keep], T[keep], C[keep], sq[keep], caps[keep]
+
+    spent = caps <= 0  # (nothing left to spend: as given)
+    if bool(xp.any(spent)):
+        leave(spent, xp.zeros_like(spent), 0)
+    for it in range(1, int(budget.max(initial=0)) + 1):
+        if Z.shape[0] == 0:
+            break
         YG = Y @ gram
         kernels.step(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate)
-        if it % CHECK_EVERY and it != max_iter:
+        if it % CHECK_EVERY and it not in stops:
             continue
         done = kernels.gap(Z, C, gram, sq, alpha, positive, tol)
-        if bool(xp.any(done)):
-            newly = xp.zeros_like(active)
-            newly[active] = done
-            out[newly] = Z[done]
-            n_iter[newly] = it
-            active = active & ~newly
-            keep = ~done
-            Z, Y, T, C, sq = Z[keep], Y[keep], T[keep], C[keep], sq[keep]
-            if Z.shape[0] == 0:
-                break
-    if Z.shape[0]:
-        out[active] = Z
-    return out, n_iter, int(Z.shape[0])
+        gone = done | (caps <= it)
+        if bool(xp.any(gone)):
+            leave(gone, done, it)
+    return out, n_iter, n_failed
 
 
 def generic_kernels(xp):
@@ -165,17 +185,22 @@ def solve_rows(xp, kernels, C, Z, sq, G, G64, inv_lip, *, alpha, positive, accel
     stalls the gap near 1e-7): solved to there in float32, then finished in
     float64 from that solution. Returns ``(codes, n_iter, n_failed)``."""
 
-    def solve(C, Z, G, tol):
+    def solve(C, Z, G, tol, budget=None):
         gap = kernels.gap
         if Z.dtype != xp.float64:
             def gap(*args):
                 return kernels.gap(*args, gram64=G64)
         return fista_loop(C, Z, sq, G, inv_lip, alpha, positive, accelerate, max_iter, tol,
-                          xp=xp, kernels=kernels._replace(gap=gap))
+                          xp=xp, kernels=kernels._replace(gap=gap), budget=budget)
 
     if Z.dtype == xp.float32 and tol < FLOAT32_TOL:
         Z, it, _ = solve(C, Z, G, FLOAT32_TOL)
-        Z64, more, failed = solve(xp.astype(C, xp.float64), xp.astype(Z, xp.float64), G64, tol)
+        from ._array_api import to_numpy
+
+        # the float64 finish has what each row's float32 pass left of max_iter
+        left = max_iter - np.asarray(to_numpy(it), dtype=np.int64)
+        Z64, more, failed = solve(xp.astype(C, xp.float64), xp.astype(Z, xp.float64), G64,
+                                  tol, left)
         return xp.astype(Z64, xp.float32), it + more, failed
     return solve(C, Z, G, tol)
 

@@ -361,6 +361,62 @@ def test_glue_row_chunks_fortran_init_and_float32_convergence(cpu_backend, monke
     assert Z32.dtype == np.float32
 
 
+@pytest.mark.parametrize("max_iter", [7, 40, 5000])
+def test_glue_float32_finish_keeps_to_max_iter(cpu_backend, max_iter):
+    """A float32 solve to a tol below 1e-6 is finished in float64 with what
+    each row's float32 pass left of max_iter: no row iterates more than
+    max_iter in all (it once had max_iter again), the rows that reach it are
+    the ones the ConvergenceWarning counts, and with room to spare the tight
+    tol is reached."""
+    import re
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, D, alpha = make_problem(n_samples=40, dtype=np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        Z, n_iter = _gpu_encode(X, D, alpha=alpha, tol=1e-10, max_iter=max_iter,
+                                return_n_iter=True)
+    assert n_iter.max() <= max_iter and n_iter.min() >= 1
+    counted = [int(re.search(r"on (\d+) of", str(w.message)).group(1)) for w in caught
+               if issubclass(w.category, ConvergenceWarning)]
+    # (the rows counted stopped at max_iter; a row may also converge there)
+    at_cap = int(np.sum(n_iter == max_iter))
+    assert (counted == []) if at_cap == 0 else (len(counted) == 1
+                                                and 1 <= counted[0] <= at_cap), counted
+    if max_iter == 7:
+        assert counted == [40]  # (no row converges in 7 iterations)
+    if max_iter == 5000:
+        assert at_cap == 0
+        assert_solves_lasso(X, D, Z, alpha, np.float32)
+
+
+def test_fista_loop_budgets():
+    """Per-row budgets: each row stops at its own budget (checked there,
+    not only every CHECK_EVERY iterations) with the iterates it would have
+    had there, and a budget of 0 leaves the start as it is."""
+    from sparsecode._encode import CPU_KERNELS
+
+    X, D, alpha = make_problem(n_samples=6)
+    C, G = X @ D.T, D @ D.T
+    sq = np.einsum("ij,ij->i", X, X)
+    inv_lip = 1.0 / np.linalg.eigvalsh(G)[-1]
+    xp = __import__("array_api_compat").numpy
+
+    def run(max_iter, budget=None, Z0=None):
+        Z0 = np.zeros_like(C) if Z0 is None else Z0
+        return _dense.fista_loop(C.copy(), Z0.copy(), sq.copy(), G, inv_lip, alpha, False,
+                                 True, max_iter, 1e-300, xp=xp, kernels=CPU_KERNELS,
+                                 budget=budget)
+
+    budget = np.array([0, 1, 3, 13, 20, 20])
+    Z, n_iter, failed = run(20, budget)
+    np.testing.assert_array_equal(n_iter, budget)
+    assert failed == 6  # (tol=1e-300: none converges)
+    assert not Z[0].any()
+    for row, b in enumerate(budget[1:], start=1):
+        np.testing.assert_array_equal(Z[row], run(int(b))[0][row])
 def test_glue_device_gpu_for_host_input(cpu_backend, monkeypatch):
     """device="gpu" on numpy / scipy.sparse input: validated on the host,
     computed through the GPU path, returned on the host in the input's kind;
