@@ -459,7 +459,7 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _gpu_supports(self, method):
         """Whether the GPU covers ``method`` with these settings: every
-        method here (SparseAutoencoder refuses some training options)."""
+        method, with every setting."""
         return True
 
     # ------------------------------------------------------------ transform

@@ -275,24 +275,27 @@ def _pattern_gpu(Q, K, V, bias, indptr, indices):
 _ROWS = 64  # autoencoder.cu: rows a thread sums one column of
 
 
-def _column_grid(n, m):
-    """autoencoder.cu's column tiles: blocks of _THREADS columns, then of
-    _ROWS rows."""
-    return ((-(-m // _THREADS)) * max(1, -(-n // _ROWS)),), (_THREADS,)
+def _column_tiles(n, m):
+    """autoencoder.cu's tiles: ``(grid, block, n_tiles)``, blocks of
+    _THREADS columns, then tiles of _ROWS rows, each tile writing one row of
+    partial column sums."""
+    tiles = max(1, -(-n // _ROWS))
+    return ((-(-m // _THREADS)) * tiles,), (_THREADS,), tiles
 
 
 def _relu_forward_gpu(P, b_enc, gates):
     """The ReLU codes in place of the pre-activations ``P`` (``P + b_enc``,
     then the dropout ``gates`` when given): ``(F, fired, mass)``, the column
-    sums in float64 before and after the gates."""
+    sums in float64 before and after the gates (the tiles' partial sums
+    added in a fixed order: the same bits run to run)."""
     cp = _cupy()
     n, m = P.shape
-    fired, mass = cp.zeros(m), cp.zeros(m)
-    grid, block = _column_grid(n, m)
+    grid, block, tiles = _column_tiles(n, m)
+    fired, mass = cp.empty((tiles, m)), cp.empty((tiles, m))
     _kernel("autoencoder", "relu_forward", P.dtype)(
         grid, block, (P, cp.ascontiguousarray(b_enc), P if gates is None else gates,
                       np.int64(n), np.int64(m), np.int32(gates is not None), fired, mass))
-    return P, fired, mass
+    return P, fired.sum(axis=0), mass.sum(axis=0)
 
 
 def _gate_backward_gpu(G, F, add=None, div=None, scale=None):
@@ -301,14 +304,14 @@ def _gate_backward_gpu(G, F, add=None, div=None, scale=None):
     in float64)``."""
     cp = _cupy()
     n, m = G.shape
-    colsum = cp.zeros(m)
-    grid, block = _column_grid(n, m)
+    grid, block, tiles = _column_tiles(n, m)
+    colsum = cp.empty((tiles, m))
     _kernel("autoencoder", "gate_backward", G.dtype)(
         grid, block, (G, F, G if add is None else cp.ascontiguousarray(add), np.int64(n),
                       np.int64(m), np.int32(add is not None), np.int32(div is not None),
                       np.float64(div or 1.0), np.int32(scale is not None),
                       np.float64(1.0 if scale is None else scale), colsum))
-    return G, colsum
+    return G, colsum.sum(axis=0)
 
 
 def _adam_gpu(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
@@ -334,12 +337,32 @@ def _check_finite(cp, values, name):
         raise ValueError(f"Input {name} contains NaN or infinity.")
 
 
+def canonical_csr(X):
+    """A ``cupyx`` CSR ``X`` without duplicate or unsorted entries: ``X``
+    itself when its indices rise within each row (one pass on the device:
+    CuPy's ``has_canonical_format`` is a flag it rarely sets), else a copy
+    with the duplicates summed (as ``sparsecode._encode.canonical_csr`` does
+    on the host)."""
+    if X.has_canonical_format or X.nnz < 2:
+        return X
+    cp = _cupy()
+    idx, starts = X.indices, X.indptr[:-1]
+    first = cp.zeros(idx.shape[0], dtype=cp.bool_)
+    first[starts[starts < idx.shape[0]]] = True
+    if bool(((idx[1:] > idx[:-1]) | first[1:]).all()):
+        return X
+    X = X.copy()
+    X.sum_duplicates()
+    return X
+
+
 def _as_float_matrix(cp, csp, X, name="X"):
     """A 2-D CuPy array or CSR matrix in float32 / float64 (others become
-    float64), finite and not empty; returns ``(X, is_sparse)``."""
+    float64), finite and not empty, a CSR one canonical; returns ``(X,
+    is_sparse)``."""
     sparse = csp.issparse(X)
     if sparse:
-        X = X.tocsr()
+        X = canonical_csr(X.tocsr())
     elif X.ndim != 2:
         raise ValueError(f"Expected 2D array, got {X.ndim}D array instead.")
     dtype = np.dtype(X.dtype) if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)

@@ -183,10 +183,17 @@ def batch_threshold(xp, pre, k):
 
 
 def adam_update(xp, param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
-    """One Adam step, in place (``bias*``: 1 - beta**t)."""
-    m1[...] = beta1 * m1 + (1 - beta1) * grad
-    m2[...] = beta2 * m2 + (1 - beta2) * grad * grad
-    param[...] = param - lr * (m1 / bias1) / (xp.sqrt(m2 / bias2) + eps)
+    """One Adam step, in place (``bias*``: 1 - beta**t), in float64
+    arithmetic rounded once to the parameters' dtype: autoencoder.cu's
+    ``adam_step`` and the CPU's ``adam_update``, operation for operation."""
+    f64 = xp.float64
+    g = xp.astype(grad, f64)
+    a = beta1 * xp.astype(m1, f64) + (1 - beta1) * g
+    v = beta2 * xp.astype(m2, f64) + (1 - beta2) * g * g
+    m1[...] = xp.astype(a, m1.dtype)
+    m2[...] = xp.astype(v, m2.dtype)
+    param[...] = xp.astype(xp.astype(param, f64) - lr * (a / bias1) / (xp.sqrt(v / bias2) + eps),
+                           param.dtype)
 
 
 def _row_norms_sq(xp, W):

@@ -186,10 +186,7 @@ class DeviceRows(Rows):
 
     def __init__(self, X, mean=None, W=None):
         self.sparse = _gpu._sparse().issparse(X)
-        if self.sparse and not X.has_canonical_format:
-            X = X.copy()
-            X.sum_duplicates()
-        self.X = X
+        self.X = _gpu.canonical_csr(X) if self.sparse else X
         self.W = W
         self.shift = None if W is None else mean @ W
 

@@ -488,9 +488,11 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
 def _fits_on_gpu(estimator):
     """Whether a sparsecode estimator's ``fit`` runs on the GPU with its
-    settings (other libraries' estimators are not known to)."""
+    settings (not with ``device="cpu"``; other libraries' estimators are not
+    known to)."""
     supports = getattr(estimator, "_gpu_supports", None)
-    return supports is not None and supports("fit")
+    return (supports is not None and supports("fit")
+            and getattr(estimator, "device", None) != "cpu")
 
 
 def _check_memory(n_bytes, what):

@@ -4,8 +4,9 @@
 //
 // A launch runs every block, and in each block every warp, one after the
 // other (the kernels share no memory between warps: no __shared__, no
-// __syncthreads; atomicAdd is a plain read-modify-write here, where no two
-// warps run at once). The 32 lanes of a warp are
+// __syncthreads, no atomics). So what this cannot see is a race between
+// warps or blocks: two warps writing one address, or reading what another
+// writes, run here in one order only. The 32 lanes of a warp are
 // fibers on one OS thread (started by ucontext, then switched by _setjmp /
 // _longjmp, which save no signal mask: no system call a switch): each lane
 // runs until it reaches a
@@ -177,18 +178,28 @@ inline int run_warp(unsigned first_thread, int n_lanes, bool reverse) {
                 return 1;
             }
         }
-        if ((a.mask & present) != present) {
-            std::snprintf(msg, sizeof msg, "thread %u: %s with mask 0x%08x leaves out lanes 0x%08x",
-                          a.thread_idx.x, OP_NAMES[a.op], a.mask, present & ~a.mask);
+        if (a.mask != present) {
+            std::snprintf(msg, sizeof msg,
+                          "thread %u: %s with mask 0x%08x, but the warp's lanes are 0x%08x",
+                          a.thread_idx.x, OP_NAMES[a.op], a.mask, present);
             last_error = msg;
             return 1;
         }
         for (int l = 0; l < n_lanes; l++) {
+            const Lane& b = L->lanes[l];
+            int src = b.op == SHFL_XOR ? l ^ b.arg : b.arg;
+            if (b.op != SYNC && (b.arg < 0 || src < 0 || src >= n_lanes)) {
+                std::snprintf(msg, sizeof msg,
+                              "thread %u: lane %d's %s reads lane %d, outside the warp "
+                              "(or a width other than 32)",
+                              a.thread_idx.x, l, OP_NAMES[b.op], src);
+                last_error = msg;
+                return 1;
+            }
+        }
+        for (int l = 0; l < n_lanes; l++) {
             Lane& b = L->lanes[l];
-            int src = l;
-            if (b.op == SHFL_XOR) src = l ^ b.arg;
-            if (b.op == SHFL_IDX) src = b.arg % 32;
-            if (src < 0 || src >= n_lanes) src = l;  // (outside the warp: the lane's own value)
+            int src = b.op == SHFL_XOR ? l ^ b.arg : b.op == SHFL_IDX ? b.arg : l;
             b.result = L->lanes[src].value;
             b.op = NONE;
         }
@@ -215,24 +226,18 @@ inline int launch(unsigned grid, unsigned block, int reverse, const std::functio
 
 }  // namespace emu
 
+// (a width other than 32 is not modelled: it fails the launch)
 template <typename T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
-    return emu::exchange(emu::SHFL_XOR, mask, v, width == 32 ? lane_mask : -1000);
+    return emu::exchange(emu::SHFL_XOR, mask, v, width == 32 ? lane_mask : -1);
 }
 
 template <typename T>
 T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
-    return emu::exchange(emu::SHFL_IDX, mask, v, width == 32 ? src_lane : -1000);
+    return emu::exchange(emu::SHFL_IDX, mask, v, width == 32 ? src_lane : -1);
 }
 
 inline void __syncwarp(unsigned mask = 0xffffffffu) { emu::exchange<int>(emu::SYNC, mask, 0, 0); }
-
-template <typename T>
-T atomicAdd(T* address, T value) {
-    T old = *address;
-    *address = old + value;
-    return old;
-}
 
 extern "C" const char* emu_last_error() { return emu::last_error.c_str(); }
 

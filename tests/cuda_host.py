@@ -104,12 +104,15 @@ class Module:
 
     def __init__(self, name, source=None):
         source = sources()[name] if source is None else source
-        header = HEADER.read_text()
-        # (no _FORTIFY_SOURCE: its longjmp check refuses a jump to another stack)
+        # (no _FORTIFY_SOURCE: its longjmp check refuses a jump to another
+        # stack; no CET shadow stack, which a jump between stacks breaks)
         flags = ["-std=c++17", "-O2", "-fPIC", "-shared", "-ffp-contract=off",
-                 "-U_FORTIFY_SOURCE"]
-        key = hashlib.sha256("\0".join([source, header, *flags]).encode()).hexdigest()[:16]
-        build = Path(tempfile.gettempdir()) / "sparsecode-cuda-host"
+                 "-U_FORTIFY_SOURCE", "-fcf-protection=none"]
+        version = subprocess.run([compiler(), "--version"], capture_output=True,
+                                 text=True).stdout
+        key = hashlib.sha256("\0".join([source, HEADER.read_text(), Path(__file__).read_text(),
+                                         version, *flags]).encode()).hexdigest()[:16]
+        build = Path(tempfile.gettempdir()) / f"sparsecode-cuda-host-{os.getuid()}"
         build.mkdir(exist_ok=True)
         # the kernels' signatures, read off the preprocessed source (they are
         # written through macros)
@@ -137,11 +140,14 @@ class Module:
             partial = build / f"{name}-{key}-{os.getpid()}.so"
             done = subprocess.run([compiler(), *flags, str(unit), "-o", str(partial)],
                                   capture_output=True, text=True)
+            unit.unlink()
             if done.returncode:
                 raise RuntimeError(f"g++ could not build {name}.cu for the host:\n"
                                    f"{done.stderr}")
             partial.replace(library)
-        self._lib = ctypes.CDLL(str(library))
+        # PyDLL: a launch keeps the GIL, so two threads cannot launch at once
+        # (the harness's state is one per process)
+        self._lib = ctypes.PyDLL(str(library))
 
     def get_function(self, name):
         return Kernel(self._lib, name, self.kernels[name])

@@ -8,6 +8,11 @@ the CUDA sources themselves.
 
 ``install(monkeypatch)`` puts ``cupy``, ``cupyx``, ``cupyx.scipy`` and
 ``cupyx.scipy.sparse`` in ``sys.modules`` for one test.
+
+What it does not model: CuPy refuses to turn its arrays into numpy ones
+implicitly (``np.asarray``, a numpy function given a CuPy array); these
+arrays, being numpy's, never refuse. A host round trip the code forgot to
+make explicit passes here and fails on a device.
 """
 
 import functools

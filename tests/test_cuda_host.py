@@ -182,6 +182,75 @@ def test_sparse_autoencoder_training_kernels(cuda_on_host, monkeypatch, params, 
     np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-9 if tight else 1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_autoencoder_kernels_over_many_tiles(cuda_on_host, dtype):
+    """autoencoder.cu's kernels on 300 rows x 600 latents (three blocks of
+    columns, five tiles of rows, the last ones partial) against their
+    array-API twins, which the glue tests hold to the CPU fit: the same
+    codes and gradients bit for bit, the same float64 column sums up to
+    their order of addition; Adam bit for bit with the CPU's Numba step."""
+    import array_api_compat
+
+    from sparsecode import _gpu_train
+    from sparsecode._kernels._autoencoder import adam_update
+
+    xp = array_api_compat.numpy
+    rng = np.random.default_rng(0)
+    n, m = 300, 600
+    P = rng.standard_normal((n, m)).astype(dtype)
+    b_enc = (0.3 * rng.standard_normal(m)).astype(dtype)
+    gates = ((rng.random((n, m)) > 0.25) / 0.75).astype(dtype)
+    for g in (None, gates):
+        got = _gpu._relu_forward_gpu(P.copy(), b_enc, g)
+        want = _gpu_train.relu_forward(xp, P, b_enc, g)
+        np.testing.assert_array_equal(got[0], want[0])
+        for a, b in zip(got[1:], want[1:]):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    F = np.maximum(P, 0).astype(dtype)
+    G = rng.standard_normal((n, m)).astype(dtype)
+    add = rng.random(m).astype(dtype)
+    for options in (dict(add=add, scale=1 / 0.8), dict(div=150), dict(div=150, scale=1.25),
+                    dict(scale=0.01)):
+        got = _gpu._gate_backward_gpu(G.copy(), F, **options)
+        want = _gpu_train.gate_backward(xp, G, F, **options)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+    size = 1000
+    param, grad, m1, m2 = (rng.standard_normal(size).astype(dtype) for _ in range(4))
+    m2 = np.abs(m2)
+    arrays = [a.copy() for a in (param, grad, m1, m2)]
+    twin = [a.copy() for a in (param, grad, m1, m2)]
+    hyper = (1e-3, 0.9, 0.999, 1e-8, 1 - 0.9**7, 1 - 0.999**7)
+    _gpu._adam_gpu(*arrays, *hyper)
+    adam_update(*twin, *hyper)
+    for a, b in zip(arrays, twin):
+        np.testing.assert_array_equal(a, b)
+    numpy_twin = [a.copy() for a in (param, grad, m1, m2)]
+    _gpu_train.adam_update(xp, *numpy_twin, *hyper)
+    for a, b in zip(arrays, numpy_twin):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_canonical_csr_on_the_device(monkeypatch):
+    """_gpu.canonical_csr: a CSR whose indices rise within each row is kept
+    as it is (CuPy seldom sets has_canonical_format), one with a duplicate
+    or unsorted entry becomes a summed copy, the input untouched."""
+    monkeypatch.setattr(_gpu, "_cupy", lambda: np)
+    X = sp.random(30, 8, density=0.4, format="csr", random_state=0)
+    X.has_canonical_format = False  # (as CuPy leaves it)
+    assert _gpu.canonical_csr(X) is X
+    dup = sp.csr_matrix((np.r_[1.0, 2.0, X.data], np.r_[3, 3, X.indices],
+                         np.r_[0, X.indptr + 2]), shape=(31, 8))
+    unsorted = sp.csr_matrix((np.array([1.0, 2.0]), np.array([5, 1]), np.array([0, 2])),
+                             shape=(1, 8))
+    for Y in (dup, unsorted):
+        before = Y.indices.copy()
+        got = _gpu.canonical_csr(Y)
+        assert got is not Y and got.has_canonical_format
+        np.testing.assert_array_equal(got.toarray(), Y.toarray())
+        np.testing.assert_array_equal(Y.indices, before)
+
+
 # ------------------------------------------------- benchmarks/gpu_check.py
 def test_gpu_check_script_runs_through(monkeypatch, capsys):
     """The device run's one script, benchmarks/gpu_check.py --quick, end to
@@ -245,6 +314,10 @@ extern "C" __global__ void racy(double* out) {
     out[lane] = lane;
     out[lane] += out[(lane + 1) % 32];  // no __syncwarp between the write and the read
 }
+extern "C" __global__ void narrow(double* out) {
+    int lane = threadIdx.x % 32;
+    out[lane] = __shfl_xor_sync(0xffffffffu, (double)lane, 1, 16);  // a width of 16
+}
 extern "C" __global__ void fine(double* out, long long n) {
     int lane = threadIdx.x % 32;
     out[lane] = lane;
@@ -266,6 +339,10 @@ def test_the_host_harness_catches_what_cuda_would_not():
         module.get_function("early_exit")((1,), (32,), (out,))
     with pytest.raises(cuda_host.LaunchError, match="reverse order"):
         module.get_function("racy")((1,), (32,), (out,))
+    with pytest.raises(cuda_host.LaunchError, match="width"):
+        module.get_function("narrow")((1,), (32,), (out,))
+    with pytest.raises(cuda_host.LaunchError, match="warp's lanes"):  # a partial warp
+        module.get_function("fine")((1,), (20,), (out, np.int64(5)))
     module.get_function("fine")((1,), (32,), (out, np.int64(5)))
     np.testing.assert_array_equal(out, np.full(32, 6.0))
     with pytest.raises(TypeError, match="long long needs a int64"):

@@ -4,6 +4,8 @@ sources compile there in test_cuda_sources.py, the Python side runs on
 numpy in test_gpu_glue.py, and test_cuda_host.py runs this very file with
 CuPy stood in and the CUDA sources run on the host)."""
 
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -221,10 +223,32 @@ def test_gpu_sparse_autoencoder_fit_matches_cpu(params):
         np.testing.assert_allclose(est.validation_scores_, ref.validation_scores_, rtol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("params", [dict(activation="relu", dropout=0.2),
+                                    dict(activation="topk", k=8)])
+def test_gpu_sparse_autoencoder_fit_over_many_tiles(params):
+    """300 latents and minibatches of 150 rows: autoencoder.cu's kernels over
+    several blocks of columns and tiles of rows (its column sums added over
+    the tiles)."""
+    from sparsecode import SparseAutoencoder
+
+    X, _, _ = make_problem(n_samples=300, n_features=20)
+    kw = dict(n_components=300, max_iter=1, batch_size=150, random_state=0, **params)
+    ref = SparseAutoencoder(**kw).fit(X)
+    est = SparseAutoencoder(**kw).fit(cp.asarray(X))
+    for name in ("encoder_weights_", "components_", "encoder_bias_", "decoder_bias_"):
+        got, want = getattr(est, name), getattr(ref, name)
+        assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-7, name
+
+
+# tokens a sequence (fewer where the kernels run on the host: test_cuda_host.py)
+_SEQUENCE = 400 if os.environ.get("SPARSECODE_FAKE_CUPY") == "1" else 1000
+
+
 @pytest.mark.parametrize("pattern, params", [
     ("longformer", dict(window=16, global_tokens=[0, 5])),
     ("bigbird", dict(window=8, block_size=16, n_random=2, random_state=0)),
-    ("window2d", dict(window=4, grid_shape=(20, 20))),
+    ("window2d", dict(window=4, grid_shape=(20, _SEQUENCE // 20))),
     ("lsh", dict(lsh_mode="exact", random_state=0)),
     ("dense", dict()),
 ])
@@ -232,8 +256,8 @@ def test_gpu_pattern_attention_matches_cpu(pattern, params):
     from sparsecode import SparseAttentionTransformer
 
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((1200, 32))
-    lengths = [400, 400, 400]
+    X = rng.standard_normal((3 * _SEQUENCE, 32))
+    lengths = [_SEQUENCE] * 3
     est = SparseAttentionTransformer(pattern, **params).fit(X, lengths=lengths)
     ref = est.transform(X, lengths=lengths)
     out = est.transform(cp.asarray(X), lengths=lengths)

@@ -5,34 +5,38 @@
 // T, column sums and Adam's arithmetic in double. Compiled with
 // --fmad=false, so that each operation rounds as on the CPU.
 //
-// The column sums are per thread: a thread owns one column of a block of
+// The column sums are per thread: a thread owns one column of a tile of
 // ROWS rows (the threads of a warp own consecutive columns, so every row is
-// read coalesced), sums it in double and adds it to the output with one
-// atomicAdd per block of rows.
+// read coalesced), sums it in double and writes it to row `tile` of a
+// (tiles x m) array of partial sums, which the caller sums over the tiles
+// (no atomics: the order of the additions, and so a fit, is the same run to
+// run).
 
 #define ROWS 64
 
-// (column, first row, last row) of the thread; blocks cover the columns
-// first, then the blocks of rows
+// (column, tile of rows, its first and last row) of the thread; blocks
+// cover the columns first, then the tiles of rows
 __device__ __forceinline__ bool column_tile(long long n, long long m, long long& j,
-                                            long long& r0, long long& r1) {
+                                            long long& tile, long long& r0, long long& r1) {
     long long col_blocks = (m + blockDim.x - 1) / blockDim.x;
     j = (blockIdx.x % col_blocks) * blockDim.x + threadIdx.x;
-    r0 = (blockIdx.x / col_blocks) * ROWS;
+    tile = blockIdx.x / col_blocks;
+    r0 = tile * ROWS;
     r1 = r0 + ROWS < n ? r0 + ROWS : n;
     return j < m;
 }
 
 // The ReLU encoder's codes, in place of the pre-activations P = (X - b_dec)
 // W_enc^T: F = max(P + b_enc, 0), then times the dropout gates when
-// use_gates; fired[j] += sum_i F_ij before the gates, mass[j] after.
+// use_gates; the tile's sums of F's columns before the gates in `fired`,
+// after them in `mass` (tiles x m each).
 template <typename T>
 __device__ void relu_forward(T* __restrict__ P, const T* __restrict__ b_enc,
                              const T* __restrict__ gates, long long n, long long m,
                              int use_gates, double* __restrict__ fired,
                              double* __restrict__ mass) {
-    long long j, r0, r1;
-    if (!column_tile(n, m, j, r0, r1)) return;
+    long long j, tile, r0, r1;
+    if (!column_tile(n, m, j, tile, r0, r1)) return;
     const T b = b_enc[j];
     double f = 0.0, s = 0.0;
     for (long long i = r0; i < r1; i++) {
@@ -43,21 +47,23 @@ __device__ void relu_forward(T* __restrict__ P, const T* __restrict__ b_enc,
         s += (double)v;
         P[i * m + j] = v;
     }
-    atomicAdd(fired + j, f);
-    atomicAdd(mass + j, s);
+    fired[tile * m + j] = f;
+    mass[tile * m + j] = s;
 }
 
 // The gradient through the codes' gate, in place of G = R W_dec^T: where
 // the code F_ij > 0 (active and, with dropout, kept), g = G_ij (+ add_j when
 // use_add) (/ div when use_div) (* scale when use_scale), else 0, each step
-// rounded to T as the CPU's expressions are; colsum[j] += sum_i g_ij.
+// rounded to T (as sparsecode._gpu_train.gate_backward computes it; the
+// CPU's kernels order some of these roundings differently, within an ulp a
+// step); the tile's column sums of g in `colsum` (tiles x m).
 template <typename T>
 __device__ void gate_backward(T* __restrict__ G, const T* __restrict__ F,
                               const T* __restrict__ add, long long n, long long m, int use_add,
                               int use_div, double div, int use_scale, double scale,
                               double* __restrict__ colsum) {
-    long long j, r0, r1;
-    if (!column_tile(n, m, j, r0, r1)) return;
+    long long j, tile, r0, r1;
+    if (!column_tile(n, m, j, tile, r0, r1)) return;
     const T a = use_add ? add[j] : (T)0;
     double s = 0.0;
     for (long long i = r0; i < r1; i++) {
@@ -71,7 +77,7 @@ __device__ void gate_backward(T* __restrict__ G, const T* __restrict__ F,
         G[i * m + j] = g;
         s += (double)g;
     }
-    atomicAdd(colsum + j, s);
+    colsum[tile * m + j] = s;
 }
 
 // One Adam step in place, an entry a thread, in double as the CPU's
