@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from conftest import assert_solves_lasso, make_problem
-from test_gpu_glue import _check_attention_glue, _gpu_arrays, _sae_data
+from test_gpu_glue import _check_attention_glue, _gpu_arrays, _gpu_encode, _sae_data
 
 from sparsecode import KLSparseEncoder, SparseAutoencoder, _gpu, sparse_encode
 
@@ -31,11 +31,7 @@ def cuda_on_host(monkeypatch):
 
 
 def _encode(X, D, **kw):
-    args = dict(algorithm="fista", alpha=None, l2=0.0, positive=False, n_nonzero_coefs=None,
-                max_iter=20_000, tol=1e-10, init=None, sparse_output=False, return_n_iter=True,
-                gram=None)
-    args.update(kw)
-    return _gpu.sparse_encode_gpu(X, D, **args)
+    return _gpu_encode(X, D, return_n_iter=True, **kw)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
