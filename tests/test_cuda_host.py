@@ -13,9 +13,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from conftest import assert_solves_lasso, make_problem
-from test_gpu_glue import _check_attention_glue, _gpu_arrays, _gpu_encode, _sae_data
+from test_gpu_glue import (
+    AUTOENCODERS,
+    _check_attention_glue,
+    _gpu_arrays,
+    _gpu_encode,
+    _sae_data,
+)
 
-from sparsecode import KLSparseEncoder, SparseAutoencoder, _gpu, sparse_encode
+from sparsecode import SparseAutoencoder, _gpu, sparse_encode
 
 
 @pytest.fixture
@@ -114,14 +120,7 @@ def test_threshold_encoder_kernels(cuda_on_host, mode, split, whiten, dtype):
         assert np.array_equal(out != 0, ref != 0)  # the same entries, ties included
 
 
-@pytest.mark.parametrize("make", [
-    lambda: SparseAutoencoder(16, activation="relu", max_iter=2, random_state=0),
-    lambda: SparseAutoencoder(16, activation="topk", k=3, max_iter=2, random_state=0),
-    lambda: SparseAutoencoder(16, activation="batchtopk", k=3, max_iter=2, random_state=0),
-    lambda: SparseAutoencoder(16, activation="relu", activation_threshold=0.05, max_iter=2,
-                              random_state=0),
-    lambda: KLSparseEncoder(6, max_iter=20, activation_threshold=0.3, random_state=0),
-])
+@pytest.mark.parametrize("make", AUTOENCODERS)
 def test_autoencoder_activation_kernels(cuda_on_host, make):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((50, 10)) * (rng.random((50, 10)) < 0.5)

@@ -304,8 +304,8 @@ def test_glue_threshold_encoder_transform(cpu_backend, monkeypatch, mode, split,
         _gpu.threshold_transform_gpu(est, X[:, :5])
 
 
-@pytest.mark.parametrize("sparse", [False, True])
-@pytest.mark.parametrize("make", [
+# every activation (and activation_threshold) of the autoencoders' transform
+AUTOENCODERS = [
     lambda: SparseAutoencoder(16, activation="relu", max_iter=3, random_state=0),
     lambda: SparseAutoencoder(16, activation="topk", k=3, max_iter=3, random_state=0),
     lambda: SparseAutoencoder(16, activation="batchtopk", k=3, max_iter=3, random_state=0),
@@ -313,7 +313,11 @@ def test_glue_threshold_encoder_transform(cpu_backend, monkeypatch, mode, split,
                               random_state=0),
     lambda: KLSparseEncoder(6, max_iter=20, activation_threshold=0.3, random_state=0),
     lambda: KLSparseEncoder(6, max_iter=20, random_state=0),
-])
+]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("make", AUTOENCODERS)
 def test_glue_autoencoder_transform(cpu_backend, monkeypatch, make, sparse):
     """Both autoencoders' transform on the GPU side (the encoder product with
     the input shift folded in, each activation, activation_threshold) with
