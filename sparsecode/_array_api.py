@@ -9,8 +9,8 @@ and on its device. Where the computation runs:
 
 - numpy, ``scipy.sparse``, lists: on the CPU, as without dispatch;
 - CuPy: the GPU backend where it covers the call (``sparse_encode`` with
-  FISTA, ISTA, OMP or the threshold, every ``transform``, every fit but
-  ThresholdEncoder's), the host for the rest;
+  FISTA, ISTA, OMP or the threshold, every ``transform``, every fit with
+  the settings the GPU covers: ``_gpu_supports``), the host for the rest;
 - another namespace's arrays on the CPU (PyTorch CPU tensors): viewed as
   numpy (no copy where the library allows) for the Numba kernels;
 - another namespace's arrays on another device (a PyTorch CUDA tensor):

@@ -393,7 +393,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
         Data. Any scipy.sparse format; float32 stays float32, other numeric
         types become float64. Fortran order and read-only arrays are fine.
         A CuPy array or ``cupyx.scipy.sparse`` matrix runs on its GPU and the
-        codes come back there (``algorithm`` "auto", "fista", "ista" or
+        codes come back there (``algorithm`` "auto", "fista", "ista", "omp" or
         "threshold" so far; needs the ``gpu`` extra).
 
     dictionary : array-like of shape (n_components, n_features)
