@@ -11,13 +11,18 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy import linalg
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from threadpoolctl import ThreadpoolController
 
 from . import _array_api, _gpu
-from ._dense import Kernels, check_codes_finite, check_gram_finite, check_responses_finite
+from ._dense import (
+    Kernels,
+    check_codes_finite,
+    check_gram_finite,
+    check_responses_finite,
+    warn_failed,
+)
 from ._dense import fista_loop as _fista_loop
 from ._kernels._cd import cd_batch
 from ._kernels._fista import fista_batch, fista_step, gap_batch
@@ -600,14 +605,8 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     check_codes_finite(codes_out, dtype, np)
     if algorithm == "omp":
         warn_dependent(n_failed, n_samples)
-    elif n_failed:
-        warnings.warn(
-            f"sparse_encode(algorithm={algorithm!r}) reached max_iter={max_iter} on "
-            f"{n_failed} of {n_samples} samples before the tolerance; increase "
-            "max_iter or tol.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+    else:
+        warn_failed(algorithm, max_iter, n_failed, n_samples)
 
     if sparse_output and X_was_sparray:
         codes_out = sp.csr_array(codes_out)
