@@ -880,17 +880,21 @@ class SparseAutoencoder(_AutoencoderBase):
                    for name in _PARAMS if not (self.tied and name == "W_dec")}
         return state, moments
 
-    def _step(self, P, moments, Xb, t, dead, rng=None, mask=None):
-        """One Adam step on the minibatch ``Xb``; returns its loss and info."""
+    def _rates(self, t):
+        """Step ``t``'s learning rate and L1 weight (after their warm-ups)
+        and Adam's bias corrections ``1 - beta**t`` (both devices' steps)."""
         lr = self.learning_rate * (min(1.0, t / self.lr_warmup) if self.lr_warmup else 1.0)
         l1 = self.l1 * (min(1.0, t / self.l1_warmup) if self.l1_warmup else 1.0)
+        return lr, l1, 1.0 - self.beta_1**t, 1.0 - self.beta_2**t
+
+    def _step(self, P, moments, Xb, t, dead, rng=None, mask=None):
+        """One Adam step on the minibatch ``Xb``; returns its loss and info."""
+        lr, l1, bias1, bias2 = self._rates(t)
         loss, grads, info = sae_loss_grad(
             P, Xb, activation=self.activation, k=self._k(), l1=l1, aux_k=self._aux_k(),
             aux_coef=self.aux_coef, dead=dead, dropout=self.dropout, rng=rng)
         if self.normalize_decoder:
             project_out_rows(P["W_dec"], grads["W_dec"])
-        bias1 = 1.0 - self.beta_1**t
-        bias2 = 1.0 - self.beta_2**t
         for name, (m1, m2) in moments.items():
             adam_update(P[name].reshape(-1), grads[name].reshape(-1), m1.reshape(-1),
                         m2.reshape(-1), lr, self.beta_1, self.beta_2, self.epsilon, bias1,
@@ -916,28 +920,43 @@ class SparseAutoencoder(_AutoencoderBase):
         return loss
 
     def _epoch_inner(self, X, P, moments, state, rng):
-        n = X.shape[0]
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
-        batch = min(self.batch_size, n)
-        total = 0.0
-        dead_after = self.dead_threshold or state["n_train"]
         # sparse rows stay sparse up to _SPARSE_INPUT_DENSITY (products with
         # them and a rank-one shift); denser ones are densified per minibatch
         # into one reused buffer, where BLAS beats the sparse products
         limit = _SPARSE_INPUT_DENSITY[self.activation]
         densify = sp.issparse(X) and _density(X) > limit
+        batch = min(self.batch_size, X.shape[0])
         buffer = np.empty(batch * X.shape[1], dtype=X.dtype) if densify else None
-        for sl in gen_batches(n, batch):
-            rows = np.sort(order[sl]) if sp.issparse(X) else order[sl]
-            Xb = _dense_rows(X[rows], X.dtype, buffer) if densify else X[rows]
+
+        def rows_of(rows):
+            return _dense_rows(X[rows], X.dtype, buffer) if densify else X[rows]
+
+        def step(Xb, t, dead, mask):
+            return self._step(P, moments, Xb, t, dead, rng, mask)
+
+        return self._epoch_loop(X.shape[0], sp.issparse(X), P, state, rng, rows_of, step,
+                                normalize_rows)
+
+    def _epoch_loop(self, n, sparse, P, state, rng, rows_of, step, normalize):
+        """An epoch's minibatch loop, on either device: the order drawn from
+        ``rng`` (each minibatch's rows sorted when ``X`` is sparse),
+        ``step(rows_of(rows), t, dead, mask)`` on each and the latents'
+        counters after it, then the pruning schedule's step (``normalize``:
+        the device's row normalisation, for a pruned tied decoder). Returns
+        the mean loss."""
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        total = 0.0
+        dead_after = self.dead_threshold or state["n_train"]
+        for sl in gen_batches(n, min(self.batch_size, n)):
+            Xb = rows_of(np.sort(order[sl]) if sparse else order[sl])
             state["t"] += 1
             dead = state["since_fired"] >= dead_after
-            loss, info = self._step(P, moments, Xb, state["t"], dead, rng, state.get("mask"))
+            loss, info = step(Xb, state["t"], dead, state.get("mask"))
             record_step(state, Xb.shape[0], info)
             total += loss * Xb.shape[0]
         _prune_epoch(self, P["W_enc"], state)
         if self.prune is not None and self.tied and self.normalize_decoder:
-            normalize_rows(P["W_dec"])  # the same array: pruning shrank its rows
+            normalize(P["W_dec"])  # the same array: pruning shrank its rows
         return total / n
 
     # ------------------------------------------------------------ fit

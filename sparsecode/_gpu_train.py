@@ -3,7 +3,8 @@ SparseAutoencoder's minibatch steps, and below KLSparseEncoder's loss and
 gradient (its optimiser stays on the host).
 
 The epoch loop, the stopping rule, the initialisation and the bookkeeping
-are the CPU's (``SparseAutoencoder._train``, ``_init_state``, ``_resume``),
+are the CPU's (``SparseAutoencoder._epoch_loop``, ``_rates``, ``_train``,
+``_init_state``, ``_resume``),
 with the same random draws, so a GPU fit follows the CPU fit step for step.
 What differs is the minibatch step, written here against the array API on
 dense minibatches (a CSR minibatch is densified on the GPU, where the
@@ -22,7 +23,6 @@ n_components`` gates for ReLU, ``b x k`` for TopK).
 """
 
 import numpy as np
-from sklearn.utils import gen_batches
 
 from . import _gpu
 from ._base import restore_on_error
@@ -230,8 +230,7 @@ def _step(est, xp, cp, select, P, moments, Xb, t, dead, rng, mask):
     """``SparseAutoencoder._step`` on the GPU (``mask``: the pruning mask)."""
     from ._autoencoder import dropout_scale
 
-    lr = est.learning_rate * (min(1.0, t / est.lr_warmup) if est.lr_warmup else 1.0)
-    l1 = est.l1 * (min(1.0, t / est.l1_warmup) if est.l1_warmup else 1.0)
+    lr, l1, bias1, bias2 = est._rates(t)
 
     def draw(n):  # the CPU's draws from the fit's generator, copied over
         return cp.asarray(dropout_scale(rng, (n,), est.dropout, np.dtype(Xb.dtype)))
@@ -242,8 +241,6 @@ def _step(est, xp, cp, select, P, moments, Xb, t, dead, rng, mask):
         draw=draw, fused=_gpu._BACKEND)
     if est.normalize_decoder:
         project_out_rows(xp, P["W_dec"], grads["W_dec"])
-    bias1 = 1.0 - est.beta_1**t
-    bias2 = 1.0 - est.beta_2**t
     for name, (m1, m2) in moments.items():
         _gpu._BACKEND["adam"](P[name], grads[name], m1, m2, lr, est.beta_1, est.beta_2,
                               est.epsilon, bias1, bias2)
@@ -259,28 +256,19 @@ def _step(est, xp, cp, select, P, moments, Xb, t, dead, rng, mask):
 def _epoch(est, xp, cp, X, sparse, P, moments, state, rng):
     """``SparseAutoencoder._epoch`` on the GPU: the same minibatch order
     (drawn from the host ``rng``), each minibatch dense on the device."""
-    from ._autoencoder import _check_diverged, _prune_epoch, record_step
+    from ._autoencoder import _check_diverged
 
     select = _select(cp)
-    n = X.shape[0]
-    order = rng.permutation(n) if est.shuffle else np.arange(n)
-    batch = min(est.batch_size, n)
-    total = 0.0
-    dead_after = est.dead_threshold or state["n_train"]
-    for sl in gen_batches(n, batch):
-        Xb = _gpu.rows_of(X, np.sort(order[sl]) if sparse else order[sl])
-        if sparse:
-            Xb = cp.ascontiguousarray(Xb.toarray())
-        state["t"] += 1
-        dead = state["since_fired"] >= dead_after
-        loss, info = _step(est, xp, cp, select, P, moments, Xb, state["t"], dead, rng,
-                           state.get("mask"))
-        record_step(state, Xb.shape[0], info)
-        total += loss * Xb.shape[0]
-    _prune_epoch(est, P["W_enc"], state)
-    if est.prune is not None and est.tied and est.normalize_decoder:
-        normalize_rows(xp, P["W_dec"])  # the same array: pruning shrank its rows
-    loss = total / n
+
+    def rows_of(rows):  # (a CSR minibatch densified on the device)
+        Xb = _gpu.rows_of(X, rows)
+        return cp.ascontiguousarray(Xb.toarray()) if sparse else Xb
+
+    def step(Xb, t, dead, mask):
+        return _step(est, xp, cp, select, P, moments, Xb, t, dead, rng, mask)
+
+    loss = est._epoch_loop(X.shape[0], sparse, P, state, rng, rows_of, step,
+                           lambda W: normalize_rows(xp, W))
     # the weights, and the pre-activations of a few rows (finite weights of
     # 1e200 still overflow them)
     head = X[:256]
