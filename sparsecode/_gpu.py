@@ -151,7 +151,13 @@ def _kernel(name, kernel, dtype):
 
 
 def _row_grid(n):
+    """A warp per row."""
     return (max(1, -(-n // _WARPS_PER_BLOCK)),), (32 * _WARPS_PER_BLOCK,)
+
+
+def _entry_grid(size):
+    """A thread per entry."""
+    return (max(1, -(-size // _THREADS)),), (_THREADS,)
 
 
 def _step_gpu(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate):
@@ -183,7 +189,7 @@ def _gap_gpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
 def _threshold_gpu(C, alpha, positive):
     codes = _cupy().empty_like(C)
     _kernel("fista", "threshold", C.dtype)(
-        (max(1, -(-C.size // _THREADS)),), (_THREADS,),
+        *_entry_grid(C.size),
         (C, codes, np.int64(C.size), np.float64(alpha), np.int32(bool(positive))))
     return codes
 
@@ -226,8 +232,7 @@ def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
     use_cut, cut = np.int32(cut is not None), np.float64(0.0 if cut is None else cut)
     if mode in _SHRINK_KINDS:
         _kernel("threshold", "shrink", C.dtype)(
-            (max(1, -(-n * k // _THREADS)),), (_THREADS,),
-            (C, offset, out, np.int64(n), np.int64(k), np.float64(alpha),
+            *_entry_grid(n * k), (C, offset, out, np.int64(n), np.int64(k), np.float64(alpha),
              np.int32(_SHRINK_KINDS[mode]), np.int32(bool(split)), use_cut, cut))
         return out
     work = cp.empty((n, k), dtype=cp.float64)
@@ -319,8 +324,7 @@ def _adam_gpu(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
     arithmetic as the CPU's."""
     size = param.size
     _kernel("autoencoder", "adam_step", param.dtype)(
-        (max(1, -(-size // _THREADS)),), (_THREADS,),
-        (param, grad, m1, m2, np.int64(size), *(np.float64(v) for v in (
+        *_entry_grid(size), (param, grad, m1, m2, np.int64(size), *(np.float64(v) for v in (
             lr, beta1, beta2, eps, bias1, bias2))))
 
 
