@@ -451,17 +451,20 @@ def threshold_transform_gpu(est, X):
                          "which on sparse GPU input would densify X; pass dense input or "
                          "transform on the CPU.")
 
+    # on the device once, for every chunk
+    offset = cp.asarray(offset, dtype=cp.float64)
+    sq_c = cp.asarray(np.einsum("ij,ij->i", D, D)) if triangle else None
+    whiten = None if W is None else (cp.asarray(W), cp.asarray(shift))
+
     def activate(C, rows, sparse):
-        sq_x = sq_c = None
+        sq_x = None
         if triangle:
-            sq_c = cp.asarray(np.einsum("ij,ij->i", D, D))
-            if W is None:
+            if whiten is None:
                 sq_x = _row_sq_norms(cp, rows, sparse)
             else:
-                Xw = rows.astype(cp.float64) @ cp.asarray(W) - cp.asarray(shift)
+                Xw = rows.astype(cp.float64) @ whiten[0] - whiten[1]
                 sq_x = (Xw ** 2).sum(axis=1)
-        return _BACKEND["encode"](C, cp.asarray(offset, dtype=cp.float64), est.mode, alpha,
-                                  split, n_keep, sq_x, sq_c)
+        return _BACKEND["encode"](C, offset, est.mode, alpha, split, n_keep, sq_x, sq_c)
 
     return _transform_rows(est, X, M, est._n_features_out, activate)
 
