@@ -26,39 +26,65 @@ def sources():
     return {path.stem: path.read_text() for path in sorted(HERE.glob("*.cu"))}
 
 
-def _find_nvrtc():
-    """``libnvrtc.so``: from the ``nvidia-cuda-nvrtc-cu12`` wheel, a CUDA
-    toolkit (``CUDA_PATH`` / ``CUDA_HOME``) or the loader's path; None if
-    there is none."""
+def _nvrtc_candidates():
+    """Paths and names ``libnvrtc.so`` may be loaded by: the NVRTC wheels
+    (``nvidia-cuda-nvrtc-cu12`` lays it out as ``nvidia/cuda_nvrtc/lib``,
+    CUDA 13's ``nvidia-cuda-nvrtc`` as ``nvidia/cu13/lib``), a CUDA toolkit
+    (``CUDA_PATH`` / ``CUDA_HOME``), then the loader's path."""
     candidates = []
     for base in sys.path:
-        candidates += glob.glob(os.path.join(base, "nvidia", "cuda_nvrtc", "lib",
-                                             "libnvrtc.so*"))
+        for layout in (("cuda_nvrtc", "lib"), ("cu*", "lib")):
+            candidates += sorted(glob.glob(os.path.join(base, "nvidia", *layout,
+                                                        "libnvrtc.so*")))
     for var in ("CUDA_PATH", "CUDA_HOME"):
         if os.environ.get(var):
             candidates += glob.glob(os.path.join(os.environ[var], "lib64", "libnvrtc.so*"))
-    candidates += ["libnvrtc.so.12", "libnvrtc.so"]
-    for name in candidates:
+    return candidates + ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
+
+
+def nvrtc_version(lib):
+    """``(major, minor)`` of a loaded NVRTC."""
+    major, minor = ctypes.c_int(), ctypes.c_int()
+    lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor))
+    return major.value, minor.value
+
+
+def nvrtc_libraries():
+    """Every NVRTC that loads here, one per major version (the first found
+    of each), by major version: the compile check runs with each, since a
+    CUDA 12 and a CUDA 13 CuPy compile the sources with their own."""
+    found = {}
+    for name in _nvrtc_candidates():
         if "builtins" in os.path.basename(name) or ".alt." in os.path.basename(name):
             continue
         try:
-            return ctypes.CDLL(name)
+            lib = ctypes.CDLL(name)
         except OSError:
             continue
-    return None
+        found.setdefault(nvrtc_version(lib)[0], lib)
+    return dict(sorted(found.items()))
+
+
+def _find_nvrtc():
+    """An NVRTC (the newest found), or None if there is none."""
+    libraries = nvrtc_libraries()
+    return libraries[max(libraries)] if libraries else None
 
 
 class CompileError(RuntimeError):
     """NVRTC refused a source; the message holds its log."""
 
 
-def compile_ptx(source, name="source.cu", arch="compute_90", options=("--std=c++14",)):
+def compile_ptx(source, name="source.cu", arch="compute_90", options=("--std=c++14",),
+                lib=None):
     """Compile ``source`` to PTX with NVRTC through ctypes (no GPU, no CuPy).
 
-    Returns the PTX text; raises :class:`CompileError` with NVRTC's log when
-    the source does not compile, and ``OSError`` when NVRTC is not found.
+    ``lib`` is a loaded NVRTC (one of :func:`nvrtc_libraries`); the newest
+    found by default. Returns the PTX text; raises :class:`CompileError`
+    with NVRTC's log when the source does not compile, and ``OSError`` when
+    NVRTC is not found.
     """
-    lib = _find_nvrtc()
+    lib = _find_nvrtc() if lib is None else lib
     if lib is None:
         raise OSError("NVRTC (libnvrtc.so) not found: pip install nvidia-cuda-nvrtc-cu12")
     prog = ctypes.c_void_p()
