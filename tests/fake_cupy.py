@@ -9,10 +9,18 @@ the CUDA sources themselves.
 ``install(monkeypatch)`` puts ``cupy``, ``cupyx``, ``cupyx.scipy`` and
 ``cupyx.scipy.sparse`` in ``sys.modules`` for one test.
 
-What it does not model: CuPy refuses to turn its arrays into numpy ones
-implicitly (``np.asarray``, a numpy function given a CuPy array); these
-arrays, being numpy's, never refuse. A host round trip the code forgot to
-make explicit passes here and fails on a device.
+What it models of CuPy's refusal of implicit host-device copies: a host
+(numpy) array (a 0-d one too; numpy scalars pass), mixed with CuPy arrays in an
+operator or numpy function (``Z_gpu * w_numpy``), in a ``cupy`` function
+other than ``asarray`` / ``array`` (``cp.concatenate([Z_gpu, w_numpy])``),
+assigned into a CuPy array (``Z_gpu[rows] = w_numpy``) or multiplied with a
+``cupyx`` matrix (``X_gpu @ W_numpy``) is refused with ``TypeError``, as
+CuPy refuses it; and the ``cupyx`` stand-ins' products, transposes and
+conversions stay on the "device" (scipy's would come back as host
+matrices). What it does not model: CuPy also refuses to turn its arrays
+into numpy ones (``np.asarray(Z_gpu)``); these arrays, being numpy's, cannot
+refuse, so a host round trip the code forgot to make explicit there passes
+here and fails on a device.
 """
 
 import functools
@@ -26,11 +34,59 @@ import scipy.sparse as sp
 from sparsecode._cuda import sources
 
 
+def _host(value):
+    """Whether ``value`` is a host array CuPy would refuse beside its own: a
+    numpy array (not a stand-in CuPy one), 0-d too (CuPy takes Python and
+    numpy scalars, ``np.float64(2)``, not ``np.array(2.0)``), also inside a
+    list or tuple."""
+    if isinstance(value, (list, tuple)):
+        return any(_host(v) for v in value)
+    return isinstance(value, np.ndarray) and not isinstance(value, ndarray)
+
+
+def _refuse_host(where, values):
+    if any(_host(v) for v in values):
+        raise TypeError(f"{where}: a host (numpy) array given with CuPy arrays; CuPy makes no "
+                        "implicit host-device copies (move it with cupy.asarray first)")
+
+
+def _from_library():
+    """Whether the caller of the caller is numpy's, scipy's or
+    array_api_compat's own code: the stand-ins' implementations, which may
+    mix freely (the namespaces' entry points check what the code gives)."""
+    return sys._getframe(2).f_globals.get("__name__", "").startswith(
+        ("numpy", "scipy", "array_api_compat"))
+
+
 class ndarray(np.ndarray):
-    """A numpy array standing for a CuPy one (operations keep the type)."""
+    """A numpy array standing for a CuPy one (operations keep the type; a
+    host array mixed in is refused)."""
 
     def get(self):
         return np.array(self)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.get("out", ())
+        if not _from_library():
+            _refuse_host(f"numpy.{ufunc.__name__}", inputs + tuple(out))
+        plain = [i.view(np.ndarray) if isinstance(i, ndarray) else i for i in inputs]
+        if out:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, ndarray) else o
+                                  for o in out)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if out:  # (in place: the arrays given, as numpy returns them)
+            return out[0] if len(out) == 1 else out
+        return _on_device(result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if not _from_library():
+            _refuse_host(f"numpy.{func.__name__}", tuple(args) + tuple(kwargs.values()))
+        return super().__array_function__(func, types, args, kwargs)
+
+    def __setitem__(self, key, value):
+        if not _from_library():
+            _refuse_host("assigning into a CuPy array", (value,))
+        super().__setitem__(key, value)
 
 
 ndarray.__module__ = "cupy._core.core"
@@ -44,28 +100,66 @@ def _on_device(value):
     return value
 
 
-def _returning_device_arrays(f):
+def _returning_device_arrays(f, converts=False):
+    """A numpy function as ``cupy``'s: results on the "device"; host arrays
+    refused unless ``f`` converts them (``asarray``, ``array``)."""
     @functools.wraps(f)
     def wrapped(*args, **kwargs):
+        if not converts:
+            _refuse_host(f"cupy.{getattr(f, '__name__', f)}", tuple(args) +
+                         tuple(kwargs.values()))
         return _on_device(f(*args, **kwargs))
     return wrapped
 
 
-class csr_matrix(sp.csr_matrix):
-    """A scipy CSR matrix standing for a ``cupyx`` one."""
+class _DeviceSparse:
+    """What the ``cupyx`` matrices' stand-ins share: results of their
+    products, transposes and conversions stay on the "device", and a host
+    array given to one of those (from outside numpy / scipy) is refused."""
 
     def get(self):
-        return sp.csr_matrix(self)
-
-    def toarray(self, *args, **kwargs):
-        return _on_device(super().toarray(*args, **kwargs))
+        return getattr(sp, f"{self.format}_matrix")(self)
 
 
-csr_matrix.__module__ = "cupyx.scipy.sparse._csr"
+def _device_method(name):
+    @functools.wraps(getattr(sp.csr_matrix, name))
+    def wrapped(self, *args, **kwargs):
+        if not _from_library():
+            _refuse_host(f"cupyx {self.format}_matrix.{name}", tuple(args) +
+                         tuple(kwargs.values()))
+        # (scipy's method of this format: the next class after this one)
+        return _device_sparse(getattr(super(_DeviceSparse, self), name)(*args, **kwargs))
+    return wrapped
+
+
+for _name in ("__matmul__", "__rmatmul__", "__mul__", "__rmul__", "__add__", "__radd__",
+              "__sub__", "__rsub__", "__truediv__", "__neg__", "__getitem__", "dot",
+              "multiply", "maximum", "minimum", "power", "sum", "mean", "max", "min",
+              "astype", "copy", "tocsr", "tocsc", "tocoo", "transpose", "toarray", "todense",
+              "sorted_indices"):
+    setattr(_DeviceSparse, _name, _device_method(_name))
+
+
+class csr_matrix(_DeviceSparse, sp.csr_matrix):
+    """A scipy CSR matrix standing for a ``cupyx`` one."""
+
+
+class csc_matrix(_DeviceSparse, sp.csc_matrix):
+    """A scipy CSC matrix standing for a ``cupyx`` one (a CSR's transpose)."""
+
+
+class coo_matrix(_DeviceSparse, sp.coo_matrix):
+    """A scipy COO matrix standing for a ``cupyx`` one."""
+
+
+for _cls, _module in ((csr_matrix, "_csr"), (csc_matrix, "_csc"), (coo_matrix, "_coo")):
+    _cls.__module__ = f"cupyx.scipy.sparse.{_module}"
 
 
 def _device_sparse(value):
-    return csr_matrix(value) if sp.issparse(value) else _on_device(value)
+    if sp.issparse(value) and not isinstance(value, _DeviceSparse):
+        return {"csr": csr_matrix, "csc": csc_matrix, "coo": coo_matrix}[value.format](value)
+    return value if sp.issparse(value) else _on_device(value)
 
 
 class _Device:
@@ -102,7 +196,7 @@ def _cupy():
             continue
         value = getattr(np, name)
         if callable(value) and not isinstance(value, (type, np.ufunc)):
-            value = _returning_device_arrays(value)
+            value = _returning_device_arrays(value, converts=name in ("asarray", "array"))
         setattr(cp, name, value)
     cp.ndarray = ndarray
     cp.linalg = types.SimpleNamespace(**{
@@ -123,7 +217,8 @@ def _cupyx_sparse():
     csp.csr_matrix = csr_matrix
     csp.issparse = sp.issparse
     csp.isspmatrix_csr = sp.isspmatrix_csr
-    csp.coo_matrix = sp.coo_matrix
+    csp.csc_matrix = csc_matrix
+    csp.coo_matrix = coo_matrix
     csp.hstack = lambda blocks, format=None: csr_matrix(sp.hstack(blocks, format="csr"))
     return csp
 
@@ -143,8 +238,8 @@ def install(monkeypatch):
 
     compat = array_api_compat.array_namespace(np.empty(0))
     xp = types.SimpleNamespace(**{
-        name: _returning_device_arrays(value) if callable(value) and not isinstance(
-            value, type) else value
+        name: _returning_device_arrays(value, converts=name == "asarray")
+        if callable(value) and not isinstance(value, type) else value
         for name, value in vars(compat).items() if not name.startswith("__")})
     monkeypatch.setattr(_gpu, "_xp", lambda: xp)
     _gpu._module.cache_clear()

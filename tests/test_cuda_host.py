@@ -297,6 +297,40 @@ def test_the_gpu_tests_pass_on_the_host_harness():
     assert int(summary.split(" passed")[0].split()[-1]) >= 100, summary
 
 
+
+def test_stand_in_refuses_host_arrays_mixed_with_device_ones(monkeypatch):
+    """fake_cupy refuses what CuPy refuses, so the runs above would catch a
+    host array the GPU code forgot to move (CuPy makes no implicit
+    host-device copies), and lets through what CuPy takes."""
+    import fake_cupy
+
+    cp, csp = fake_cupy.install(monkeypatch)
+    rng = np.random.default_rng(0)
+    host = rng.standard_normal((4, 3))
+    Z = cp.asarray(host)
+    X = csp.csr_matrix(cp.asarray(np.where(host > 0, host, 0.0)))
+    refused = {
+        "operator": lambda: Z * host,
+        "numpy function": lambda: np.concatenate([Z, host]),
+        "cupy function": lambda: cp.concatenate([Z, host]),
+        "cupy.linalg": lambda: cp.linalg.qr(host),
+        "assignment": lambda: Z.__setitem__(slice(0, 1), host[:1]),
+        "sparse product": lambda: X @ host.T,
+        "sparse multiply": lambda: X.multiply(host),
+        "0-d array": lambda: Z + np.array(1.0),
+    }
+    for what, call in refused.items():
+        with pytest.raises(TypeError, match="host .numpy. array"):
+            call()
+    # what CuPy takes: scalars (numpy's too), cupy.asarray of a host array,
+    # device arrays together; results stay on the device
+    for result in (Z * 2.0, Z * np.float64(2.0), Z + np.sum(host), cp.asarray(host) - Z,
+                   X @ Z.T, X.T @ X, X.multiply(X), X.sum(axis=1), X.T.tocsr().toarray()):
+        assert _gpu.is_gpu_array(result), type(result)
+    Z[0] = 1.0
+    assert type(Z.get()) is np.ndarray and sp.issparse(X.T.get())
+    np.testing.assert_allclose((X.T @ X).toarray().get(), (X.get().T @ X.get()).toarray())
+
 # ------------------------------------------------------- the harness itself
 _BAD = r'''
 extern "C" __global__ void early_exit(double* out) {
