@@ -24,7 +24,9 @@ fit or output: batch OMP; an online DictionaryLearner epoch; ThresholdEncoder's
 whitened k-means fit; SparseAutoencoder training at batch 8192 and its
 transform of one batch; window attention (problem D, n = 10^6, window 256)
 and BigBird. With ``OUT`` set, the table is also written to
-``$OUT/gpu_check.md``.
+``$OUT/gpu_check.md``. Rows are printed (and the table rewritten) as each
+section ends, and a section that raises leaves an ERROR row and lets the
+others run: a device run cut short still returns what it measured.
 
 ``--quick`` runs every check and timing at toy sizes (seconds): a smoke run
 of the script, whose timings mean nothing; tests/test_cuda_host.py runs it
@@ -35,6 +37,7 @@ import argparse
 import os
 import sys
 import time
+import traceback
 from types import SimpleNamespace
 
 import numpy as np
@@ -85,42 +88,72 @@ _SOLVES = {"fista": dict(tol=1e-11, max_iter=50_000), "ista": dict(tol=1e-8, max
            "threshold": dict()}
 
 
+def _error(exc):
+    """An exception as one table cell."""
+    first = (str(exc).splitlines() or [""])[0][:160].replace("|", "/")
+    return f"ERROR {type(exc).__name__}: {first}"
+
+
+def _check_row(lines, label, fmt, dtype, compute):
+    """Append the row of one check: ``compute()`` gives its last three cells
+    (relative error, objective gap, result); an exception becomes an ERROR
+    row (traceback printed) and the other checks still run."""
+    try:
+        cells = compute()
+    except Exception as exc:
+        traceback.print_exc()
+        cells = f"{_error(exc)} | | FAIL"
+    lines.append(f"| {label} | {fmt} | {np.dtype(dtype).name} | {cells} |")
+
+
 def checks(cp, csp, X, D, alpha, rows, sz=FULL):
+    from sparsecode import KLSparseEncoder, SparseAutoencoder, ThresholdEncoder
+
     lines = []
     exact = sparse_encode(X[:rows], D, algorithm="fista", alpha=alpha, **_SOLVES["fista"])
+
+    def device(Xd, fmt):
+        return csp.csr_matrix(cp.asarray(Xd)) if fmt == "csr" else cp.asarray(Xd)
+
+    def relative(gpu, cpu):
+        return np.linalg.norm(gpu - cpu) / max(np.linalg.norm(cpu), 1e-300)
+
+    def lasso(Xd, Dd, fmt, algorithm, init):
+        Xc = sp.csr_matrix(Xd) if fmt == "csr" else Xd
+        kw = dict(algorithm=algorithm, alpha=alpha, **_SOLVES[algorithm])
+        cpu = sparse_encode(Xc, Dd, init=init, **kw)
+        gpu = cp.asnumpy(sparse_encode(device(Xd, fmt), cp.asarray(Dd), init=init, **kw))
+        rel = relative(gpu, cpu)
+        obj = lasso_objective(Xd, Dd, gpu, alpha) / lasso_objective(Xd, Dd, cpu, alpha) - 1
+        limit = 1e-5 if Xd.dtype == np.float32 else 1e-8
+        return f"{rel:.1e} | {obj:+.1e} | {'ok' if rel < limit and obj < limit else 'FAIL'}"
+
+    def omp(Xd, Dd, fmt):
+        # batch OMP, 10 atoms (an L0 method: the codes, not an objective)
+        Xc = sp.csr_matrix(Xd) if fmt == "csr" else Xd
+        kw = dict(algorithm="omp", n_nonzero_coefs=10)
+        cpu = sparse_encode(Xc, Dd, **kw)
+        rel = relative(cp.asnumpy(sparse_encode(device(Xd, fmt), cp.asarray(Dd), **kw)), cpu)
+        limit = 1e-5 if Xd.dtype == np.float32 else 1e-8
+        return f"{rel:.1e} | | {'ok' if rel < limit else 'FAIL'}"
+
+    def transform(est, Xd):
+        # the encoders' transform on the GPU (fitted on the CPU)
+        est.set_params(random_state=0).fit(Xd[:5000])
+        rel = relative(cp.asnumpy(est.transform(cp.asarray(Xd))), est.transform(Xd))
+        limit = 1e-5 if Xd.dtype == np.float32 else 1e-7
+        return f"{rel:.1e} | | {'ok' if rel < limit else 'FAIL'}"
+
     for dtype in (np.float32, np.float64):
         Xd, Dd = X[:rows].astype(dtype), D.astype(dtype)
         for algorithm in ("fista", "ista", "threshold"):
             for fmt in ("dense", "csr"):
-                Xc = sp.csr_matrix(Xd) if fmt == "csr" else Xd
-                Xg = csp.csr_matrix(cp.asarray(Xd)) if fmt == "csr" else cp.asarray(Xd)
-                kw = dict(algorithm=algorithm, alpha=alpha, **_SOLVES[algorithm])
                 warm = algorithm == "ista" and dtype == np.float32
                 init = exact.astype(dtype) if warm else None
-                cpu = sparse_encode(Xc, Dd, init=init, **kw)
-                gpu = cp.asnumpy(sparse_encode(Xg, cp.asarray(Dd), init=init, **kw))
-                rel = np.linalg.norm(gpu - cpu) / max(np.linalg.norm(cpu), 1e-300)
-                obj = (lasso_objective(Xd, Dd, gpu, alpha)
-                       / lasso_objective(Xd, Dd, cpu, alpha) - 1)
-                limit = 1e-5 if dtype == np.float32 else 1e-8
-                ok = rel < limit and obj < limit
-                name = algorithm + (" (warm start)" if warm else "")
-                lines.append(f"| {name} | {fmt} | {np.dtype(dtype).name} | {rel:.1e} | "
-                             f"{obj:+.1e} | {'ok' if ok else 'FAIL'} |")
-        # batch OMP, 10 atoms (an L0 method: the codes, not an objective)
+                _check_row(lines, algorithm + (" (warm start)" if warm else ""), fmt, dtype,
+                           lambda: lasso(Xd, Dd, fmt, algorithm, init))
         for fmt in ("dense", "csr"):
-            Xc = sp.csr_matrix(Xd) if fmt == "csr" else Xd
-            Xg = csp.csr_matrix(cp.asarray(Xd)) if fmt == "csr" else cp.asarray(Xd)
-            kw = dict(algorithm="omp", n_nonzero_coefs=10)
-            cpu = sparse_encode(Xc, Dd, **kw)
-            gpu = cp.asnumpy(sparse_encode(Xg, cp.asarray(Dd), **kw))
-            rel = np.linalg.norm(gpu - cpu) / max(np.linalg.norm(cpu), 1e-300)
-            limit = 1e-5 if dtype == np.float32 else 1e-8
-            lines.append(f"| omp (10 atoms) | {fmt} | {np.dtype(dtype).name} | {rel:.1e} | | "
-                         f"{'ok' if rel < limit else 'FAIL'} |")
-        # the encoders' transform on the GPU (fitted on the CPU)
-        from sparsecode import KLSparseEncoder, SparseAutoencoder, ThresholdEncoder
-
+            _check_row(lines, "omp (10 atoms)", fmt, dtype, lambda: omp(Xd, Dd, fmt))
         encoders = [(f"ThresholdEncoder {mode}",
                      ThresholdEncoder(sz.atoms, mode=mode, split_sign=split, whiten=True,
                                       k=max(1, sz.atoms // 16)))
@@ -135,13 +168,7 @@ def checks(cp, csp, X, D, alpha, rows, sz=FULL):
                                max_iter=2)),
             ("KLSparseEncoder", KLSparseEncoder(sz.atoms // 4, max_iter=20))]
         for name, est in encoders:
-            est.set_params(random_state=0).fit(Xd[:5000])
-            cpu = est.transform(Xd)
-            gpu = cp.asnumpy(est.transform(cp.asarray(Xd)))
-            rel = np.linalg.norm(gpu - cpu) / max(np.linalg.norm(cpu), 1e-300)
-            limit = 1e-5 if dtype == np.float32 else 1e-7
-            lines.append(f"| {name} transform | dense | {np.dtype(dtype).name} | "
-                         f"{rel:.1e} | | {'ok' if rel < limit else 'FAIL'} |")
+            _check_row(lines, f"{name} transform", "dense", dtype, lambda: transform(est, Xd))
     return lines
 
 
@@ -361,27 +388,43 @@ def main(argv=None):
     show_config()
     name = name.decode() if isinstance(name, bytes) else name
     X, D, alpha = problem_a(n_samples=args.signals)
-    out = [f"GPU check on {name}, CuPy {cp.__version__}", "",
-           "| algorithm | input | dtype | relative error | objective gap | result |",
-           "|---|---|---|---:|---:|---|"]
-    out += checks(cp, csp, X, D, alpha, args.check_rows, sz)
-    out += ["", "| timing | GPU | throughput | against cuBLAS | against the CPU | |",
-            "|---|---:|---:|---|---|---|"]
-    out += fista_timing(cp, X, D, alpha, args.cpu_signals, args.cpu_rate)
-    out += omp_timing(cp, X, D, args.cpu_signals)
-    out += dictionary_timing(cp, X, alpha, sz)
-    out += threshold_fit_timing(cp, X, sz)
-    out += sae_timing(cp, X, sz)
-    out += attention_timing(cp, sz)
-    out += ["",
-            "", f"(whole check: {time.perf_counter() - started:.0f} s)"]
-    text = "\n".join(out)
-    print(text)
-    if os.environ.get("OUT"):
-        with open(os.path.join(os.environ["OUT"], "gpu_check.md"), "w") as fh:
-            fh.write(text + "\n")
-    return 1 if "FAIL" in text else 0
+    table = os.path.join(os.environ["OUT"], "gpu_check.md") if os.environ.get("OUT") else None
+    out = []
 
+    def emit(rows):
+        # each section's rows as it ends (a device run cut short by its time
+        # limit keeps what it measured), the table under $OUT rewritten
+        print("\n".join(rows), flush=True)
+        out.extend(rows)
+        if table:
+            with open(table, "w") as fh:
+                fh.write("\n".join(out) + "\n")
+
+    emit([f"GPU check on {name}, CuPy {cp.__version__}", "",
+          "| algorithm | input | dtype | relative error | objective gap | result |",
+          "|---|---|---|---:|---:|---|"])
+    sections = [
+        ("GPU against CPU checks", lambda: checks(cp, csp, X, D, alpha, args.check_rows, sz)),
+        (None, lambda: ["", "| timing | GPU | throughput | against cuBLAS | against the CPU | |",
+                        "|---|---:|---:|---|---|---|"]),
+        ("FISTA timing", lambda: fista_timing(cp, X, D, alpha, args.cpu_signals,
+                                              args.cpu_rate)),
+        ("OMP timing", lambda: omp_timing(cp, X, D, args.cpu_signals)),
+        ("DictionaryLearner timing", lambda: dictionary_timing(cp, X, alpha, sz)),
+        ("ThresholdEncoder fit timing", lambda: threshold_fit_timing(cp, X, sz)),
+        ("SparseAutoencoder timing", lambda: sae_timing(cp, X, sz)),
+        ("attention timing", lambda: attention_timing(cp, sz)),
+    ]
+    for title, section in sections:
+        try:
+            rows = section()
+        except Exception as exc:  # one section's failure must not lose the others
+            traceback.print_exc()
+            rows = [f"| {title} | {_error(exc)} | | | | |"]
+        emit(rows)
+    emit(["", "", f"(whole check: {time.perf_counter() - started:.0f} s)"])
+    text = "\n".join(out)
+    return 1 if "FAIL" in text or "ERROR" in text else 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -247,13 +247,8 @@ def test_canonical_csr_on_the_device(monkeypatch):
 
 
 # ------------------------------------------------- benchmarks/gpu_check.py
-def test_gpu_check_script_runs_through(monkeypatch, capsys):
-    """The device run's one script, benchmarks/gpu_check.py --quick, end to
-    end with CuPy stood in by numpy and the CUDA sources run on the host
-    (fake_cupy.py): every check row present and ok, every timing row
-    printed. (This found the script's first bug before a device was lent:
-    it summed a float, and its float32 lasso checks compared codes that
-    tol=1e-8 does not determine to 1e-5.)"""
+def _gpu_check_module(monkeypatch):
+    """benchmarks/gpu_check.py, loaded with CuPy stood in (fake_cupy.py)."""
     import importlib.util
     from pathlib import Path
 
@@ -264,6 +259,17 @@ def test_gpu_check_script_runs_through(monkeypatch, capsys):
     spec = importlib.util.spec_from_file_location("gpu_check", path)
     gpu_check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_check)
+    return gpu_check
+
+
+def test_gpu_check_script_runs_through(monkeypatch, capsys):
+    """The device run's one script, benchmarks/gpu_check.py --quick, end to
+    end with CuPy stood in by numpy and the CUDA sources run on the host
+    (fake_cupy.py): every check row present and ok, every timing row
+    printed. (This found the script's first bug before a device was lent:
+    it summed a float, and its float32 lasso checks compared codes that
+    tol=1e-8 does not determine to 1e-5.)"""
+    gpu_check = _gpu_check_module(monkeypatch)
     assert gpu_check.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out
@@ -274,6 +280,37 @@ def test_gpu_check_script_runs_through(monkeypatch, capsys):
                 "| window attention", "| BigBird attention"):
         assert row in out, row
 
+
+
+def test_gpu_check_keeps_going_past_a_failing_section(monkeypatch, capsys, tmp_path):
+    """The device run has one try: a check or a timing that raises leaves an
+    ERROR row, the others still run, the table under $OUT holds every row
+    printed, and the exit status says it failed."""
+    gpu_check = _gpu_check_module(monkeypatch)
+    monkeypatch.setenv("OUT", str(tmp_path))
+
+    def encode(X, D, **kw):
+        if kw.get("algorithm") == "omp":
+            raise RuntimeError("planted | failure")
+        return sparse_encode(X, D, **kw)
+
+    def broken_timing(*args):
+        raise MemoryError("planted")
+
+    monkeypatch.setattr(gpu_check, "sparse_encode", encode)
+    monkeypatch.setattr(gpu_check, "omp_timing", broken_timing)
+    for name in ("fista_timing", "dictionary_timing", "threshold_fit_timing", "sae_timing",
+                 "attention_timing"):
+        monkeypatch.setattr(gpu_check, name, lambda *args, name=name: [f"| {name} | done |"])
+    assert gpu_check.main(["--quick", "--check-rows", "20"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("| omp (10 atoms) |") == 4 and out.count("planted / failure") == 4, out
+    assert "| OMP timing | ERROR MemoryError: planted |" in out
+    assert out.count(" ok |") >= 20  # the other checks ran and passed
+    for name in ("fista_timing", "dictionary_timing", "attention_timing"):
+        assert f"| {name} | done |" in out
+    table = (tmp_path / "gpu_check.md").read_text()
+    assert "| OMP timing | ERROR" in table and "(whole check:" in table
 
 def test_the_gpu_tests_pass_on_the_host_harness():
     """tests/test_gpu.py, the GPU tests a device run executes, here with CuPy
