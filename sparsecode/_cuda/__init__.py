@@ -33,7 +33,7 @@ def _nvrtc_candidates():
     (``CUDA_PATH`` / ``CUDA_HOME``), then the loader's path."""
     candidates = []
     for base in sys.path:
-        for layout in (("cuda_nvrtc", "lib"), ("cu*", "lib")):
+        for layout in (("cuda_nvrtc", "lib"), ("cu[0-9]*", "lib")):
             candidates += sorted(glob.glob(os.path.join(base, "nvidia", *layout,
                                                         "libnvrtc.so*")))
     for var in ("CUDA_PATH", "CUDA_HOME"):
@@ -59,9 +59,10 @@ def nvrtc_libraries():
             continue
         try:
             lib = ctypes.CDLL(name)
-        except OSError:
+            major = nvrtc_version(lib)[0]
+        except (OSError, AttributeError):  # (not there; not an NVRTC)
             continue
-        found.setdefault(nvrtc_version(lib)[0], lib)
+        found.setdefault(major, lib)
     return dict(sorted(found.items()))
 
 
