@@ -9,18 +9,25 @@ the CUDA sources themselves.
 ``install(monkeypatch)`` puts ``cupy``, ``cupyx``, ``cupyx.scipy`` and
 ``cupyx.scipy.sparse`` in ``sys.modules`` for one test.
 
-What it models of CuPy's refusal of implicit host-device copies: a host
-(numpy) array (a 0-d one too; numpy scalars pass), mixed with CuPy arrays in an
-operator or numpy function (``Z_gpu * w_numpy``), in a ``cupy`` function
-other than ``asarray`` / ``array`` (``cp.concatenate([Z_gpu, w_numpy])``),
-assigned into a CuPy array (``Z_gpu[rows] = w_numpy``) or multiplied with a
-``cupyx`` matrix (``X_gpu @ W_numpy``) is refused with ``TypeError``, as
-CuPy refuses it; and the ``cupyx`` stand-ins' products, transposes and
-conversions stay on the "device" (scipy's would come back as host
-matrices). What it does not model: CuPy also refuses to turn its arrays
-into numpy ones (``np.asarray(Z_gpu)``); these arrays, being numpy's, cannot
-refuse, so a host round trip the code forgot to make explicit there passes
-here and fails on a device.
+What it models of CuPy's refusal of implicit host-device copies (CuPy
+takes Python and numpy scalars beside its arrays, not numpy arrays, 0-d
+ones included): a host array is refused (``TypeError``) in an operator or
+numpy function with CuPy arrays (``Z_gpu * w_numpy``), in a ``cupy``
+function or ufunc other than the conversions (``cp.concatenate([Z_gpu,
+w_numpy])``, ``cp.exp(w_numpy)``; ``cp.asarray`` takes it), in
+``ndarray.dot``, in a ``cupyx`` matrix's constructor (``csr_matrix`` of a
+scipy matrix is a copy to the device and passes) or product (``X_gpu @
+W_numpy``), and assigned into a CuPy array (``ValueError``, as CuPy's
+``fill``; a 0-d one passes). Results stay on the "device": the ``cupyx``
+stand-ins' products, transposes and conversions, their ``data`` /
+``indices`` / ``indptr``, and full reductions (0-d arrays, as CuPy's, not
+numpy scalars). Calls made inside numpy, scipy and array_api_compat are
+exempt (they are the stand-ins' implementations). It refuses a little more
+than CuPy (``cp.sum`` of a host array, say) and less in corners (a host
+``out=`` or ``where=`` of an ndarray method), and it cannot refuse to turn
+its arrays into numpy ones (``np.asarray(Z_gpu)``, which CuPy refuses):
+these arrays, being numpy's, cannot, so a host round trip the code forgot
+to make explicit there passes here and fails on a device.
 """
 
 import functools
@@ -44,18 +51,27 @@ def _host(value):
     return isinstance(value, np.ndarray) and not isinstance(value, ndarray)
 
 
-def _refuse_host(where, values):
+def _refuse_host(where, values, error=TypeError):
     if any(_host(v) for v in values):
-        raise TypeError(f"{where}: a host (numpy) array given with CuPy arrays; CuPy makes no "
-                        "implicit host-device copies (move it with cupy.asarray first)")
+        raise error(f"{where}: a host (numpy) array given with CuPy arrays; CuPy makes no "
+                    "implicit host-device copies (move it with cupy.asarray first)")
+
+
+# frames passed over on the way to the code that made a call: this module's
+# own, and numpy's dispatcher where it is written in Python (numpy < 1.25)
+_PASSED = ("fake_cupy", "numpy._core.overrides", "numpy.core.overrides")
 
 
 def _from_library():
-    """Whether the caller of the caller is numpy's, scipy's or
-    array_api_compat's own code: the stand-ins' implementations, which may
-    mix freely (the namespaces' entry points check what the code gives)."""
-    return sys._getframe(2).f_globals.get("__name__", "").startswith(
-        ("numpy", "scipy", "array_api_compat"))
+    """Whether the code that called the caller (past this module's frames)
+    is numpy's, scipy's or array_api_compat's own: the stand-ins'
+    implementations, which may mix freely (the namespaces' entry points
+    check what the code gives)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__") in _PASSED:
+        frame = frame.f_back
+    module = frame.f_globals.get("__name__", "") if frame is not None else ""
+    return module == "numpy" or module.startswith(("numpy.", "scipy.", "array_api_compat"))
 
 
 class ndarray(np.ndarray):
@@ -84,9 +100,14 @@ class ndarray(np.ndarray):
         return super().__array_function__(func, types, args, kwargs)
 
     def __setitem__(self, key, value):
-        if not _from_library():
-            _refuse_host("assigning into a CuPy array", (value,))
+        if not _from_library() and not (isinstance(value, np.ndarray) and value.ndim == 0):
+            _refuse_host("assigning into a CuPy array", (value,), error=ValueError)
         super().__setitem__(key, value)
+
+    def dot(self, b, out=None):
+        if not _from_library():
+            _refuse_host("cupy.ndarray.dot", (b, out))
+        return _on_device(super().dot(b, out=out))
 
 
 ndarray.__module__ = "cupy._core.core"
@@ -95,6 +116,8 @@ ndarray.__module__ = "cupy._core.core"
 def _on_device(value):
     if isinstance(value, np.ndarray) and not isinstance(value, ndarray):
         return value.view(ndarray)
+    if isinstance(value, np.generic):  # CuPy's reductions give 0-d arrays
+        return np.asarray(value).view(ndarray)
     if isinstance(value, tuple):
         return tuple(_on_device(v) for v in value)
     return value
@@ -112,13 +135,61 @@ def _returning_device_arrays(f, converts=False):
     return wrapped
 
 
+# the cupy functions that take host arrays (conversions, properties)
+_CONVERTS = ("asarray", "array", "asanyarray", "ndim", "shape", "size", "result_type",
+             "isscalar")
+
+
+class _DeviceUfunc:
+    """A numpy ufunc as ``cupy``'s: host arrays refused, results on the
+    "device"."""
+
+    def __init__(self, ufunc):
+        self._ufunc, self.__name__ = ufunc, ufunc.__name__
+
+    def __call__(self, *args, **kwargs):
+        _refuse_host(f"cupy.{self.__name__}", args + tuple(kwargs.values()))
+        return _on_device(self._ufunc(*args, **kwargs))
+
+    def __getattr__(self, name):  # reduce, outer, nin, ...
+        value = getattr(self._ufunc, name)
+        return _returning_device_arrays(value) if callable(value) else value
+
+
 class _DeviceSparse:
     """What the ``cupyx`` matrices' stand-ins share: results of their
     products, transposes and conversions stay on the "device", and a host
     array given to one of those (from outside numpy / scipy) is refused."""
 
+    def __init__(self, arg1, *args, **kwargs):
+        if not _from_library():  # (a scipy matrix passes: a copy to the device)
+            _refuse_host(f"cupyx.scipy.sparse.{self.format}_matrix", (arg1,))
+        super().__init__(arg1, *args, **kwargs)
+
     def get(self):
         return getattr(sp, f"{self.format}_matrix")(self)
+
+
+def _device_attribute(name):
+    """``data`` / ``indices`` / ``indptr``: device arrays (kept as numpy's
+    underneath, for scipy's compiled routines)."""
+    key = f"_host_{name}"
+
+    def get(self):
+        try:
+            value = self.__dict__[key]
+        except KeyError:
+            raise AttributeError(name) from None
+        return _on_device(value)
+
+    def set(self, value):
+        self.__dict__[key] = value.view(np.ndarray) if isinstance(value, ndarray) else value
+
+    return property(get, set)
+
+
+for _name in ("data", "indices", "indptr"):
+    setattr(_DeviceSparse, _name, _device_attribute(_name))
 
 
 def _device_method(name):
@@ -195,8 +266,10 @@ def _cupy():
         if name.startswith("_"):
             continue
         value = getattr(np, name)
-        if callable(value) and not isinstance(value, (type, np.ufunc)):
-            value = _returning_device_arrays(value, converts=name in ("asarray", "array"))
+        if isinstance(value, np.ufunc):
+            value = _DeviceUfunc(value)
+        elif callable(value) and not isinstance(value, type):
+            value = _returning_device_arrays(value, converts=name in _CONVERTS)
         setattr(cp, name, value)
     cp.ndarray = ndarray
     cp.linalg = types.SimpleNamespace(**{

@@ -348,23 +348,35 @@ def test_stand_in_refuses_host_arrays_mixed_with_device_ones(monkeypatch):
     X = csp.csr_matrix(cp.asarray(np.where(host > 0, host, 0.0)))
     refused = {
         "operator": lambda: Z * host,
+        "0-d array": lambda: Z + np.array(1.0),
+        "host times a reduction": lambda: host * Z.sum(),
         "numpy function": lambda: np.concatenate([Z, host]),
         "cupy function": lambda: cp.concatenate([Z, host]),
+        "cupy ufunc": lambda: cp.exp(host),
         "cupy.linalg": lambda: cp.linalg.qr(host),
-        "assignment": lambda: Z.__setitem__(slice(0, 1), host[:1]),
+        "ndarray.dot": lambda: Z.dot(host.T),
         "sparse product": lambda: X @ host.T,
         "sparse multiply": lambda: X.multiply(host),
-        "0-d array": lambda: Z + np.array(1.0),
+        "sparse from host arrays": lambda: csp.coo_matrix(
+            (host[0], (np.arange(3), np.arange(3))), shape=(3, 3)),
+        "sparse from a host dense": lambda: csp.csr_matrix(host),
+        "sparse arrays": lambda: np.diff(X.indptr) + np.ones(4, dtype=X.indptr.dtype),
     }
     for what, call in refused.items():
         with pytest.raises(TypeError, match="host .numpy. array"):
             call()
-    # what CuPy takes: scalars (numpy's too), cupy.asarray of a host array,
-    # device arrays together; results stay on the device
+            pytest.fail(what)
+    with pytest.raises(ValueError, match="host .numpy. array"):  # CuPy's fill refuses
+        Z[:1] = host[:1]
+    # what CuPy takes: scalars (numpy's too), a 0-d array assigned, cupy.asarray
+    # of a host array, a scipy matrix copied to the device, device arrays
+    # together; results stay on the device
+    Z[0] = np.array(1.0)
+    Z[1] = np.float64(2.0)
     for result in (Z * 2.0, Z * np.float64(2.0), Z + np.sum(host), cp.asarray(host) - Z,
+                   cp.exp(Z), Z.sum(), Z.max(), X.data, X.indptr, csp.csr_matrix(sp.eye(3)),
                    X @ Z.T, X.T @ X, X.multiply(X), X.sum(axis=1), X.T.tocsr().toarray()):
         assert _gpu.is_gpu_array(result), type(result)
-    Z[0] = 1.0
     assert type(Z.get()) is np.ndarray and sp.issparse(X.T.get())
     np.testing.assert_allclose((X.T @ X).toarray().get(), (X.get().T @ X.get()).toarray())
 
