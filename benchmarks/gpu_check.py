@@ -89,27 +89,42 @@ _SOLVES = {"fista": dict(tol=1e-11, max_iter=50_000), "ista": dict(tol=1e-8, max
 
 
 def _error(exc):
-    """An exception as one table cell."""
-    first = (str(exc).splitlines() or [""])[0][:160].replace("|", "/")
-    return f"ERROR {type(exc).__name__}: {first}"
-
-
-def _check_row(lines, label, fmt, dtype, compute):
-    """Append the row of one check: ``compute()`` gives its last three cells
-    (relative error, objective gap, result); an exception becomes an ERROR
-    row (traceback printed) and the other checks still run."""
+    """An exception as one table cell (its first line of text)."""
     try:
-        cells = compute()
+        text = str(exc)
+    except Exception:  # (an exception whose text itself fails)
+        text = "<unprintable>"
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return f"ERROR {type(exc).__name__}: {first[:160].replace('|', '/')}"
+
+
+def _guarded(compute):
+    """``compute()``, or an ERROR cell (traceback printed) if it raises: one
+    failed check must not take the timing in its row, or the rows after
+    it, with it."""
+    try:
+        return compute()
     except Exception as exc:
         traceback.print_exc()
-        cells = f"{_error(exc)} | | FAIL"
-    lines.append(f"| {label} | {fmt} | {np.dtype(dtype).name} | {cells} |")
+        return f"{_error(exc)} FAIL"
 
 
-def checks(cp, csp, X, D, alpha, rows, sz=FULL):
+def checks(cp, csp, X, D, alpha, rows, sz=FULL, emit=None):
+    """The GPU-against-CPU checks: each row passed to ``emit`` as it is done
+    (and returned); a check that raises gives an ERROR row."""
     from sparsecode import KLSparseEncoder, SparseAutoencoder, ThresholdEncoder
 
     lines = []
+
+    def _check_row(lines, label, fmt, dtype, compute):
+        # compute() gives the last three cells: relative error, objective gap, result
+        cells = _guarded(compute)
+        if cells.startswith("ERROR"):
+            cells = cells[:-len(" FAIL")] + " | | FAIL"
+        row = f"| {label} | {fmt} | {np.dtype(dtype).name} | {cells} |"
+        lines.append(row)
+        if emit is not None:
+            emit([row])
     exact = sparse_encode(X[:rows], D, algorithm="fista", alpha=alpha, **_SOLVES["fista"])
 
     def device(Xd, fmt):
@@ -200,18 +215,21 @@ def sae_timing(cp, X, sz=FULL):
     for _ in range(3):
         sae.transform(batch)
     t_cpu = (time.perf_counter() - start) / 3
-    small = X[:sz.sae_small]
-    check = dict(params, batch_size=256, max_iter=2, k=8, aux_k=16, dead_threshold=2000)
-    ref = SparseAutoencoder(sz.sae_small_latents, **check).fit(small)
-    got = SparseAutoencoder(sz.sae_small_latents, **check).fit(cp.asarray(small))
-    rel = max(np.linalg.norm(getattr(got, a) - getattr(ref, a)) / np.linalg.norm(getattr(ref, a))
-              for a in ("encoder_weights_", "components_"))
-    ok = "ok" if rel < 1e-6 else "FAIL"
+
+    def check():
+        small = X[:sz.sae_small]
+        same = dict(params, batch_size=256, max_iter=2, k=8, aux_k=16, dead_threshold=2000)
+        ref = SparseAutoencoder(sz.sae_small_latents, **same).fit(small)
+        got = SparseAutoencoder(sz.sae_small_latents, **same).fit(cp.asarray(small))
+        rel = max(np.linalg.norm(getattr(got, a) - getattr(ref, a))
+                  / np.linalg.norm(getattr(ref, a)) for a in ("encoder_weights_", "components_"))
+        return f"float64 fit against the CPU's: {rel:.1e} {'ok' if rel < 1e-6 else 'FAIL'}"
+
     name = f"SparseAutoencoder({m:,}, topk {sz.sae_k})"
     return [f"| {name} training epoch, {X32.shape[0]:,} rows, batch {batch_size:,}, "
             f"float32 | {t_fit_gpu:.2f} s | {X32.shape[0] / t_fit_gpu:,.0f} samples/s | | "
             f"CPU {t_fit_cpu:.1f} s (from {cpu_rows:,} rows): {t_fit_cpu / t_fit_gpu:.0f}x | "
-            f"float64 fit against the CPU's: {rel:.1e} {ok} |",
+            f"{_guarded(check)} |",
             f"| {name} transform, batch {batch_size:,}, float32 | "
             f"{t_gpu * 1e3:.2f} ms | {batch_size / t_gpu:,.0f} samples/s | | "
             f"CPU {t_cpu * 1e3:.1f} ms: "
@@ -235,15 +253,18 @@ def dictionary_timing(cp, X, alpha, sz=FULL):
     start = time.perf_counter()
     ref = DictionaryLearner(**params).fit(X32[:cpu_rows])
     t_cpu = (time.perf_counter() - start) * X32.shape[0] / cpu_rows
-    same = DictionaryLearner(**params).fit(Xg[:cpu_rows])  # the CPU's rows and order
-    steps = len(ref.objective_)
-    gap = max(abs(a / b - 1) for a, b in zip(same.objective_, ref.objective_))
-    ok = "ok" if gap < 1e-3 else "FAIL"
+
+    def check():
+        same = DictionaryLearner(**params).fit(Xg[:cpu_rows])  # the CPU's rows and order
+        gap = max(abs(a / b - 1) for a, b in zip(same.objective_, ref.objective_))
+        return (f"objectives of {len(ref.objective_)} steps against the CPU's: {gap:.1e} "
+                f"{'ok' if gap < 1e-3 else 'FAIL'}")
+
     return [f"| DictionaryLearner({sz.atoms}, online, FISTA) epoch, {X32.shape[0]:,} rows, "
             f"batch {sz.dl_batch:,}, "
             f"float32 | {t_gpu:.2f} s | {X32.shape[0] / t_gpu:,.0f} samples/s | | "
             f"CPU {t_cpu:.1f} s (from {cpu_rows:,} rows): {t_cpu / t_gpu:.0f}x | "
-            f"objectives of {steps} steps against the CPU's: {gap:.1e} {ok} |"]
+            f"{_guarded(check)} |"]
 
 
 def threshold_fit_timing(cp, X, sz=FULL):
@@ -263,19 +284,23 @@ def threshold_fit_timing(cp, X, sz=FULL):
     start = time.perf_counter()
     ThresholdEncoder(**params).fit(X32[:cpu_rows])
     t_cpu = (time.perf_counter() - start) * X32.shape[0] / cpu_rows
-    small = X[:cpu_rows]
-    ref = ThresholdEncoder(**params).fit(small)
-    got = ThresholdEncoder(**params).fit(cp.asarray(small))
-    rel = np.linalg.norm(got.components_ - ref.components_) / np.linalg.norm(ref.components_)
-    # (a label flipped on a near-tie by the products' rounding would show as
-    # a FAIL here with the objectives still close: both are printed)
-    obj = got.objective_[-1] / ref.objective_[-1] - 1
-    ok = "ok" if rel < 1e-7 and got.n_iter_ == ref.n_iter_ else "FAIL"
+
+    def check():
+        small = X[:cpu_rows]
+        ref = ThresholdEncoder(**params).fit(small)
+        got = ThresholdEncoder(**params).fit(cp.asarray(small))
+        rel = np.linalg.norm(got.components_ - ref.components_) / np.linalg.norm(ref.components_)
+        # (a label flipped on a near-tie by the products' rounding would show
+        # as a FAIL here with the objectives still close: both are printed)
+        obj = got.objective_[-1] / ref.objective_[-1] - 1
+        ok = "ok" if rel < 1e-7 and got.n_iter_ == ref.n_iter_ else "FAIL"
+        return f"float64 fit against the CPU's: atoms {rel:.1e}, objective {obj:+.1e} {ok}"
+
     return [f"| ThresholdEncoder({sz.atoms}, whitened spherical k-means, {est.n_iter_} "
             f"iterations) fit, {X32.shape[0]:,} rows, float32 | {t_gpu:.2f} s | "
             f"{X32.shape[0] * est.n_iter_ / t_gpu:,.0f} row-iterations/s | | "
             f"CPU {t_cpu:.1f} s (from {cpu_rows:,} rows): {t_cpu / t_gpu:.0f}x | "
-            f"float64 fit against the CPU's: atoms {rel:.1e}, objective {obj:+.1e} {ok} |"]
+            f"{_guarded(check)} |"]
 
 
 def fista_timing(cp, X, D, alpha, cpu_signals, cpu_rate):
@@ -346,21 +371,25 @@ def attention_timing(cp, sz=FULL, d=64):
             ("BigBird attention", SparseAttentionTransformer(
                 "bigbird", window=w // 2, block_size=w // 4, n_random=3, global_tokens=2,
                 random_state=0), n // 10)):
-        est.fit(X[:1000])
-        head = X[:sz.attention_head]
-        ref = est.transform(head)
-        got = cp.asnumpy(est.transform(cp.asarray(head)))
-        rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
-        Xg = cp.asarray(X[:m])
-        t_gpu, _ = _timed(cp, lambda: est.transform(Xg), repeats=2)
-        start = time.perf_counter()
-        est.transform(X[:m])
-        t_cpu = time.perf_counter() - start
-        ok = "ok" if rel < 1e-5 else "FAIL"
-        lines.append(f"| {name}, {m:,} tokens, d = {d}, float32 | {t_gpu:.3f} s | "
-                     f"{m / t_gpu:,.0f} tokens/s | | CPU {t_cpu:.2f} s: {t_cpu / t_gpu:.0f}x | "
-                     f"check on {head.shape[0]:,} tokens: {rel:.1e} {ok} |")
+        lines.append(f"| {name}, {m:,} tokens, d = {d}, float32 | " + _guarded(
+            lambda: _attention_row(cp, est, X, m, sz.attention_head)) + " |")
     return lines
+
+
+def _attention_row(cp, est, X, m, n_head):
+    est.fit(X[:1000])
+    head = X[:n_head]
+    ref = est.transform(head)
+    got = cp.asnumpy(est.transform(cp.asarray(head)))
+    rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+    Xg = cp.asarray(X[:m])
+    t_gpu, _ = _timed(cp, lambda: est.transform(Xg), repeats=2)
+    start = time.perf_counter()
+    est.transform(X[:m])
+    t_cpu = time.perf_counter() - start
+    ok = "ok" if rel < 1e-5 else "FAIL"
+    return (f"{t_gpu:.3f} s | {m / t_gpu:,.0f} tokens/s | | CPU {t_cpu:.2f} s: "
+            f"{t_cpu / t_gpu:.0f}x | check on {head.shape[0]:,} tokens: {rel:.1e} {ok}")
 
 
 def main(argv=None):
@@ -397,14 +426,21 @@ def main(argv=None):
         print("\n".join(rows), flush=True)
         out.extend(rows)
         if table:
-            with open(table, "w") as fh:
-                fh.write("\n".join(out) + "\n")
+            try:
+                with open(table, "w") as fh:
+                    fh.write("\n".join(out) + "\n")
+            except OSError as exc:  # (the printed rows are still there)
+                print(f"could not write {table}: {exc}", flush=True)
 
     emit([f"GPU check on {name}, CuPy {cp.__version__}", "",
           "| algorithm | input | dtype | relative error | objective gap | result |",
           "|---|---|---|---:|---:|---|"])
+    def run_checks():
+        checks(cp, csp, X, D, alpha, args.check_rows, sz, emit)
+        return []  # (each row emitted as it was done)
+
     sections = [
-        ("GPU against CPU checks", lambda: checks(cp, csp, X, D, alpha, args.check_rows, sz)),
+        ("GPU against CPU checks", run_checks),
         (None, lambda: ["", "| timing | GPU | throughput | against cuBLAS | against the CPU | |",
                         "|---|---:|---:|---|---|---|"]),
         ("FISTA timing", lambda: fista_timing(cp, X, D, alpha, args.cpu_signals,

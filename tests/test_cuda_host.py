@@ -289,9 +289,15 @@ def test_gpu_check_keeps_going_past_a_failing_section(monkeypatch, capsys, tmp_p
     gpu_check = _gpu_check_module(monkeypatch)
     monkeypatch.setenv("OUT", str(tmp_path))
 
+    class Unprintable(Exception):
+        def __str__(self):
+            raise ValueError("no text")
+
     def encode(X, D, **kw):
         if kw.get("algorithm") == "omp":
-            raise RuntimeError("planted | failure")
+            raise RuntimeError("\nplanted | failure")
+        if kw.get("algorithm") == "threshold":
+            raise Unprintable()
         return sparse_encode(X, D, **kw)
 
     def broken_timing(*args):
@@ -302,13 +308,15 @@ def test_gpu_check_keeps_going_past_a_failing_section(monkeypatch, capsys, tmp_p
     for name in ("fista_timing", "dictionary_timing", "threshold_fit_timing", "sae_timing",
                  "attention_timing"):
         monkeypatch.setattr(gpu_check, name, lambda *args, name=name: [f"| {name} | done |"])
-    assert gpu_check.main(["--quick", "--check-rows", "20"]) == 1
+    assert gpu_check.main(["--quick"]) == 1
     out = capsys.readouterr().out
     assert out.count("| omp (10 atoms) |") == 4 and out.count("planted / failure") == 4, out
+    assert out.count("ERROR Unprintable: <unprintable> | | FAIL |") == 4, out
     assert "| OMP timing | ERROR MemoryError: planted |" in out
-    assert out.count(" ok |") >= 20  # the other checks ran and passed
+    assert out.count(" ok |") == 32 - 8, out  # the other checks ran and passed
     for name in ("fista_timing", "dictionary_timing", "attention_timing"):
         assert f"| {name} | done |" in out
+    assert out.index("| omp (10 atoms) |") < out.index("| fista_timing | done |")
     table = (tmp_path / "gpu_check.md").read_text()
     assert "| OMP timing | ERROR" in table and "(whole check:" in table
 
