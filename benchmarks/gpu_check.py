@@ -125,6 +125,7 @@ def checks(cp, csp, X, D, alpha, rows, sz=FULL, emit=None):
         lines.append(row)
         if emit is not None:
             emit([row])
+
     exact = sparse_encode(X[:rows], D, algorithm="fista", alpha=alpha, **_SOLVES["fista"])
 
     def device(Xd, fmt):
