@@ -451,22 +451,22 @@ def threshold_transform_gpu(est, X):
                          "which on sparse GPU input would densify X; pass dense input or "
                          "transform on the CPU.")
 
-    # on the device once, for every chunk
-    offset = cp.asarray(offset, dtype=cp.float64)
-    sq_c = cp.asarray(np.einsum("ij,ij->i", D, D)) if triangle else None
-    whiten = None if W is None else (cp.asarray(W), cp.asarray(shift))
+    with _device(X):  # the constants on X's device, once for every chunk
+        offset = cp.asarray(offset, dtype=cp.float64)
+        sq_c = cp.asarray(np.einsum("ij,ij->i", D, D)) if triangle else None
+        whiten = (cp.asarray(W), cp.asarray(shift)) if triangle and W is not None else None
 
-    def activate(C, rows, sparse):
-        sq_x = None
-        if triangle:
-            if whiten is None:
-                sq_x = _row_sq_norms(cp, rows, sparse)
-            else:
-                Xw = rows.astype(cp.float64) @ whiten[0] - whiten[1]
-                sq_x = (Xw ** 2).sum(axis=1)
-        return _BACKEND["encode"](C, offset, est.mode, alpha, split, n_keep, sq_x, sq_c)
+        def activate(C, rows, sparse):
+            sq_x = None
+            if triangle:
+                if whiten is None:
+                    sq_x = _row_sq_norms(cp, rows, sparse)
+                else:
+                    Xw = rows.astype(cp.float64) @ whiten[0] - whiten[1]
+                    sq_x = (Xw ** 2).sum(axis=1)
+            return _BACKEND["encode"](C, offset, est.mode, alpha, split, n_keep, sq_x, sq_c)
 
-    return _transform_rows(est, X, M, est._n_features_out, activate)
+        return _transform_rows(est, X, M, est._n_features_out, activate)
 
 
 def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero_coefs,
@@ -554,12 +554,14 @@ def autoencoder_transform_gpu(est, X, P=None, threshold=None, sparse_output=None
     alpha = 0.0
     if activation == "batchtopk" and threshold is not None:
         alpha = float(threshold)
+    with _device(X):  # the offset on X's device, once for every chunk
+        offset = cp.asarray(offset)
 
-    def activate(C, rows, sparse):
-        return _BACKEND["encode"](C, cp.asarray(offset), mode, alpha, False, n_keep, None,
-                                  None, est.activation_threshold)
+        def activate(C, rows, sparse):
+            return _BACKEND["encode"](C, offset, mode, alpha, False, n_keep, None, None,
+                                      est.activation_threshold)
 
-    return _transform_rows(est, X, W.T, W.shape[0], activate, sparse_output)
+        return _transform_rows(est, X, W.T, W.shape[0], activate, sparse_output)
 
 
 def attention_transform_gpu(est, X, lengths=None):
