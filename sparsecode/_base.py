@@ -103,7 +103,8 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """
         check_is_fitted(self)
         if _gpu.is_gpu_array(X):
-            return self._transform_gpu(_gpu.check_device(self) and X)
+            _gpu.check_device(self)
+            return self._transform_gpu(X)
         X = validate_data(self, X, accept_sparse=True, dtype=[np.float64, np.float32],
                           reset=False)
         if getattr(self, "device", None) == "gpu":

@@ -536,7 +536,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
             return validate_data(self, X, accept_sparse="csr",
                                  dtype=[np.float64, np.float32], reset=reset)
         _gpu.check_device(self)  # (refused before the settings are judged)
-        if self.method == "ksvd" or self.fit_algorithm not in ("auto", "fista", "ista"):
+        if not self._gpu_supports("fit"):
             raise ValueError(
                 f"DictionaryLearner(method={self.method!r}, fit_algorithm="
                 f"{self.fit_algorithm!r}) learns on the CPU only so far: on CuPy input use "
