@@ -69,10 +69,16 @@ class Rows:
     """
 
     def __init__(self, X, mean=None, W=None):
-        self.sparse = sp.issparse(X)
-        self.X = canonical_csr(X) if self.sparse else X
+        self.sparse, self.X = self._canonical(X)
         self.W = W
         self.shift = None if W is None else mean @ W
+
+    @staticmethod
+    def _canonical(X):
+        """``(is_sparse, X)``, a sparse ``X`` without duplicate or unsorted
+        entries."""
+        sparse = sp.issparse(X)
+        return sparse, canonical_csr(X) if sparse else X
 
     def subset(self, idx):
         out = type(self).__new__(type(self))
@@ -184,11 +190,10 @@ class DeviceRows(Rows):
     precision: float64 responses for the seeding and the threshold, the
     assignments from products in ``X``'s dtype."""
 
-    def __init__(self, X, mean=None, W=None):
-        self.sparse = _gpu._sparse().issparse(X)
-        self.X = _gpu.canonical_csr(X) if self.sparse else X
-        self.W = W
-        self.shift = None if W is None else mean @ W
+    @staticmethod
+    def _canonical(X):
+        sparse = _gpu._sparse().issparse(X)
+        return sparse, _gpu.canonical_csr(X) if sparse else X
 
     def _take(self, idx):
         return self.X[idx] if isinstance(idx, slice) else _gpu.rows_of(self.X, idx)
