@@ -197,20 +197,18 @@ def adam_update(xp, param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
 
 
 def _row_norms_sq(xp, W):
-    return xp.sum(W * W, axis=1)
+    """The rows' squared norms, 1 in place of 0 (a zero row stays as it is)."""
+    nrm = xp.sum(W * W, axis=1)
+    return xp.where(nrm > 0, nrm, xp.ones_like(nrm))
 
 
 def project_out_rows(xp, W, G):
     """``G[j] -= (G[j].W[j] / ||W[j]||^2) W[j]``, in place."""
-    nrm = _row_norms_sq(xp, W)
-    safe = xp.where(nrm > 0, nrm, xp.ones_like(nrm))
-    G[...] = G - (xp.sum(G * W, axis=1) / safe)[:, None] * W
+    G[...] = G - (xp.sum(G * W, axis=1) / _row_norms_sq(xp, W))[:, None] * W
 
 
 def normalize_rows(xp, W):
-    nrm = _row_norms_sq(xp, W)
-    W[...] = W * xp.where(nrm > 0, 1.0 / xp.sqrt(xp.where(nrm > 0, nrm, xp.ones_like(nrm))),
-                          xp.ones_like(nrm))[:, None]
+    W[...] = W * (1.0 / xp.sqrt(_row_norms_sq(xp, W)))[:, None]
 
 
 def soft_threshold_inplace(xp, W, t):
