@@ -116,7 +116,7 @@ def checks(cp, csp, X, D, alpha, rows, sz=FULL, emit=None):
 
     lines = []
 
-    def _check_row(lines, label, fmt, dtype, compute):
+    def _check_row(label, fmt, dtype, compute):
         # compute() gives the last three cells: relative error, objective gap, result
         cells = _guarded(compute)
         if cells.startswith("ERROR"):
@@ -166,10 +166,10 @@ def checks(cp, csp, X, D, alpha, rows, sz=FULL, emit=None):
             for fmt in ("dense", "csr"):
                 warm = algorithm == "ista" and dtype == np.float32
                 init = exact.astype(dtype) if warm else None
-                _check_row(lines, algorithm + (" (warm start)" if warm else ""), fmt, dtype,
+                _check_row(algorithm + (" (warm start)" if warm else ""), fmt, dtype,
                            lambda: lasso(Xd, Dd, fmt, algorithm, init))
         for fmt in ("dense", "csr"):
-            _check_row(lines, "omp (10 atoms)", fmt, dtype, lambda: omp(Xd, Dd, fmt))
+            _check_row("omp (10 atoms)", fmt, dtype, lambda: omp(Xd, Dd, fmt))
         encoders = [(f"ThresholdEncoder {mode}",
                      ThresholdEncoder(sz.atoms, mode=mode, split_sign=split, whiten=True,
                                       k=max(1, sz.atoms // 16)))
@@ -184,7 +184,7 @@ def checks(cp, csp, X, D, alpha, rows, sz=FULL, emit=None):
                                max_iter=2)),
             ("KLSparseEncoder", KLSparseEncoder(sz.atoms // 4, max_iter=20))]
         for name, est in encoders:
-            _check_row(lines, f"{name} transform", "dense", dtype, lambda: transform(est, Xd))
+            _check_row(f"{name} transform", "dense", dtype, lambda: transform(est, Xd))
     return lines
 
 
