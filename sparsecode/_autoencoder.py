@@ -30,7 +30,6 @@ from . import _gpu
 from ._array_api import array_api_method
 from ._base import restore_on_error
 from ._chunks import encode_rows, map_chunks, rows_per_chunk
-from ._encode import _effective_threads, _numba_threads, blas_limit
 from ._kernels._autoencoder import (
     adam_update,
     codes_times_csr,
@@ -57,9 +56,25 @@ from ._kernels._autoencoder import (
     zero_below,
 )
 from ._kernels._threshold import soft_encode
+from ._threads import _effective_threads, blas_limit, kernel_threads, run_blocks
 from ._validation import IntInterval, validate_data
 
 _PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec")
+
+# Entries per thread below which a kernel call stays on the calling thread:
+# handing a block to a pool thread costs tens of microseconds.
+_MIN_BLOCK_ENTRIES = 1 << 14
+
+
+def _rows(kernel, n, *args, width=1):
+    """``kernel(*args, start, stop)`` over ``range(n)`` (rows of ``width``
+    entries) on the kernel threads; the rows are independent."""
+    return run_blocks(kernel, n, *args, min_rows=max(1, _MIN_BLOCK_ENTRIES // max(width, 1)))
+
+
+def _normalize_rows(W):
+    """Rows of ``W`` to unit norm, in place (zero rows stay zero)."""
+    _rows(normalize_rows, W.shape[0], W, width=W.shape[1])
 
 
 def _dense_rows(X, dtype, buffer=None):
@@ -107,8 +122,8 @@ class _Codes:
         """``S W (+ bias)`` for the ``b`` rows of the codes ``S``."""
         out = np.empty((b, W.shape[1]), dtype=W.dtype)
         with_bias = bias is not None
-        csr_decode(self.indptr, self.idx, self.val, W, bias if with_bias else W[0],
-                   with_bias, out)
+        _rows(csr_decode, b, self.indptr, self.idx, self.val, W, bias if with_bias else W[0],
+              with_bias, out, width=W.shape[1])
         return out
 
     def transpose_times(self, coef, Y):
@@ -116,7 +131,8 @@ class _Codes:
         pattern and values ``coef``."""
         out = np.zeros((self.m, Y.shape[1]), dtype=Y.dtype)
         sums = np.zeros(self.m, dtype=np.float64)
-        csc_accumulate(self.t_indptr, self.t_rows, self.t_pos, coef, Y, out, sums)
+        _rows(csc_accumulate, self.m, self.t_indptr, self.t_rows, self.t_pos, coef, Y, out, sums,
+              width=Y.shape[1])
         return out, sums
 
     def fired(self):
@@ -129,10 +145,8 @@ def _select_topk(pre, k, mask=None):
     b, m = pre.shape
     idx = np.empty((b, k), dtype=np.int64)
     val = np.empty((b, k), dtype=pre.dtype)
-    n_blocks = max(1, min(b, 4 * 8))
-    work = np.empty((n_blocks, m))
-    topk_select(pre, k, mask if mask is not None else np.ones(m, dtype=bool),
-                mask is not None, idx, val, work)
+    _rows(topk_select, b, pre, k, mask if mask is not None else np.ones(m, dtype=bool),
+          mask is not None, idx, val, width=m)
     indptr = np.arange(0, b * k + 1, k, dtype=np.int64)
     return _Codes(indptr, idx.ravel(), val.ravel(), m)
 
@@ -140,12 +154,12 @@ def _select_topk(pre, k, mask=None):
 def _select_above(pre, threshold):
     b, m = pre.shape
     counts = np.empty(b, dtype=np.int64)
-    count_above(pre, threshold, counts)
+    _rows(count_above, b, pre, threshold, counts, width=m)
     indptr = np.zeros(b + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     idx = np.empty(indptr[-1], dtype=np.int64)
     val = np.empty(indptr[-1], dtype=pre.dtype)
-    fill_above(pre, threshold, indptr, idx, val)
+    _rows(fill_above, b, pre, threshold, indptr, idx, val, width=m)
     return _Codes(indptr, idx, val, m)
 
 
@@ -196,8 +210,8 @@ class _Centred:
         X = self.X
         out = np.empty((codes.m, X.shape[1]), dtype=X.dtype)
         sums = np.empty(codes.m)
-        codes_times_csr(codes.t_indptr, codes.t_rows, codes.t_pos, coef, X.indptr, X.indices,
-                        X.data, self.b_dec, out, sums)
+        _rows(codes_times_csr, codes.m, codes.t_indptr, codes.t_rows, codes.t_pos, coef,
+              X.indptr, X.indices, X.data, self.b_dec, out, sums, width=X.shape[1])
         return out, sums
 
     def residual(self, X_hat, start=0):
@@ -314,12 +328,14 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
         if not need_grad:
             return loss, None, info
         g_val = np.empty_like(codes.val)
-        csr_row_dots(codes.indptr, codes.idx, R, W_dec, keep / b, codes.val, g_val)
+        _rows(csr_row_dots, b, codes.indptr, codes.idx, R, W_dec, keep / b, codes.val, g_val,
+              width=R.shape[1])
         g_W_dec, _ = codes.transpose_times(codes.val * (1.0 / b), R)
         g_W_enc, g_b_enc = Xc.codes_times(codes, g_val)
         if aux is not None:
             g_aux = np.empty_like(aux.val)
-            csr_row_dots(aux.indptr, aux.idx, R_aux, W_dec, aux_coef / b, aux.val, g_aux)
+            _rows(csr_row_dots, b, aux.indptr, aux.idx, R_aux, W_dec, aux_coef / b, aux.val,
+                  g_aux, width=R_aux.shape[1])
             g_W_dec += aux.transpose_times(aux.val * (aux_coef / b), R_aux)[0]
             g_W_enc_aux, g_b_enc_aux = Xc.codes_times(aux, g_aux)
             g_W_enc += g_W_enc_aux
@@ -860,7 +876,7 @@ class SparseAutoencoder(_AutoencoderBase):
         m = self.n_components
         dtype = X.dtype
         W_dec = rng.standard_normal((m, d)).astype(dtype)
-        normalize_rows(W_dec)
+        _normalize_rows(W_dec)
         # at most 16 Mi entries densified for the median (wide tf-idf rows)
         size = min(n, 10_000, max(1, (1 << 24) // d))
         sub = _gpu.host_rows(X, rng.choice(n, size=size, replace=False))
@@ -894,14 +910,15 @@ class SparseAutoencoder(_AutoencoderBase):
             P, Xb, activation=self.activation, k=self._k(), l1=l1, aux_k=self._aux_k(),
             aux_coef=self.aux_coef, dead=dead, dropout=self.dropout, rng=rng)
         if self.normalize_decoder:
-            project_out_rows(P["W_dec"], grads["W_dec"])
+            W_dec = P["W_dec"]
+            _rows(project_out_rows, W_dec.shape[0], W_dec, grads["W_dec"], width=W_dec.shape[1])
         for name, (m1, m2) in moments.items():
-            adam_update(P[name].reshape(-1), grads[name].reshape(-1), m1.reshape(-1),
-                        m2.reshape(-1), lr, self.beta_1, self.beta_2, self.epsilon, bias1,
-                        bias2)
+            _rows(adam_update, P[name].size, P[name].reshape(-1), grads[name].reshape(-1),
+                  m1.reshape(-1), m2.reshape(-1), lr, self.beta_1, self.beta_2, self.epsilon,
+                  bias1, bias2)
         _sparsify(P["W_enc"], lr * self.weight_l1, mask)
         if self.normalize_decoder:
-            normalize_rows(P["W_dec"])
+            _normalize_rows(P["W_dec"])
         return loss, info
 
     def _epoch(self, X, P, moments, state, rng):
@@ -935,7 +952,7 @@ class SparseAutoencoder(_AutoencoderBase):
             return self._step(P, moments, Xb, t, dead, rng, mask)
 
         return self._epoch_loop(X.shape[0], sp.issparse(X), P, state, rng, rows_of, step,
-                                normalize_rows)
+                                _normalize_rows)
 
     def _epoch_loop(self, n, sparse, P, state, rng, rows_of, step, normalize):
         """An epoch's minibatch loop, on either device: the order drawn from
@@ -1486,7 +1503,7 @@ class KLSparseEncoder(_AutoencoderBase):
             # serial Numba kernels; BLAS on one thread (per row block on the
             # dense route; the sparse Gram route runs on one thread); on the
             # GPU, X's device current
-            with _numba_threads(1, 1), (_gpu._device(X64) if gpu else nullcontext()):
+            with kernel_threads(1, 1), (_gpu._device(X64) if gpu else nullcontext()):
                 if self.solver == "lbfgs":
                     theta, curve, n_iter = self._lbfgs(theta, X64)
                 else:
@@ -1550,8 +1567,8 @@ class KLSparseEncoder(_AutoencoderBase):
                     scale = dropout_scale(rng, (len(rows), m), self.dropout, np.dtype(np.float64))
                 loss, grad, _ = self._loss(theta, Xb, scale)
                 t += 1
-                adam_update(theta, grad, m1, m2, self.learning_rate, 0.9, 0.999, 1e-8,
-                            1 - 0.9**t, 1 - 0.999**t)
+                _rows(adam_update, theta.size, theta, grad, m1, m2, self.learning_rate, 0.9,
+                      0.999, 1e-8, 1 - 0.9**t, 1 - 0.999**t)
                 _sparsify(W1, self.learning_rate * self.weight_l1, state.get("mask"))
                 total += loss * len(rows)
             _prune_epoch(self, W1, state)

@@ -3,20 +3,19 @@ a serial Numba epilogue that releases the GIL.
 
 This is the shape of the feed-forward encoders and of k-means: the GEMM
 leaves a chunk's responses in cache and the epilogue reads them from there,
-so the responses of all of ``X`` never exist at once. Python threads, not
-``prange``, run the chunks: BLAS and Numba then never hold two thread pools
-whose idle workers spin against each other on a small machine.
+so the responses of all of ``X`` never exist at once. The chunks run on the
+kernels' one thread pool (``_threads.pool``) with BLAS capped at one thread
+inside each, so two pools never spin against each other on a small machine.
 """
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._encode import _effective_threads, blas_limit
 from ._kernels._threshold import count_nonzero_rows, fill_csr
+from ._threads import _effective_threads, blas_limit, pool
 
 # Responses per chunk: 64 Ki entries (512 KiB in float64) stay in a core's
 # L2 (1 MiB here) between the GEMM that writes them and the kernel that reads
@@ -50,29 +49,14 @@ def gemm_into(scratch, A, B, dtype):
     return np.matmul(A, B, out=out)
 
 
-_POOL = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool():
-    """One pool of idle worker threads for the process (starting threads cost
-    about 1 ms per call here, more than encoding the digits); made anew in a
-    forked child, which inherits the object but not its threads."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid():
-            size = _effective_threads(-1)
-            _POOL = (os.getpid(), ThreadPoolExecutor(size, thread_name_prefix="sparsecode"))
-        return _POOL[1]
-
-
 def map_chunks(n_samples, rows, work, n_jobs=None):
     """Call ``work(start, stop, scratch)`` over consecutive row chunks of at
     most ``rows`` rows, with BLAS capped to one thread; ``scratch`` is a
     per-thread :class:`Scratch`. Each of up to ``n_jobs`` threads (``None``:
-    Numba's thread count) takes one contiguous range of whole chunks, so
-    that it writes (and first touches) its own part of the output, and the
-    chunks do not depend on ``n_jobs``. Returns the results in chunk order."""
+    the count in force, :func:`sparsecode._threads.current_threads`) takes
+    one contiguous range of whole chunks, so that it writes (and first
+    touches) its own part of the output, and the chunks do not depend on
+    ``n_jobs``. Returns the results in chunk order."""
     n_chunks = -(-n_samples // rows) if n_samples else 0
     threads = max(1, min(_effective_threads(n_jobs), n_chunks))
     scratch = Scratch()
@@ -88,7 +72,7 @@ def map_chunks(n_samples, rows, work, n_jobs=None):
         if threads == 1:
             return run(0)
         # the calling thread takes the first range while the pool runs the rest
-        futures = [_pool().submit(run, t) for t in range(1, threads)]
+        futures = [pool().submit(run, t) for t in range(1, threads)]
         try:
             first = run(0)
         finally:

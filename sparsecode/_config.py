@@ -31,35 +31,23 @@ def _gpu_status():
     return f"yes ({n} device(s), 0: {name})"
 
 
-def _numba_threading():
-    import numba
-    from numba import njit, prange
-
-    @njit(parallel=True)
-    def _touch(a):
-        for i in prange(a.shape[0]):
-            a[i] += 1.0
-
-    import numpy as np
-
-    _touch(np.zeros(2))
-    return numba.threading_layer(), numba.get_num_threads()
-
-
 def config_info():
     """The facts ``show_config`` prints, as a dict."""
     from threadpoolctl import threadpool_info
 
+    from ._compile import cache_location
+    from ._threads import current_threads
     from ._version import __version__
 
-    layer, threads = _numba_threading()
     return {
         "sparsecode": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in _PACKAGES},
-        "numba_threading_layer": layer,
-        "numba_threads": threads,
+        # the kernels run on sparsecode's own thread pool (_threads.py), not
+        # on Numba's threading layer, which is never started
+        "kernel_threads": current_threads(),
+        "numba_cache": "{} ({})".format(*cache_location()),
         "blas": [
             {key: info.get(key) for key in ("internal_api", "version", "num_threads",
                                             "threading_layer", "architecture")}
@@ -70,8 +58,8 @@ def config_info():
 
 
 def show_config(file=None):
-    """Print versions, the Numba threading layer, the BLAS in use and whether
-    a GPU is usable.
+    """Print versions, the kernels' thread count, where Numba caches them,
+    the BLAS in use and whether a GPU is usable.
 
     Parameters
     ----------
@@ -85,8 +73,9 @@ def show_config(file=None):
     print("packages:", file=out)
     for name, version in info["packages"].items():
         print(f"  {name:<14} {version or 'not installed'}", file=out)
-    print(f"numba threading layer: {info['numba_threading_layer']} "
-          f"({info['numba_threads']} threads)", file=out)
+    print(f"kernel threads: {info['kernel_threads']} (NUMBA_NUM_THREADS sets the default)",
+          file=out)
+    print(f"Numba cache: {info['numba_cache']}", file=out)
     print("BLAS / OpenMP libraries:", file=out)
     for lib in info["blas"]:
         print("  " + ", ".join(f"{k}={v}" for k, v in lib.items() if v is not None), file=out)

@@ -1,19 +1,15 @@
 """``sparse_encode``: validation, Gram / covariance, algorithm dispatch and
 chunking over samples. The solvers themselves live in ``sparsecode._kernels``."""
 
-import threading
 import warnings
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import array_api_compat.numpy
-import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy import linalg
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from threadpoolctl import ThreadpoolController
 
 from . import _array_api, _gpu
 from ._dense import (
@@ -33,6 +29,7 @@ from ._kernels._threshold import (
     row_sq_norms_sparse,
     threshold_batch,
 )
+from ._threads import kernel_threads, run_blocks
 from ._validation import ANY_INT, IntInterval
 
 ALGORITHMS = ("auto", "lars", "cd", "fista", "ista", "omp", "threshold")
@@ -50,70 +47,9 @@ _CHUNK_ENTRIES = 1 << 19
 _GEMM_DENSITY = 0.5
 
 # Sample blocks per thread and chunk: enough to even out uneven per-sample cost
-# under static scheduling, few enough that each block's workspaces pay off.
+# (the threads take blocks as they come free), few enough that each block's
+# workspaces pay off.
 _BLOCKS_PER_THREAD = 4
-
-
-def _effective_threads(n_jobs):
-    available = numba.config.NUMBA_NUM_THREADS
-    if n_jobs == 0:
-        raise ValueError("n_jobs == 0 has no meaning: use None or -1 for all threads, "
-                         "or a positive count.")
-    if n_jobs is None:
-        return available
-    if n_jobs < 0:
-        return max(1, available + 1 + n_jobs)
-    return min(n_jobs, available)
-
-
-_CONTROLLER = None
-_BLAS_LOCK = threading.Lock()
-_BLAS_HOLDERS = 0
-_BLAS_LIMITER = None
-
-
-@contextmanager
-def blas_limit(threads):
-    """Context capping BLAS to ``threads`` (None: no cap). OpenBLAS workers
-    spin for a while after each call, and on a 2-core machine a spinning
-    worker takes a core from the Numba kernels that run next.
-
-    The cap is process-wide, so it is counted: the first caller to enter sets
-    it and the last to leave restores it, whatever the threads the calls come
-    from (saving and restoring per call left BLAS on one thread for good
-    after two overlapping calls). While calls overlap, the first one's cap
-    holds; this module only ever asks for 1.
-    """
-    global _CONTROLLER, _BLAS_HOLDERS, _BLAS_LIMITER
-    if threads is None:
-        yield
-        return
-    with _BLAS_LOCK:
-        if _BLAS_HOLDERS == 0:
-            if _CONTROLLER is None:
-                _CONTROLLER = ThreadpoolController()
-            _BLAS_LIMITER = _CONTROLLER.limit(limits=threads, user_api="blas")
-        _BLAS_HOLDERS += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_HOLDERS -= 1
-            if _BLAS_HOLDERS == 0:
-                _BLAS_LIMITER.restore_original_limits()
-                _BLAS_LIMITER = None
-
-
-@contextmanager
-def _numba_threads(n_jobs, blas_threads):
-    """Run the Numba kernels on ``n_jobs`` threads, BLAS on ``blas_threads``."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(_effective_threads(n_jobs))
-    try:
-        with blas_limit(blas_threads):
-            yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 # "auto" takes coordinate descent below this dictionary coherence (the mean
@@ -194,15 +130,10 @@ def _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
     C = np.array(cov, dtype=np.float64, order="C")
     Z = np.array(init, dtype=np.float64, order="C")
     # One thread pool at a time: BLAS does the products, the fused kernels run
-    # on one thread. Both pools at once on 2 cores spin against each other
-    # (measured 16.4 s against 3.2 s on 4000 samples of problem A).
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        return _fista_loop(C, Z, sq_norms, gram, inv_lip, alpha, positive, accelerate,
-                           max_iter, tol, xp=array_api_compat.numpy, kernels=CPU_KERNELS)
-    finally:
-        numba.set_num_threads(threads)
+    # serially between them. Both pools at once on 2 cores spin against each
+    # other (measured 16.4 s against 3.2 s on 4000 samples of problem A).
+    return _fista_loop(C, Z, sq_norms, gram, inv_lip, alpha, positive, accelerate,
+                       max_iter, tol, xp=array_api_compat.numpy, kernels=CPU_KERNELS)
 
 
 def _gap_cpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
@@ -250,7 +181,7 @@ def warn_dependent(n_failed, n_samples):
 
 def _threshold_cpu(C, alpha, positive):
     codes = np.empty_like(C)
-    threshold_batch(C, alpha, positive, codes)
+    threshold_batch(C, alpha, positive, codes, 0, C.shape[0])
     return codes
 
 
@@ -264,24 +195,39 @@ def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
     """Solve one chunk into ``out`` (C-contiguous, ``cov``'s shape); returns
     ``(n_iter, n_failed)``."""
     n, k = cov.shape
+    if algorithm != "threshold" and cov.dtype != np.float64:
+        # The solvers work in float64 whatever the data (DESIGN.md), and take
+        # float64 only: one compiled signature each, so float32 data costs no
+        # second compilation (seconds each, benchmarks/README.md, "Time to
+        # first result"). The copies are one chunk's, at most 4 MiB.
+        codes = np.empty((n, k))
+        result = _solve_chunk(algorithm, cov.astype(np.float64), sq_norms, gram, alpha=alpha,
+                              positive=positive, n_nonzero=n_nonzero, omp_tol=omp_tol,
+                              max_iter=max_iter, tol=tol, init=init, max_active=max_active,
+                              inv_lip=inv_lip, fista_path=fista_path, out=codes)
+        out[:] = codes
+        return result
     n_iter = np.zeros(n, dtype=np.int64)
     # a few sample blocks per thread balance uneven per-sample cost; each block
     # allocates its workspaces once
-    n_blocks = max(1, min(n, _BLOCKS_PER_THREAD * numba.get_num_threads()))
+
+    def rows(kernel, *args):
+        return run_blocks(kernel, n, *args, blocks_per_thread=_BLOCKS_PER_THREAD)
+
     if algorithm == "threshold":
-        threshold_batch(cov, alpha, positive, out)
+        rows(threshold_batch, cov, alpha, positive, out)
         return n_iter, 0
     if algorithm == "omp":
         out[:] = 0
-        return n_iter, omp_batch(cov, sq_norms, gram, n_nonzero, omp_tol, out, n_iter, n_blocks)
+        return n_iter, rows(omp_batch, cov, sq_norms, gram, n_nonzero, omp_tol, out, n_iter)
     if algorithm == "lars":
         out[:] = 0
-        return n_iter, lars_batch(cov, gram, alpha, positive, max_iter, max_active, out,
-                                  n_iter, n_blocks)
+        return n_iter, rows(lars_batch, cov, gram, alpha, positive, max_iter, max_active, out,
+                            n_iter)
     init = np.zeros((n, k)) if init is None else np.ascontiguousarray(init, dtype=np.float64)
     if algorithm == "cd":
-        return n_iter, cd_batch(cov, sq_norms, gram, alpha, positive, max_iter, tol, init, out,
-                                n_iter, n_blocks)
+        return n_iter, rows(cd_batch, cov, sq_norms, gram, alpha, positive, max_iter, tol, init,
+                            out, n_iter)
     accelerate = algorithm == "fista"
     if fista_path == "auto":
         # share of atoms whose correlation already beats alpha: a cheap proxy
@@ -293,8 +239,8 @@ def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
                                             accelerate, max_iter, tol, init)
         out[:] = codes
         return n_iter, failed
-    return n_iter, fista_batch(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
-                               max_iter, tol, init, out, n_iter, n_blocks)
+    return n_iter, rows(fista_batch, cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
+                        max_iter, tol, init, out, n_iter)
 
 
 def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol,
@@ -595,7 +541,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     # Only the (F)ISTA GEMM path spends its time in BLAS; elsewhere BLAS makes
     # a few products and its idle workers must not spin beside the kernels.
     blas_threads = None if algorithm in ("fista", "ista") else 1
-    with _numba_threads(n_jobs, blas_threads):
+    with kernel_threads(n_jobs, blas_threads):
         codes_out, n_iter, n_failed = _encode(
             X, dictionary, algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,
             n_nonzero=n_nonzero, omp_tol=omp_tol, max_iter=max_iter, tol=tol, init=init,

@@ -41,7 +41,8 @@ from sklearn.utils.validation import check_is_fitted
 from . import _attention, _dictionary
 from ._base import lasso_objective, restore_on_error
 from ._dictionary import code_statistics, worst_rows
-from ._encode import _numba_threads, sparse_encode
+from ._encode import sparse_encode
+from ._threads import kernel_threads
 from ._validation import IntInterval
 
 __all__ = ["DictionaryLearner", "SparseAttentionTransformer", "transform"]
@@ -160,7 +161,7 @@ def _encode_block(X, D64, params, init):
     X = _check_block(X)
     D = D64.astype(X.dtype, copy=False)
     gram = D64 @ D64.T
-    with _numba_threads(1, 1):
+    with kernel_threads(1, 1):
         return sparse_encode(X, D, gram=gram, init=init, n_jobs=1, **params)
 
 
@@ -485,7 +486,7 @@ def transform(estimator, X):
 
 
 def _transform_block(X, estimator):
-    with _numba_threads(1, 1):
+    with kernel_threads(1, 1):
         return estimator.transform(X)
 
 
@@ -629,7 +630,7 @@ class _Overlap:
 
     def __call__(self, X, block_info=None):
         est = _attention.SparseAttentionTransformer.transform
-        with _numba_threads(1, 1):
+        with kernel_threads(1, 1):
             out = est(self.estimator, X)
         if self.reach == 0 or block_info is None:
             return out

@@ -456,7 +456,7 @@ def test_reassociated_row_dots_match_numpy():
         indptr = np.arange(0, 19, 3)
         gate = np.where(np.arange(18) % 4 == 0, 0.0, 1.0).astype(dtype)
         out = np.empty(18, dtype=dtype)
-        csr_row_dots(indptr, idx, R, W, 0.5, gate, out)
+        csr_row_dots(indptr, idx, R, W, 0.5, gate, out, 0, R.shape[0])
         rows = np.repeat(np.arange(6), 3)
         ref = 0.5 * np.einsum("ij,ij->i", R[rows].astype(np.float64), W[idx].astype(np.float64))
         ref[gate == 0] = 0.0

@@ -18,7 +18,7 @@ def test_show_config_names_the_runtime():
     buf = io.StringIO()
     sparsecode.show_config(file=buf)
     text = buf.getvalue()
-    for word in ("numpy", "scikit-learn", "numba", "numba threading layer", "BLAS", "GPU usable"):
+    for word in ("numpy", "scikit-learn", "numba", "kernel threads", "BLAS", "GPU usable"):
         assert word in text
     assert "openblas" in text.lower() or "mkl" in text.lower() or "blis" in text.lower()
 

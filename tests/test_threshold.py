@@ -131,7 +131,10 @@ def test_threads_give_identical_features(mode):
     ref = enc.transform(X)
     np.testing.assert_array_equal(enc.set_params(n_jobs=2).transform(X), ref)
     # chunks split the rows: the result does not depend on where they fall
-    np.testing.assert_array_equal(enc.transform(X[1234:]), ref[1234:])
+    # (up to rounding: the chunks' GEMMs then have other row counts, which
+    # BLAS may block apart)
+    np.testing.assert_allclose(enc.transform(X[1234:]), ref[1234:], rtol=1e-12,
+                               atol=1e-12 * np.abs(ref).max())
 
 
 def _blas_threads():
@@ -163,6 +166,7 @@ def test_concurrent_transforms_match_serial_and_restore_blas():
 
 def test_chunk_failure_waits_for_every_chunk_and_restores_blas():
     from sparsecode._chunks import map_chunks
+    from sparsecode._threads import _available
 
     before = _blas_threads()
     done = []
@@ -176,8 +180,9 @@ def test_chunk_failure_waits_for_every_chunk_and_restores_blas():
     with pytest.raises(RuntimeError, match="chunk 0"):
         map_chunks(100, 10, work, n_jobs=2)
     # the caller's range stopped at its failed chunk; the worker's range had
-    # finished by the time the call raised
-    assert sorted(done) == [50, 60, 70, 80, 90]
+    # finished by the time the call raised (n_jobs is capped at the kernels'
+    # threads, NUMBA_NUM_THREADS: with one, the caller's range is every chunk)
+    assert sorted(done) == ([50, 60, 70, 80, 90] if _available() >= 2 else [])
     assert _blas_threads() == before
 
 

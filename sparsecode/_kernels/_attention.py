@@ -16,6 +16,8 @@ threads whose BLAS is capped to one thread (see ``sparsecode._chunks``).
 import numpy as np
 from numba import njit
 
+from . import helper
+
 _NEG_INF = -np.inf
 
 
@@ -59,7 +61,7 @@ def exp_shifted(x, m, out, bits):
         out[j] *= scale[j]
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def _sum8(x):
     """Sum with eight accumulators (independent chains, and a fixed order,
     so the result does not depend on the compiler)."""
@@ -82,7 +84,7 @@ def _sum8(x):
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def _max8(x):
     """Maximum with eight independent chains (one chain waits on each
     comparison: 1.3 ns per score)."""
@@ -143,7 +145,7 @@ def band_softmax(S, bias, has_bias, lo, hi, sums, lse, work, bits):
         lse[t] = m + np.log(total)
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@helper(fastmath={"reassoc", "contract"})
 def _dot(Q, i, K, j):
     """``Q[i] . K[j]`` in float64. Reassociation lets LLVM vectorise the sum
     (26 ns for d = 64 in order, as one chain of dependent additions; 5 ns
@@ -155,7 +157,7 @@ def _dot(Q, i, K, j):
     return s
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def random_key(r, g, half, dilation, causal, is_glob):
     """Whether key ``g`` of a random block is query ``r``'s through that
     block: not later (if causal), not global, not in the window (those keys
@@ -297,7 +299,7 @@ def merge_lse(out_a, lse_a, out_b, lse_b):
 # ``g`` a key's, ``o`` the sequence's first row.
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def in_window(r, g, half, dilation, causal):
     """Whether key ``g`` lies in query ``r``'s 1-D window: ``|g - r|`` at most
     ``half * dilation`` and a multiple of ``dilation``; ``g <= r`` if causal."""

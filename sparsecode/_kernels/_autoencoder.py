@@ -2,78 +2,77 @@
 or per batch, products with codes held as CSR (``indptr``, ``idx``, ``val``)
 that cost ``nnz * d`` rather than ``b * m * d``, and the Adam update.
 
+Kernels that end in ``start, stop`` work on those rows (or latents, or
+entries) only; ``sparsecode._threads.run_blocks`` spreads them over threads.
+
 Codes of a minibatch of ``b`` rows and ``m`` latents are CSR; ``W`` arrays
 are ``(m, d)`` row-major, one latent per row, so every product walks rows.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._threshold import _kth_largest
 
 
-@njit(parallel=True, cache=True)
-def topk_select(pre, k, mask, use_mask, idx, val, work):
-    """Per row, the ``k`` largest pre-activations (among ``mask`` latents when
-    ``use_mask``; ties by lower index), ReLU applied: ``idx``/``val`` of shape
-    (b, k), entries past the candidates get value 0 and index 0.
-    ``work``: float64 (n_blocks, m), one row per block of rows."""
-    b, m = pre.shape
-    n_blocks = work.shape[0]
-    for blk in prange(n_blocks):
-        lo = blk * b // n_blocks
-        hi = (blk + 1) * b // n_blocks
-        cand = work[blk]
-        for i in range(lo, hi):
-            n_cand = 0
-            for j in range(m):
-                if use_mask and not mask[j]:
-                    continue
-                cand[n_cand] = pre[i, j]
-                n_cand += 1
-            kk = min(k, n_cand)
-            t = -np.inf
-            if kk > 0:
-                t = _kth_largest(cand, n_cand, kk)
-            filled = 0
-            # strictly above t first, then ties at t in index order
-            for j in range(m):
-                if use_mask and not mask[j]:
-                    continue
-                v = np.float64(pre[i, j])
-                if v > t and filled < kk:
-                    idx[i, filled] = j
-                    val[i, filled] = max(pre[i, j], 0)
-                    filled += 1
-            for j in range(m):
-                if filled >= kk:
-                    break
-                if use_mask and not mask[j]:
-                    continue
-                if np.float64(pre[i, j]) == t:
-                    idx[i, filled] = j
-                    val[i, filled] = max(pre[i, j], 0)
-                    filled += 1
-            for s in range(filled, k):
-                idx[i, s] = 0
-                val[i, s] = 0
+@njit(cache=True, nogil=True)
+def topk_select(pre, k, mask, use_mask, idx, val, start, stop):
+    """Per row of ``start:stop``, the ``k`` largest pre-activations (among
+    ``mask`` latents when ``use_mask``; ties by lower index), ReLU applied:
+    ``idx``/``val`` of shape (b, k), entries past the candidates get value 0
+    and index 0."""
+    m = pre.shape[1]
+    cand = np.empty(m)
+    for i in range(start, stop):
+        n_cand = 0
+        for j in range(m):
+            if use_mask and not mask[j]:
+                continue
+            cand[n_cand] = pre[i, j]
+            n_cand += 1
+        kk = min(k, n_cand)
+        t = -np.inf
+        if kk > 0:
+            t = _kth_largest(cand, n_cand, kk)
+        filled = 0
+        # strictly above t first, then ties at t in index order
+        for j in range(m):
+            if use_mask and not mask[j]:
+                continue
+            v = np.float64(pre[i, j])
+            if v > t and filled < kk:
+                idx[i, filled] = j
+                val[i, filled] = max(pre[i, j], 0)
+                filled += 1
+        for j in range(m):
+            if filled >= kk:
+                break
+            if use_mask and not mask[j]:
+                continue
+            if np.float64(pre[i, j]) == t:
+                idx[i, filled] = j
+                val[i, filled] = max(pre[i, j], 0)
+                filled += 1
+        for s in range(filled, k):
+            idx[i, s] = 0
+            val[i, s] = 0
 
 
-@njit(parallel=True, cache=True)
-def count_above(pre, threshold, counts):
-    b, m = pre.shape
-    for i in prange(b):
+@njit(cache=True, nogil=True)
+def count_above(pre, threshold, counts, start, stop):
+    m = pre.shape[1]
+    for i in range(start, stop):
         c = 0
         for j in range(m):
             c += pre[i, j] > threshold
         counts[i] = c
 
 
-@njit(parallel=True, cache=True)
-def fill_above(pre, threshold, indptr, idx, val):
+@njit(cache=True, nogil=True)
+def fill_above(pre, threshold, indptr, idx, val, start, stop):
     """CSR of the entries of ``pre`` above ``threshold`` (> 0 by caller)."""
-    b, m = pre.shape
-    for i in prange(b):
+    m = pre.shape[1]
+    for i in range(start, stop):
         t = indptr[i]
         for j in range(m):
             v = pre[i, j]
@@ -83,11 +82,11 @@ def fill_above(pre, threshold, indptr, idx, val):
                 t += 1
 
 
-@njit(parallel=True, cache=True)
-def csr_decode(indptr, idx, val, W, bias, use_bias, out):
+@njit(cache=True, nogil=True)
+def csr_decode(indptr, idx, val, W, bias, use_bias, out, start, stop):
     """``out[i] = bias + sum_t val[t] * W[idx[t]]`` over row ``i``'s entries."""
-    b, d = out.shape
-    for i in prange(b):
+    d = out.shape[1]
+    for i in range(start, stop):
         for c in range(d):
             out[i, c] = bias[c] if use_bias else 0
         for t in range(indptr[i], indptr[i + 1]):
@@ -98,17 +97,16 @@ def csr_decode(indptr, idx, val, W, bias, use_bias, out):
                     out[i, c] += v * w[c]
 
 
-@njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
-def csr_row_dots(indptr, idx, R, W, scale, gate, out):
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def csr_row_dots(indptr, idx, R, W, scale, gate, out, start, stop):
     """``out[t] = scale * (R[i] . W[idx[t]])`` for stored entry ``t`` of row
     ``i``, zero where ``gate[t] <= 0`` (the ReLU after the selection).
     Reassociation lets LLVM vectorise the dot (as one chain of dependent
     additions it ran at 2.4 GFLOP/s on 10^4-long rows); it reorders the
     rounding as BLAS does, and tests/test_autoencoder.py holds it to 1e-12
     of numpy's dot."""
-    b = indptr.shape[0] - 1
     d = R.shape[1]
-    for i in prange(b):
+    for i in range(start, stop):
         for t in range(indptr[i], indptr[i + 1]):
             if gate[t] > 0:
                 w = W[idx[t]]
@@ -141,13 +139,12 @@ def csr_transpose(indptr, idx, m, t_indptr, t_rows, t_pos):
             fill[j] = p + 1
 
 
-@njit(parallel=True, cache=True)
-def csc_accumulate(t_indptr, t_rows, t_pos, coef, Y, out, sums):
+@njit(cache=True, nogil=True)
+def csc_accumulate(t_indptr, t_rows, t_pos, coef, Y, out, sums, start, stop):
     """``out[j] += sum coef[t] * Y[row]`` and ``sums[j] += sum coef[t]`` over
     latent ``j``'s entries: ``S^T Y`` for the sparse codes ``S``."""
-    m = t_indptr.shape[0] - 1
     d = Y.shape[1]
-    for j in prange(m):
+    for j in range(start, stop):
         o = out[j]
         s = 0.0
         for p in range(t_indptr[j], t_indptr[j + 1]):
@@ -160,18 +157,17 @@ def csc_accumulate(t_indptr, t_rows, t_pos, coef, Y, out, sums):
         sums[j] += s
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def codes_times_csr(t_indptr, t_rows, t_pos, coef, x_indptr, x_idx, x_val, shift, out,
-                    sums):
+                    sums, start, stop):
     """``out[j] = sum_i coef_ij (x_i - shift)`` and ``sums[j] = sum_i
     coef_ij`` over latent ``j``'s codes (the column lists of the sparse codes
     ``S``) and the stored entries of the sparse rows ``x_i``: ``S^T (X -
     shift)`` at ``sum_i nnz(s_i) nnz(x_i)`` scattered multiply-adds plus one
     pass over ``out``. Latent by latent, so the scattered writes stay in one
     row of ``out`` (in cache) and the threads never share a row."""
-    m = t_indptr.shape[0] - 1
     d = out.shape[1]
-    for j in prange(m):
+    for j in range(start, stop):
         o = out[j]
         s = 0.0
         for p in range(t_indptr[j], t_indptr[j + 1]):
@@ -232,11 +228,10 @@ def relu_backward(G, F, add, colsum):
             colsum[j] += g
 
 
-@njit(parallel=True, cache=True)
-def adam_update(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
+@njit(cache=True, nogil=True)
+def adam_update(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2, start, stop):
     """One Adam step on flat arrays, in place (``bias*``: 1 - beta**t)."""
-    n = param.shape[0]
-    for s in prange(n):
+    for s in range(start, stop):
         g = grad[s]
         a = beta1 * m1[s] + (1 - beta1) * g
         v = beta2 * m2[s] + (1 - beta2) * g * g
@@ -245,12 +240,12 @@ def adam_update(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
         param[s] -= lr * (a / bias1) / (np.sqrt(v / bias2) + eps)
 
 
-@njit(parallel=True, cache=True)
-def project_out_rows(W, G):
+@njit(cache=True, nogil=True)
+def project_out_rows(W, G, start, stop):
     """Remove from each ``G[j]`` its component along the unit row ``W[j]``:
     the part of the gradient that only changes the row's norm."""
-    m, d = W.shape
-    for j in prange(m):
+    d = W.shape[1]
+    for j in range(start, stop):
         dot = 0.0
         nrm = 0.0
         for c in range(d):
@@ -262,10 +257,10 @@ def project_out_rows(W, G):
                 G[j, c] -= s * W[j, c]
 
 
-@njit(parallel=True, cache=True)
-def normalize_rows(W):
-    m, d = W.shape
-    for j in prange(m):
+@njit(cache=True, nogil=True)
+def normalize_rows(W, start, stop):
+    d = W.shape[1]
+    for j in range(start, stop):
         nrm = 0.0
         for c in range(d):
             nrm += W[j, c] * W[j, c]

@@ -8,14 +8,15 @@ gap-based stopping).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._common import block_bounds, lasso_gap, soft_threshold
+from . import helper
+from ._common import lasso_gap, soft_threshold
 
 _MAX_INNER = 100
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def _update(j, z, corr, gram, alpha, positive):
     gjj = gram[j, j]
     if gjj <= 0.0:
@@ -31,13 +32,13 @@ def _update(j, z, corr, gram, alpha, positive):
     return delta * delta * gjj
 
 
-@njit(cache=True, nogil=True)
-def cd_one(c, sq_norm, gram, alpha, positive, max_iter, tol_abs, z, corr, cf, support):
-    """Solve one sample in place in ``z`` (warm start). Returns
+@njit(cache=True, nogil=True, inline="always")
+def cd_one(c, sq_norm, gram, alpha, positive, max_iter, tol_abs, z, corr, support):
+    """Solve one sample in place in ``z`` (warm start); ``c`` is float64
+    whatever the data's dtype, so this compiles once. Returns
     ``(n_iter, converged)``."""
     k = c.shape[0]
     for j in range(k):
-        cf[j] = c[j]
         corr[j] = c[j]
     for i in range(k):
         if z[i] != 0.0:
@@ -51,7 +52,7 @@ def cd_one(c, sq_norm, gram, alpha, positive, max_iter, tol_abs, z, corr, cf, su
             d = _update(j, z, corr, gram, alpha, positive)
             if d > largest:
                 largest = d
-        if lasso_gap(z, cf, corr, sq_norm, alpha, positive) <= tol_abs:
+        if lasso_gap(z, c, corr, sq_norm, alpha, positive) <= tol_abs:
             return it, True
         n_supp = 0
         for j in range(k):
@@ -72,27 +73,27 @@ def cd_one(c, sq_norm, gram, alpha, positive, max_iter, tol_abs, z, corr, cf, su
     return max_iter, False
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def cd_batch(cov, sq_norms, gram, alpha, positive, max_iter, tol, init, codes, n_iter, n_blocks):
-    """Coordinate descent for every row of ``cov``; ``init`` (float64, same
-    shape) warm-starts. Stops a sample when its gap is below
+@njit(cache=True, nogil=True)
+def cd_batch(cov, sq_norms, gram, alpha, positive, max_iter, tol, init, codes, n_iter,
+             start, stop):
+    """Coordinate descent for rows ``start:stop`` of ``cov``; ``init``
+    (float64, same shape) warm-starts. Stops a sample when its gap is below
     ``tol * 0.5 * ||x||^2``. Returns the number of samples not converged."""
-    n, k = cov.shape
-    not_converged = np.zeros(n_blocks, dtype=np.int64)
-    for b in prange(n_blocks):
-        start, stop = block_bounds(b, n_blocks, n)
-        z = np.empty(k)
-        corr = np.empty(k)
-        cf = np.empty(k)
-        support = np.empty(k, dtype=np.int64)
-        for s in range(start, stop):
-            for j in range(k):
-                z[j] = init[s, j]
-            its, conv = cd_one(cov[s], sq_norms[s], gram, alpha, positive, max_iter,
-                               tol * 0.5 * sq_norms[s], z, corr, cf, support)
-            for j in range(k):
-                codes[s, j] = z[j]
-            n_iter[s] = its
-            if not conv:
-                not_converged[b] += 1
-    return not_converged.sum()
+    k = cov.shape[1]
+    not_converged = 0
+    z = np.empty(k)
+    corr = np.empty(k)
+    c = np.empty(k)
+    support = np.empty(k, dtype=np.int64)
+    for s in range(start, stop):
+        for j in range(k):
+            z[j] = init[s, j]
+            c[j] = cov[s, j]
+        its, conv = cd_one(c, sq_norms[s], gram, alpha, positive, max_iter,
+                           tol * 0.5 * sq_norms[s], z, corr, support)
+        for j in range(k):
+            codes[s, j] = z[j]
+        n_iter[s] = its
+        if not conv:
+            not_converged += 1
+    return not_converged

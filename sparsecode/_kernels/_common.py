@@ -1,21 +1,16 @@
-"""Small Numba helpers shared by the solvers: blocks of samples, Cholesky
-append / solve on a growing active set, the lasso duality gap."""
+"""Small Numba helpers shared by the solvers: Cholesky append / solve on a
+growing active set, the lasso duality gap."""
 
 import numpy as np
-from numba import njit
 
-
-@njit(cache=True, nogil=True)
-def block_bounds(block, n_blocks, n_samples):
-    return block * n_samples // n_blocks, (block + 1) * n_samples // n_blocks
-
+from . import helper
 
 # The Cholesky factor of G[A][:, A] is kept twice, as L (lower) and U = L^T,
 # both row-major: every triangular solve then runs as row axpys, which
 # vectorise, instead of dot products, whose latency chains do not.
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def chol_append(L, U, m, gram, active, j, rel_eps):
     """Add atom ``j`` as row ``m`` of ``L`` (column ``m`` of ``U``), the
     Cholesky factor of ``gram[active[:m]][:, active[:m]]``.
@@ -43,7 +38,7 @@ def chol_append(L, U, m, gram, active, j, rel_eps):
     return True
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def forward_solve(U, m, b):
     """In place, ``b <- L^{-1} b`` with ``L = U^T`` (rows of U: axpy form)."""
     for i in range(m):
@@ -54,7 +49,7 @@ def forward_solve(U, m, b):
             b[t] -= row[t] * bi
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def backward_solve(L, m, b):
     """In place, ``b <- L^{-T} b`` (rows of L: axpy form)."""
     for i in range(m - 1, -1, -1):
@@ -65,7 +60,7 @@ def backward_solve(L, m, b):
             b[t] -= row[t] * bi
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def chol_solve(L, U, m, b, out):
     """Solve ``L L^T out = b`` with the leading ``m x m`` blocks."""
     for i in range(m):
@@ -74,7 +69,7 @@ def chol_solve(L, U, m, b, out):
     backward_solve(L, m, out)
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def chol_delete(L, U, m, idx, y):
     """Remove atom ``idx`` (of ``m``) from the factor: delete column ``idx`` of
     ``U``, restore the triangle with Givens rotations on rows of ``U``
@@ -109,7 +104,7 @@ def chol_delete(L, U, m, idx, y):
             row[t] = U[t, r]
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def combine_rows(gram, active, w, m, a):
     """``a = sum_i w[i] * gram[active[i]]``, eight (then four, then one) rows
     per sweep of ``a``: fewer passes over ``a`` for the same reads of ``gram``."""
@@ -158,7 +153,7 @@ def combine_rows(gram, active, w, m, a):
         i += 1
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def lasso_gap(z, c, corr, sq_norm, alpha, positive):
     """Duality gap of ``0.5 ||x - z D||^2 + alpha ||z||_1`` in Gram form.
 
@@ -188,7 +183,7 @@ def lasso_gap(z, c, corr, sq_norm, alpha, positive):
     return primal - dual
 
 
-@njit(cache=True, nogil=True)
+@helper()
 def soft_threshold(u, thresh, positive):
     if positive:
         return u - thresh if u > thresh else 0.0

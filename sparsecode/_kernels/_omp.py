@@ -9,32 +9,33 @@ matching pursuit", Technion CS-2008-08.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._common import block_bounds, chol_append, chol_solve, combine_rows
+from ._common import chol_append, chol_solve, combine_rows
 
 # Same numerical rules as scikit-learn's ``_gram_omp``: stop when the best
 # correlation is negligible or the new atom is dependent on the chosen ones.
 _EPS = np.finfo(np.float64).eps
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def omp_one(c, sq_norm, gram, n_nonzero, tol, corr, c_act, z_act, active, L, U):
     """Returns ``(n_active, dependent)``: ``dependent`` when the pursuit stopped
     on an atom linearly dependent on the chosen ones. ``tol < 0`` means no
-    residual target. ``corr`` is a workspace of ``c``'s length."""
+    residual target. ``corr`` is a workspace of ``c``'s length; ``c`` is
+    float64 whatever the data's dtype, so this compiles once."""
     k = c.shape[0]
     for j in range(k):
         corr[j] = c[j]
     residual = sq_norm
-    m = 0
+    m = np.int64(0)
     if tol >= 0.0 and residual <= tol:
         return 0, False
     while m < n_nonzero:
         # The residual is orthogonal to the chosen atoms, whose correlations
         # are set to exactly 0: a plain argmax never picks them again.
         best = -1.0
-        lam = -1
+        lam = np.int64(-1)  # (a literal -1 made Numba compile chol_append twice)
         for j in range(k):
             v = abs(corr[j])
             if v > best:
@@ -62,28 +63,29 @@ def omp_one(c, sq_norm, gram, n_nonzero, tol, corr, c_act, z_act, active, L, U):
     return m, False
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def omp_batch(cov, sq_norms, gram, n_nonzero, tol, codes, n_iter, n_blocks):
-    """OMP for every row of ``cov``; ``n_iter`` receives the atoms used.
-    Returns the number of samples that stopped early because the next atom
-    was linearly dependent on the chosen ones."""
-    n, k = cov.shape
-    premature = np.zeros(n_blocks, dtype=np.int64)
+@njit(cache=True, nogil=True)
+def omp_batch(cov, sq_norms, gram, n_nonzero, tol, codes, n_iter, start, stop):
+    """OMP for rows ``start:stop`` of ``cov``; ``n_iter`` receives the atoms
+    used. Returns the number of samples that stopped early because the next
+    atom was linearly dependent on the chosen ones."""
+    k = cov.shape[1]
+    premature = 0
     cap = max(1, n_nonzero)
-    for b in prange(n_blocks):
-        start, stop = block_bounds(b, n_blocks, n)
-        corr = np.empty(k)
-        c_act = np.empty(cap)
-        z_act = np.empty(cap)
-        active = np.empty(cap, dtype=np.int64)
-        L = np.empty((cap, cap))
-        U = np.empty((cap, cap))
-        for s in range(start, stop):
-            m, early = omp_one(cov[s], sq_norms[s], gram, n_nonzero, tol,
-                               corr, c_act, z_act, active, L, U)
-            for t in range(m):
-                codes[s, active[t]] = z_act[t]
-            n_iter[s] = m
-            if early:
-                premature[b] += 1
-    return premature.sum()
+    corr = np.empty(k)
+    c = np.empty(k)
+    c_act = np.empty(cap)
+    z_act = np.empty(cap)
+    active = np.empty(cap, dtype=np.int64)
+    L = np.empty((cap, cap))
+    U = np.empty((cap, cap))
+    for s in range(start, stop):
+        for j in range(k):
+            c[j] = cov[s, j]
+        m, early = omp_one(c, sq_norms[s], gram, n_nonzero, tol,
+                           corr, c_act, z_act, active, L, U)
+        for t in range(m):
+            codes[s, active[t]] = z_act[t]
+        n_iter[s] = m
+        if early:
+            premature += 1
+    return premature

@@ -2,17 +2,17 @@
 a CSR matrix."""
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._common import soft_threshold
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def threshold_batch(cov, alpha, positive, codes):
+@njit(cache=True, nogil=True)
+def threshold_batch(cov, alpha, positive, codes, start, stop):
     """``codes = sign(cov) * max(|cov| - alpha, 0)`` (``max(cov - alpha, 0)``
-    when ``positive``), fused in one pass."""
-    n, k = cov.shape
-    for s in prange(n):
+    when ``positive``) on rows ``start:stop``, fused in one pass."""
+    k = cov.shape[1]
+    for s in range(start, stop):
         for j in range(k):
             codes[s, j] = soft_threshold(cov[s, j], alpha, positive)
 
