@@ -23,7 +23,7 @@ def bcd_update(D, A, B, positive, min_diag, unused):
     change of an atom (Euclidean norm).
 
     The product per block is numpy's, between Numba calls: ``np.dot`` inside
-    a kernel cost 0.6 s more to compile on a cold cache.
+    a kernel cost 0.5 s more to compile on a cold cache.
     """
     k, p = D.shape
     largest = 0.0
