@@ -142,15 +142,31 @@ def kernels():
     return found
 
 
+def _cached(kernel):
+    """Whether ``kernel`` is compiled in this process or has entries in the
+    cache on disk: a kernel loaded from the cache brings the code of the
+    kernels it calls with it, and those are then never compiled alone."""
+    if kernel.signatures:
+        return True
+    try:
+        return os.path.exists(kernel._cache._cache_file._index_path)
+    except AttributeError:  # another Numba's internals: trust the signatures
+        return False
+
+
 def cache_location():
     """``(folder, why)``: where Numba caches the kernels in this process and
     why there (Numba picks the first writable of ``NUMBA_CACHE_DIR``, the
     package's own ``__pycache__`` folders and a user-wide cache folder)."""
     from ._kernels import _common
 
-    cache = _common.soft_threshold._cache
-    locator = type(cache._impl.locator).__name__
-    folder = os.path.dirname(cache.cache_path) if "InTree" not in locator else cache.cache_path
+    try:
+        cache = _common.soft_threshold._cache
+        locator = type(cache._impl.locator).__name__
+        path = cache.cache_path
+    except AttributeError:  # NUMBA_DISABLE_JIT, or another Numba's internals
+        return "unknown", "Numba's cache is not reachable here"
+    folder = os.path.dirname(path) if "InTree" not in locator else path
     why = {
         "UserProvidedCacheLocator": "NUMBA_CACHE_DIR",
         "InTreeCacheLocator": "next to the package's sources (one __pycache__ per folder)",
@@ -186,5 +202,5 @@ def compile_kernels(progress=True, file=None):
     found = kernels()
     folder, why = cache_location()
     return {"seconds": time.perf_counter() - start, "kernels": len(found),
-            "missing": sorted(name for name, k in found.items() if not k.signatures),
+            "missing": sorted(name for name, k in found.items() if not _cached(k)),
             "cache": folder, "why": why}

@@ -104,6 +104,17 @@ _POOL_LOCK = threading.Lock()
 _PREFIX = "sparsecode-kernels"
 
 
+def _after_fork_in_child():
+    # a lock held by another thread at the fork would stay held in the child
+    global _BLAS_LOCK, _POOL_LOCK
+    _BLAS_LOCK = threading.Lock()
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def pool():
     """One pool of idle worker threads for the process (starting threads cost
     about 1 ms per call here, more than encoding the digits); made anew in a
@@ -146,7 +157,14 @@ def run_blocks(kernel, n, *args, blocks_per_thread=1, min_rows=1, threads=None):
                 return
             results.append(kernel(*args, b * n // n_blocks, (b + 1) * n // n_blocks))
 
-    helpers = [pool().submit(work) for _ in range(threads - 1)]
+    helpers = []
+    try:
+        for _ in range(threads - 1):
+            helpers.append(pool().submit(work))
+    except RuntimeError:
+        # the interpreter is shutting down (concurrent.futures refuses new
+        # work then): this thread and the helpers already started do it all
+        pass
     try:
         work()
     finally:

@@ -58,6 +58,11 @@ def test_compile_leaves_nothing_to_compile(tmp_path):
     tour = _run(TOUR, env, tmp_path)
     assert tour.returncode == 0, tour.stderr
     assert tour.stdout.split()[-1] == "0", tour.stdout
+    # again, on the filled cache: the kernels that only other kernels call are
+    # then never compiled alone, and must still count as done
+    again = _run(["-m", "sparsecode", "compile", "--quiet"], env, tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "never compiled" not in again.stdout
 
 
 # Simulates a folder without write permission the way the OS reports it to
@@ -91,7 +96,10 @@ def test_read_only_install_caches_in_the_user_folder(tmp_path):
     folder takes the kernels, and show_config says so."""
     user = tmp_path / "user-cache"
     code = f"WRITABLE = [{str(user)!r}]\n" + READ_ONLY
-    out = _run(code, {"XDG_CACHE_HOME": str(user)}, tmp_path)
+    # (the user's cache folder: XDG_CACHE_HOME on Linux, under HOME on macOS,
+    # LOCALAPPDATA on Windows)
+    out = _run(code, {"XDG_CACHE_HOME": str(user), "HOME": str(user),
+                      "LOCALAPPDATA": str(user)}, tmp_path)
     assert out.returncode == 0, out.stderr
     assert "codes ok" in out.stdout
     assert f"Numba cache: {user}" in out.stdout
@@ -115,6 +123,7 @@ def test_no_writable_cache_folder_warns_and_still_runs(tmp_path):
     assert "NUMBA_CACHE_DIR" in out.stderr
     assert f"Numba cache: {folder}" in out.stdout
     assert list(folder.rglob("*.nbi"))
+    assert folder.stat().st_mode & 0o077 == 0  # private: Numba unpickles what is there
 
 
 def test_lazy_import():

@@ -12,6 +12,7 @@ Conventions shared by every kernel:
 """
 
 import os
+import stat
 import tempfile
 import warnings
 
@@ -30,6 +31,25 @@ def _probe():
     """Stands in for a kernel when checking where Numba can cache."""
 
 
+def _private_folder():
+    """``sparsecode-numba-cache-<uid>`` under the temporary directory, made
+    with mode 0700, when this user owns it and nobody else can write to it;
+    else a fresh private folder (Numba unpickles its cache index: a folder
+    another user could write to must not be reused)."""
+    uid = getattr(os, "getuid", None)
+    if uid is not None:
+        folder = os.path.join(tempfile.gettempdir(), f"sparsecode-numba-cache-{uid()}")
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            st = os.lstat(folder)
+            if (st.st_uid == uid() and not stat.S_ISLNK(st.st_mode)
+                    and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+                return folder
+        except OSError:
+            pass
+    return tempfile.mkdtemp(prefix="sparsecode-numba-cache-")
+
+
 def _ensure_cache_folder():
     """Numba caches each kernel in the first writable of ``NUMBA_CACHE_DIR``,
     the package's ``__pycache__`` and a user-wide folder; when none is
@@ -44,9 +64,10 @@ def _ensure_cache_folder():
         return
     if any(cls.from_function(_probe, __file__) is not None for cls in locators):
         return
-    user = getattr(os, "getuid", str)()  # (no getuid on Windows)
-    folder = os.path.join(tempfile.gettempdir(), f"sparsecode-numba-cache-{user}")
-    config.CACHE_DIR = folder
+    folder = _private_folder()
+    # (the environment too: Numba reloads its configuration from it and would
+    # drop a CACHE_DIR set only in numba.config)
+    os.environ["NUMBA_CACHE_DIR"] = config.CACHE_DIR = folder
     warnings.warn(
         f"Numba has no writable cache folder (NUMBA_CACHE_DIR is unset or read-only, and so "
         f"are the package's folder and the user's cache folder): sparsecode's kernels are "
