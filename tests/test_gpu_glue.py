@@ -427,6 +427,8 @@ def test_fista_loop_budgets():
         # other row counts: BLAS may round them apart, by an ulp per step)
         np.testing.assert_allclose(Z[row], run(int(b))[0][row], rtol=1e-12,
                                    atol=1e-12 * np.abs(Z).max())
+
+
 def test_glue_device_gpu_for_host_input(cpu_backend, monkeypatch):
     """device="gpu" on numpy / scipy.sparse input: validated on the host,
     computed through the GPU path, returned on the host in the input's kind;
