@@ -34,6 +34,72 @@ def data():
     return patches(1500, seed=0), patches(500, seed=1)
 
 
+# ------------------------------------------------------------ early stopping
+def _stop_step(costs, sizes, tol, patience):
+    """Where ``_OnlineStopping`` stops on ``costs`` (1-based step; None: never)."""
+    from sparsecode._dictionary import _OnlineStopping
+
+    rule = _OnlineStopping(sizes, tol, patience)
+    for step, c in enumerate(costs, 1):
+        if rule.update(c):
+            return step, rule.reason
+    return None, None
+
+
+def test_online_stopping_after_first_pass_matches_epoch_means():
+    # oracle: the decrease of the size-weighted mean over each run of E steps
+    sizes = [30, 30, 30, 30, 30, 30, 30, 30, 30, 12]
+    E = len(sizes)
+    costs = 1.0 + 0.5 * 0.93 ** np.arange(400) + 0.01 * np.tile(np.arange(E) % 3, 40)
+    w = np.tile(sizes, 40).astype(float)
+    means = {s: np.dot(w[s - E:s], costs[s - E:s]) / sum(sizes) for s in range(E, 401)}
+    tol = 1e-3
+    expected = next(s for s in range(2 * E, 401) if means[s - E] - means[s] < tol * means[s])
+    step, reason = _stop_step(costs, sizes, tol, None)
+    assert step == expected and "over the last epoch" in reason
+    assert step > 2 * E  # the curve still fell fast at the end of the second pass
+
+
+def test_online_stopping_patience_counts_steps_without_new_minimum():
+    E = 8
+    costs = np.r_[np.linspace(2.0, 1.0, 3 * E), np.full(40, 1.5)]  # worse from step 25 on
+    step, reason = _stop_step(costs, [16] * E, 0.0, 5)
+    # the epoch mean peaks at 1.0's epoch (step 24) and only rises after it
+    assert step == 3 * E + 5 and "max_no_improvement=5" in reason
+    assert _stop_step(costs, [16] * E, 0.0, None) == (None, None)
+
+
+def test_online_stopping_first_pass_needs_a_flat_objective():
+    rng = np.random.default_rng(0)
+    E = 200  # windows of 50 steps
+    # noisy minibatch objectives on a falling trend: never stopped in the first pass,
+    # even though consecutive windows can differ by less than tol
+    noisy = 1.0 + 0.1 * np.linspace(1, 0, E) + 0.1 * rng.standard_normal(E)
+    assert _stop_step(noisy, [256] * E, 1e-3, 10)[0] is None
+    # a flat objective with little noise: stopped at the end of the second window
+    flat = 1.0 + 1e-5 * rng.standard_normal(E)
+    step, reason = _stop_step(flat, [256] * E, 1e-3, 10)
+    assert step == 100 and "flattened in the first pass" in reason
+    assert _stop_step(flat, [256] * E, 0.0, 10)[0] is None  # tol=0: no such stop
+
+
+def test_online_defaults_run_the_epoch_asked_for():
+    X = patches(12000, seed=2)
+    dl = DictionaryLearner(n_components=64, alpha=0.1, batch_size=64, max_iter=1,
+                           random_state=0).fit(X)
+    assert dl.n_steps_ == int(np.ceil(12000 / 64))  # scikit-learn's rule: 101
+
+
+def test_online_stops_early_on_data_it_cannot_improve(capsys):
+    # codes are all zero (alpha above every correlation): the objective is the
+    # samples' energy whatever the atoms; the first pass sees it flat
+    X = np.random.default_rng(0).standard_normal((12800, 256))
+    dl = DictionaryLearner(n_components=8, alpha=100.0, batch_size=64, max_iter=3, tol=1e-2,
+                           verbose=1, random_state=0).fit(X)
+    assert dl.n_steps_ < 200
+    assert "flattened in the first pass" in capsys.readouterr().out
+
+
 def test_batch_objective_decreases(data):
     X, _ = data
     dl = DictionaryLearner(n_components=48, alpha=0.1, method="batch", max_iter=8, tol=0,
