@@ -4,6 +4,7 @@ import contextlib
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import (
     BaseEstimator,
@@ -96,7 +97,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     split_sign : bool, default=True
         Return the positive and negative parts side by side
         (``2 * n_components`` features). Ignored by "triangle".
-    whiten : bool, default=False
+    whiten : bool or "auto", default="auto"
         Learn ZCA whitening at ``fit`` (centre, then
         :math:`W = U (\Lambda + \epsilon)^{-1/2} U^T`) and encode whitened
         rows. It is folded into the dictionary (``c = x W D^T - \mu W D^T``),
@@ -110,6 +111,18 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         rather than exhausting memory: the ``n_features x n_features``
         covariance, and the whitened copy of a sparse ``X`` that an estimator
         ``dictionary`` needs for its ``fit``.
+        ``"auto"`` whitens where Coates & Ng's recipe applies: dense ``X``
+        whose covariance fits in ``working_memory``, with a dictionary
+        learned here (``"kmeans"``, ``"patches"`` or an unfitted estimator).
+        It does not whiten sparse ``X`` (counts, one-hot columns: centring
+        has no meaning there and the covariance is dense), a single sample,
+        nor an array or
+        fitted estimator as ``dictionary`` (atoms in the space they were
+        learned in). Whitening is what makes these features work on
+        pixels: on digits in a Pipeline with LogisticRegression (stratified
+        5-fold, 400 atoms) accuracy rises from 0.962 without it to 0.982,
+        above raw pixels' 0.969 (benchmarks/README.md "Defaults").
+        ``whitening_`` says what was chosen.
     whiten_eps : float, default=0.1
         Regulariser :math:`\epsilon` added to the covariance eigenvalues,
         relative to their mean (Coates & Ng add 0.1 for normalised patches of
@@ -154,7 +167,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     mean_ : ndarray of shape (n_features,) or None
         Mean removed before whitening.
     whitening_ : ndarray of shape (n_features, n_features) or None
-        The ZCA matrix :math:`W`.
+        The ZCA matrix :math:`W`; ``None`` when not whitened.
     dictionary_estimator_ : estimator or None
         The clone fitted inside ``fit`` when ``dictionary`` is an unfitted
         estimator; its ``random_state``, when ``None``, is drawn from
@@ -204,7 +217,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "alpha": [Interval(Real, 0, None, closed="left"), None],
         "target_sparsity": [Interval(Real, 0, 1, closed="left"), None],
         "split_sign": ["boolean"],
-        "whiten": ["boolean"],
+        "whiten": ["boolean", StrOptions({"auto"})],
         "whiten_eps": [Interval(Real, 0, None, closed="neither")],
         "k": [IntInterval(Integral, 1, None, closed="left"), None],
         "sparse_output": ["boolean"],
@@ -219,7 +232,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     }
 
     def __init__(self, n_components=None, *, dictionary="kmeans", mode="soft", alpha=None,
-                 target_sparsity=None, split_sign=True, whiten=False, whiten_eps=0.1, k=None,
+                 target_sparsity=None, split_sign=True, whiten="auto", whiten_eps=0.1, k=None,
                  sparse_output=False, kmeans_max_iter=100, kmeans_n_init=1,
                  kmeans_tol=1e-4, verbose=0, n_jobs=None,
                  random_state=None, device=None):
@@ -254,6 +267,24 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 "split_sign=True, which zeroes at least one entry of each (positive, "
                 "negative) pair: use a target of at least 0.5 or split_sign=False."
             )
+
+    def _whitens(self, X, gpu):
+        """``whiten``, with "auto" resolved for ``X`` (see the docstring)."""
+        if self.whiten != "auto":
+            return self.whiten
+        source = self.dictionary
+        if not isinstance(source, str):
+            if not (hasattr(source, "fit") and not hasattr(source, "shape")):
+                return False  # an array of atoms
+            try:
+                check_is_fitted(source, "components_")
+                return False
+            except NotFittedError:
+                pass
+        p = X.shape[1]
+        sparse = _gpu._sparse().issparse(X) if gpu else sp.issparse(X)
+        return (not sparse and X.shape[0] > 1
+                and p * p * 8 * 3 <= get_config()["working_memory"] * 2**20)
 
     def _dictionary(self, X, rows, rng):
         """The atoms (float64), k-means' objective and iterations, and the
@@ -310,7 +341,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     "these settings: fit it on numpy data first (a fitted estimator's "
                     "components_ are used as they are), or give ThresholdEncoder numpy "
                     "input.")
-            if self.whiten:
+            if rows.W is not None:
                 if rows.sparse:
                     _check_memory(X.shape[0] * X.shape[1] * 8,
                                   "the whitened copy of a sparse X that the dictionary "
@@ -391,7 +422,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self._check_params()
         rng = check_random_state(self.random_state)
         with _gpu._device(X) if gpu else contextlib.nullcontext():
-            if self.whiten:
+            if self._whitens(X, gpu):
                 p = X.shape[1]
                 _check_memory(p * p * 8 * 3,
                               f"whitening's {p} x {p} covariance and eigenvectors")

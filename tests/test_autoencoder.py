@@ -208,6 +208,42 @@ def test_early_stopping_keeps_the_best_validation_score(activation):
     assert sae.best_validation_score_ == max(sae.validation_scores_)
 
 
+@pytest.mark.parametrize("n,m,held_out", [(499, 100, False), (500, 100, True),
+                                           (999, 100, True), (1000, 100, False)])
+def test_early_stopping_auto_holds_out_rows_when_data_are_small_for_the_model(n, m, held_out):
+    X = _planted(n=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sae = SparseAutoencoder(m, max_iter=2, random_state=0).fit(X)
+        ref = SparseAutoencoder(m, max_iter=2, early_stopping=held_out, random_state=0).fit(X)
+    assert (sae.validation_scores_ is not None) == held_out
+    np.testing.assert_array_equal(sae.components_, ref.components_)
+    # the steps: an epoch of the training rows only (the rest held out)
+    n_train = n - round(0.1 * n) if held_out else n
+    assert sae.t_ == 2 * -(-n_train // 256)
+
+
+def test_memorisation_is_reported_with_what_to_do():
+    # 600 rows of noise and 600 latents: the training rows are learnt by heart
+    X = np.random.default_rng(0).standard_normal((600, 128))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="memorises its 540 training rows. Use fewer "
+                                             "n_components"):
+            sae = SparseAutoencoder(600, max_iter=60, random_state=0).fit(X)
+    held_out = np.zeros(600, dtype=bool)
+    held_out[np.random.RandomState(0).permutation(600)[:60]] = True  # as fit draws them
+    assert np.isclose(sae.score(X[held_out]), sae.best_validation_score_, rtol=1e-10)
+    assert sae.score(X[~held_out]) > sae.best_validation_score_ + 0.1
+    # planted sparse structure generalises: no such warning
+    X = _planted(n=600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sae = SparseAutoencoder(600, max_iter=60, random_state=0).fit(X)
+    assert sae.validation_scores_ is not None
+
+
 def test_max_iter_warns_and_tied_weights_stay_one_array():
     X = _planted(n=300)
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):

@@ -20,7 +20,8 @@ from sparsecode import (
 def _estimators():
     return {
         "DictionaryLearner": DictionaryLearner(4, alpha=0.1, max_iter=3, random_state=0),
-        "ThresholdEncoder": ThresholdEncoder(4, random_state=0),
+        # (whiten="auto" whitens dense input only: each path is checked on its own)
+        "ThresholdEncoder": ThresholdEncoder(4, whiten=False, random_state=0),
         "ThresholdEncoder-whiten": ThresholdEncoder(4, mode="triangle", whiten=True,
                                                     random_state=0),
         "SparseAutoencoder": SparseAutoencoder(6, activation="topk", k=2, max_iter=3,

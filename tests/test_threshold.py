@@ -217,6 +217,32 @@ def test_whitened_float32_matches_float64():
     np.testing.assert_allclose(Z32, ref.transform(X), rtol=1e-4, atol=1e-4)
 
 
+def test_whiten_auto_whitens_dense_input_with_a_dictionary_learned_here():
+    X = _data(n=400, p=12)
+    dense = ThresholdEncoder(10, random_state=0).fit(X)
+    ref = ThresholdEncoder(10, whiten=True, random_state=0).fit(X)
+    assert dense.whitening_ is not None
+    np.testing.assert_array_equal(dense.whitening_, ref.whitening_)
+    np.testing.assert_array_equal(dense.transform(X), ref.transform(X))
+    # sparse input, given atoms, a fitted estimator, one sample: not whitened
+    Xs = sp.csr_matrix(X * (np.abs(X) > 0.5))
+    auto = ThresholdEncoder(10, random_state=0).fit(Xs)
+    assert auto.whitening_ is None
+    plain = ThresholdEncoder(10, whiten=False, random_state=0).fit(Xs)
+    np.testing.assert_array_equal(auto.transform(Xs), plain.transform(Xs))
+    assert ThresholdEncoder(dictionary=ref.components_).fit(X).whitening_ is None
+    fitted = DictionaryLearner(6, alpha=0.3, max_iter=1, random_state=0).fit(X)
+    assert ThresholdEncoder(dictionary=fitted).fit(X).whitening_ is None
+    unfitted = DictionaryLearner(alpha=0.3, max_iter=1, random_state=0)
+    assert ThresholdEncoder(6, dictionary=unfitted).fit(X).whitening_ is not None
+    assert ThresholdEncoder(1, dictionary="patches").fit(X[:1]).whitening_ is None
+    # a covariance above working_memory: "auto" does without, True refuses
+    with config_context(working_memory=12 * 12 * 8 * 3 / 2**20 * 0.99):
+        assert ThresholdEncoder(10, random_state=0).fit(X).whitening_ is None
+        with pytest.raises(ValueError, match="whiten=True needs"):
+            ThresholdEncoder(10, whiten=True, random_state=0).fit(X)
+
+
 def test_whitening_refuses_above_working_memory():
     X = _data(n=50, p=40, density=0.2)
     with config_context(working_memory=0.01):
@@ -260,7 +286,8 @@ def _normalized_blobs(seed, n=3000, centers=8, p=10, positive=True):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_euclidean_kmeans_matches_scikit_learn(seed):
     X = _normalized_blobs(seed, positive=False)
-    ours = ThresholdEncoder(8, mode="triangle", kmeans_n_init=5, random_state=seed).fit(X)
+    ours = ThresholdEncoder(8, mode="triangle", whiten=False, kmeans_n_init=5,
+                            random_state=seed).fit(X)
     ref = KMeans(8, n_init=5, random_state=seed).fit(X)
     assert ours.objective_[-1] * len(X) <= 1.01 * ref.inertia_
     # the same centroids, up to their order
@@ -274,7 +301,7 @@ def test_spherical_kmeans_matches_scikit_learn_on_normalized_data(seed):
     # on unit-norm, non-negative data the gain-shape k-means of Coates & Ng
     # and Euclidean k-means find the same clusters (centroids up to scale)
     X = _normalized_blobs(seed)
-    ours = ThresholdEncoder(8, kmeans_n_init=5, random_state=seed).fit(X)
+    ours = ThresholdEncoder(8, whiten=False, kmeans_n_init=5, random_state=seed).fit(X)
     ref = KMeans(8, n_init=5, random_state=seed).fit(X)
     ref_dirs = ref.cluster_centers_ / np.linalg.norm(ref.cluster_centers_, axis=1)[:, None]
     np.testing.assert_allclose(np.linalg.norm(ours.components_, axis=1), 1.0)
@@ -307,7 +334,7 @@ def test_kmeans_refills_empty_clusters(mode, monkeypatch):
 def test_target_sparsity_is_met(mode, split, target, sparse):
     X = _data(n=3000, p=30, density=0.5 if sparse else None)
     enc = ThresholdEncoder(40, mode=mode, split_sign=split, target_sparsity=target,
-                           random_state=0).fit(X)
+                           whiten=False, random_state=0).fit(X)
     Z = enc.transform(X)
     assert abs(np.mean(Z == 0) - target) <= 0.01
     held_out = _data(n=3000, p=30, seed=5, density=0.5 if sparse else None)
@@ -317,7 +344,7 @@ def test_target_sparsity_is_met(mode, split, target, sparse):
 # ----------------------------------------------------------- dictionaries
 def test_patches_are_unit_norm_training_rows():
     X = _data(n=100, p=6)
-    enc = ThresholdEncoder(10, dictionary="patches", random_state=0).fit(X)
+    enc = ThresholdEncoder(10, dictionary="patches", whiten=False, random_state=0).fit(X)
     unit = X / np.linalg.norm(X, axis=1, keepdims=True)
     matches = np.isclose(enc.components_ @ unit.T, 1.0).sum(axis=1)
     assert np.all(matches == 1)
@@ -327,7 +354,7 @@ def test_patches_are_unit_norm_training_rows():
 def test_estimator_dictionary_fitted_inside_or_used_as_is():
     X = _data(n=200, p=8)
     dl = DictionaryLearner(alpha=0.3, max_iter=3, random_state=0)
-    enc = ThresholdEncoder(12, dictionary=dl).fit(X)
+    enc = ThresholdEncoder(12, dictionary=dl, whiten=False).fit(X)
     assert not hasattr(dl, "components_")  # the parameter is not touched
     assert enc.dictionary_estimator_.n_components == 12
     np.testing.assert_array_equal(enc.components_, enc.dictionary_estimator_.components_)
