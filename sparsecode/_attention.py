@@ -55,6 +55,10 @@ _TILE = 128
 # Entries per chunk of the key-list path's lists and scores.
 _LIST_ENTRIES = 1 << 16
 
+# Tokens whose nearest-key distances set bandwidth=None's h: the median of 256
+# is within a few percent of the whole image's for non-local means.
+_BANDWIDTH_SAMPLE = 256
+
 # More global tokens than this is dense attention by another name.
 _MAX_GLOBAL = 1 << 16
 
@@ -252,6 +256,31 @@ class _Plan:
             counts = np.empty(b - a, dtype=np.int64)
             build(np.arange(a, b, dtype=np.int64), keys, counts, scratch)
             yield keys, counts, a, b
+
+
+def _keys_of(plan, rows):
+    """The keys of tokens ``rows`` under ``plan``, one int64 array each."""
+    parts = [[] for _ in rows]
+    if plan.band:
+        where = (rows if plan.perm is None
+                 else np.argsort(plan.perm)[rows])  # band position of each token
+        for t, r in enumerate(where):
+            lo, hi = plan.band_range(r, r + 1)
+            band = np.arange(lo[0], hi[0], dtype=np.int64)
+            parts[t].append(band if plan.perm is None else plan.perm[band])
+    if plan.extra is not None:
+        cap, build = plan.extra
+        keys = np.empty((rows.size, cap), dtype=np.int64)
+        counts = np.empty(rows.size, dtype=np.int64)
+        build(np.asarray(rows, dtype=np.int64), keys, counts, Scratch())
+        for t in range(rows.size):
+            parts[t].append(keys[t, :counts[t]])
+    is_global = np.isin(rows, plan.global_rows)
+    if is_global.any():
+        lo, hi = plan.global_range(rows[is_global])
+        for t, a, b in zip(np.flatnonzero(is_global), lo, hi):
+            parts[t] = [np.arange(a, b, dtype=np.int64)]
+    return [np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in parts]
 
 
 def _expand_ranges(rows, lo, hi):
@@ -559,8 +588,10 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         ``window // 2`` neighbours on each side and itself (``window + 1``
         tokens, ``window // 2 + 1`` when causal). For ``"window2d"`` the
         same along each axis: a ``(window + 1) x (window + 1)`` box. None:
-        256 for the 1-D patterns, 10 (a 21 x 21 box, non-local means'
-        classic search window) for ``"window2d"``.
+        256 for the 1-D patterns, 10 (an 11 x 11 box) for ``"window2d"``;
+        non-local means' classic 21 x 21 search window (``window=20``) costs
+        3.6 times as much for 0.2 dB more on benchmarks/README.md's
+        "Defaults" image.
 
     dilation : int, default=1
         Gap between the window's neighbours (Longformer's dilated window).
@@ -628,7 +659,15 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         hide scikit-learn's ``score`` method name.)
 
     bandwidth : float, default=None
-        ``h`` of ``similarity="neg_sq_dist"``; None: ``sqrt(d)``.
+        ``h`` of ``similarity="neg_sq_dist"``. None: learned at ``fit``, the
+        median over up to 256 tokens (drawn by ``random_state``) of the
+        distance from each to the nearest other key its pattern gives it
+        (queries and keys projected). Weights then fall off at the scale of
+        a token's closest neighbours: neither one key nor a flat average.
+        For non-local means on two sample images at three noise levels it
+        comes within 0.1-1.2 dB of the best ``h`` of a grid, where the
+        ``sqrt(d)`` of earlier versions blurs the image below the noisy
+        input's PSNR (benchmarks/README.md "Defaults").
 
     output : {"attention", "concat", "residual"}, default="attention"
         ``transform`` returns the attention output, ``[X, attention]``, or
@@ -669,7 +708,8 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         The grid of ``"window2d"``.
 
     bandwidth_ : float or None
-        ``h`` in use with ``similarity="neg_sq_dist"``.
+        ``h`` in use with ``similarity="neg_sq_dist"`` (learned when
+        ``bandwidth`` is None).
 
     lsh_rotations_ : ndarray of shape (n_hashes, d, n_buckets // 2) or None
         The LSH random rotations.
@@ -864,7 +904,9 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             CuPy array or ``cupyx`` CSR matrix stays on its GPU: only its
             shape is read, and for ``projection="pca"`` the randomized SVD's
             products run there (QR in place of scikit-learn's LU between the
-            power iterations; the same draws and signs).
+            power iterations; the same draws and signs). Learning
+            ``bandwidth`` (None, ``similarity="neg_sq_dist"``) reads up to
+            256 tokens and their keys (every token for ``"lsh"``).
         y : Ignored
         lengths : array-like of int, default=None
             Lengths of the consecutive sequences in ``X`` (summing to
@@ -907,8 +949,55 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.query_projection_, self.key_projection_, self.value_projection_ = Wq, Wk, Wv
         self._fit_params = self._pattern_params()
         # the check, at fit time too (lengths may come as a CuPy array)
-        self._sequences(X.shape[0], None if lengths is None else _gpu.to_host(lengths))
+        lengths = None if lengths is None else _gpu.to_host(lengths)
+        self._sequences(X.shape[0], lengths)
+        if self.similarity == "neg_sq_dist" and self.bandwidth is None:
+            # (drawn after the pattern's draws, which stay those of a given h)
+            self.bandwidth_ = self._nearest_key_bandwidth(X, lengths, rng)
         return self
+
+    def _nearest_key_bandwidth(self, X, lengths, rng):
+        """``bandwidth=None``: the median over up to ``_BANDWIDTH_SAMPLE``
+        tokens of ``X`` of the distance to their nearest other key, in the
+        projected space (``sqrt(d)`` when every such distance is 0)."""
+        n = X.shape[0]
+        lengths, offsets = self._sequences(n, lengths)
+        rows = np.sort(rng.choice(n, size=min(n, _BANDWIDTH_SAMPLE), replace=False))
+
+        def project(Xr, W):
+            Xr = Xr.toarray() if sp.issparse(Xr) else np.asarray(Xr)
+            Xr = Xr.astype(np.float64)
+            return Xr if W is None else Xr @ np.asarray(W, dtype=np.float64)
+
+        def keys_of_lsh(Q):  # Reformer's shared query-key, as in _qkv
+            norms = np.sqrt((Q * Q).sum(axis=1, keepdims=True))
+            return np.where(norms > 0, Q / np.where(norms > 0, norms, 1), 0)
+
+        if self.pattern == "lsh":  # the buckets need every key, as transform has them
+            self.bandwidth_ = 1.0  # (_qkv's scaling; the buckets do not depend on it)
+            Qs, K, _, _ = self._qkv(_gpu.to_host(X))
+            plan = _Plan(self, Qs, K, lengths, offsets)
+        else:
+            stand_in = np.zeros((n, 1))
+            plan = _Plan(self, stand_in, stand_in, lengths, offsets)
+        keys = _keys_of(plan, rows)
+        used = np.unique(np.concatenate([rows, *keys]))
+        Xu = _gpu.host_rows(X, used)
+        Qu = project(Xu, self.query_projection_)
+        Ku = (keys_of_lsh(Qu) if self.pattern == "lsh" else
+              Qu if self.key_projection_ is self.query_projection_ else
+              project(Xu, self.key_projection_))
+        nearest = []
+        for i, k in zip(rows, keys):
+            k = k[k != i]
+            if k.size:
+                diff = Ku[np.searchsorted(used, k)] - Qu[np.searchsorted(used, i)]
+                nearest.append(np.einsum("ij,ij->i", diff, diff).min())
+        nearest = np.asarray(nearest)
+        nearest = nearest[nearest > 0]
+        if nearest.size == 0:
+            return float(np.sqrt(Qu.shape[1]))
+        return float(np.sqrt(np.median(nearest)))
 
     def _pattern_params(self):
         return {name: repr(getattr(self, name)) for name in _FIT_TIME}

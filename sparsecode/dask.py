@@ -50,6 +50,10 @@ __all__ = ["DictionaryLearner", "SparseAttentionTransformer", "transform"]
 # Fan-in of the tree that sums the statistics on the workers.
 _FAN_IN = 4
 
+# SparseAttentionTransformer.fit learns bandwidth=None from this many first
+# tokens of a dask array (whole grid rows for "window2d"), computed in memory.
+_HEAD_TOKENS = 4096
+
 
 # ---------------------------------------------------------------- helpers
 def _client():
@@ -525,6 +529,10 @@ class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
             return super().fit(X, lengths=lengths)
         if lengths is not None:
             raise ValueError("A dask array is one sequence: lengths applies to in-memory X.")
+        with restore_on_error(self):
+            return self._fit_dask(X)
+
+    def _fit_dask(self, X):
         X = _row_blocks(X)
         # the projections need only the number of features (and one grid)
         rows = 1
@@ -532,24 +540,47 @@ class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
             rows = int(np.prod(self.grid_shape))
         stand_in = np.zeros((rows, X.shape[1]), dtype=X.dtype)
         if self.projection != "pca":
-            return super().fit(stand_in, lengths=None)
-        with restore_on_error(self):
-            k = min(64, X.shape[1]) if self.n_components is None else self.n_components
-            if k > min(X.shape):
-                raise ValueError(f"n_components={k} must be at most min(n_samples, "
-                                 f"n_features) for projection='pca', got n_samples = "
-                                 f"{X.shape[0]} and n_features = {X.shape[1]}.")
-            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            _, _, Vt = da.linalg.svd_compressed(X, k, seed=seed, compute=True)
-            W = np.ascontiguousarray(np.asarray(Vt).T, dtype=np.float64)
-            params = dict(projection=(W, W, W), n_components=None)
-            saved = {name: getattr(self, name) for name in params}
-            self.set_params(**params)
-            try:
-                super().fit(stand_in)
-            finally:
-                self.set_params(**saved)
-            self._fit_params = self._pattern_params()
+            super().fit(stand_in, lengths=None)
+            return self._learn_bandwidth(X)
+        k = min(64, X.shape[1]) if self.n_components is None else self.n_components
+        if k > min(X.shape):
+            raise ValueError(f"n_components={k} must be at most min(n_samples, "
+                             f"n_features) for projection='pca', got n_samples = "
+                             f"{X.shape[0]} and n_features = {X.shape[1]}.")
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        _, _, Vt = da.linalg.svd_compressed(X, k, seed=seed, compute=True)
+        W = np.ascontiguousarray(np.asarray(Vt).T, dtype=np.float64)
+        params = dict(projection=(W, W, W), n_components=None)
+        saved = {name: getattr(self, name) for name in params}
+        self.set_params(**params)
+        try:
+            super().fit(stand_in)
+        finally:
+            self.set_params(**saved)
+        self._fit_params = self._pattern_params()
+        return self._learn_bandwidth(X)
+
+    def _learn_bandwidth(self, X):
+        """``bandwidth=None`` with ``similarity="neg_sq_dist"``: learned as
+        in memory, from the sequence's first ``_HEAD_TOKENS`` tokens (whole
+        grid rows for ``"window2d"``), the only rows ``fit`` computes."""
+        if self.similarity != "neg_sq_dist" or self.bandwidth is not None:
+            return self
+        rng = check_random_state(self.random_state)
+        if self.pattern == "window2d":
+            height, width = self.grid_shape_
+            grid = (max(1, min(height, _HEAD_TOKENS // width)), width)
+        else:
+            grid = None
+        head = min(X.shape[0], _HEAD_TOKENS) if grid is None else grid[0] * grid[1]
+        Xh = np.asarray(X[:head].compute())
+        saved = self.grid_shape_
+        try:
+            if grid is not None:
+                self.grid_shape_ = grid
+            self.bandwidth_ = self._nearest_key_bandwidth(Xh, None, rng)
+        finally:
+            self.grid_shape_ = saved
         return self
 
     def _reach(self):

@@ -192,6 +192,29 @@ def test_attention_pca_fit_on_dask(client):
     np.testing.assert_allclose(sat.transform(Xd).compute(), sat.transform(X), rtol=1e-12)
 
 
+@pytest.mark.parametrize("kw,n", [(dict(pattern="window", window=8), 200),
+                                  (dict(pattern="window", window=8), 6000),
+                                  (dict(pattern="window2d", grid_shape=(100, 60), window=4),
+                                   6000)])
+def test_attention_learns_the_bandwidth_from_the_head_of_a_dask_array(client, kw, n):
+    """bandwidth=None: the in-memory rule on the first 4096 tokens (68 whole
+    grid rows of 60 for window2d), computed; the rest never gathered."""
+    from sklearn.utils import check_random_state
+
+    X = _data(n=n, p=5)
+    kw = dict(kw, similarity="neg_sq_dist", random_state=0)
+    sat = SparseAttentionTransformer(**kw).fit(da.from_array(X, chunks=(1000, 5)))
+    head = 4096 if kw["pattern"] == "window" else 68 * 60
+    grid = dict(grid_shape=(68, 60)) if kw["pattern"] == "window2d" else {}
+    ref = sparsecode.SparseAttentionTransformer(**{**kw, **grid}).fit(X[:head])
+    rule = ref._nearest_key_bandwidth(X[:head], None, check_random_state(0))
+    assert sat.bandwidth_ == rule != np.sqrt(5)
+    if n <= 4096:  # the whole array, each token sampled: the in-memory fit's h
+        assert sat.bandwidth_ == ref.bandwidth_
+        Xd = da.from_array(X, chunks=(50, 5))
+        np.testing.assert_allclose(sat.transform(Xd).compute(), ref.transform(X), rtol=1e-12)
+
+
 def test_bad_input_is_refused_and_fitted_state_kept(client):
     X = _data()
     est = DictionaryLearner(5, alpha=0.2, method="batch", max_iter=2, random_state=0)
