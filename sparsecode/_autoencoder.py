@@ -624,6 +624,7 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 # memorisation (not a model that explains neither yet).
 _AUTO_HOLD_OUT_MIN = 500
 _MEMORISED_GAP = 0.1
+_MEMORISED_ROWS = 10_000
 
 
 class SparseAutoencoder(_AutoencoderBase):
@@ -764,8 +765,8 @@ class SparseAutoencoder(_AutoencoderBase):
     loss_curve_ : list of float
         Mean training loss per epoch.
     validation_scores_ : list of float or None
-        Explained variance of the validation rows per epoch
-        (``early_stopping``).
+        Explained variance of the validation rows per epoch; None when no
+        rows were held out (``early_stopping``).
     best_validation_score_ : float or None
     n_iter_ : int
         Epochs run.
@@ -1101,7 +1102,11 @@ class SparseAutoencoder(_AutoencoderBase):
             if self.tied:
                 P["W_dec"] = P["W_enc"]
         if X_val is not None and best_val > -np.inf:
-            train_score = score_fn(X, P, state["threshold"])
+            # (at most max(validation rows, 10,000) training rows, spread out)
+            cap = max(X_val.shape[0], _MEMORISED_ROWS)
+            seen = X if X.shape[0] <= cap else _gpu.rows_of(
+                X, np.linspace(0, X.shape[0] - 1, cap).astype(np.int64))
+            train_score = score_fn(seen, P, state["threshold"])
             if (train_score - best_val > _MEMORISED_GAP
                     and 1 - best_val > 2 * (1 - train_score)):
                 warnings.warn(

@@ -39,8 +39,8 @@ class _OnlineStopping:
     unbiased estimate of the current dictionary's, but noisy (one 256-patch
     batch: 9% relative spread from one step to the next on problem C). Stop
     only when consecutive windows of a quarter epoch (at least 2 steps) say
-    that the objective decreased by less than ``tol`` with two standard
-    errors to spare. Later passes: the mean over the last epoch's steps
+    that the objective decreases by less than ``tol`` per epoch with two
+    standard errors to spare. Later passes: the mean over the last epoch's steps
     (weighted by ``sizes``) holds every sample once, and consecutive values
     differ by one minibatch's objective against its own one epoch earlier:
     a smooth curve (on problem C its longest run without a new minimum was
@@ -64,15 +64,18 @@ class _OnlineStopping:
         self.costs.append(cost)
         self.latest[step % self.epoch] = cost
         step += 1
-        if step <= self.epoch:
-            return self._flattened(step)
+        if step <= self.epoch and self._flattened(step):
+            return True
+        if step < self.epoch:
+            return False
+        # smoothed[k]: the epoch mean after step epoch + k
         mean = float(self.sizes @ self.latest) / self.sizes.sum()
         self.smoothed.append(mean)
         if self.tol > 0 and len(self.smoothed) > self.epoch:
             before = self.smoothed[-1 - self.epoch]
             if before - mean < self.tol * abs(mean):
-                self.reason = (f"the objective decreased by {(before - mean) / abs(mean):.2e} "
-                               f"(relative) over the last epoch, less than tol={self.tol}")
+                self.reason = (f"the objective decreased by {(before - mean) / _nonzero(mean):.2e}"
+                               f" (relative) over the last epoch, less than tol={self.tol}")
                 return True
         if mean < self.best:
             self.best, self.stale = mean, 0
@@ -93,12 +96,20 @@ class _OnlineStopping:
         before = float(sizes[:w] @ costs[:w]) / sizes[:w].sum()
         now = float(sizes[w:] @ costs[w:]) / sizes[w:].sum()
         error = np.sqrt((costs[:w].var(ddof=1) + costs[w:].var(ddof=1)) / w)
-        if before - now + 2 * error < self.tol * abs(now):
+        # windows w steps apart: their decrease times epoch / w is an epoch's
+        per_epoch = self.epoch / w
+        if (before - now + 2 * error) * per_epoch < self.tol * abs(now):
             self.reason = (f"the objective flattened in the first pass (decrease "
-                           f"{(before - now) / abs(now):.2e} +- {error / abs(now):.1e} "
-                           f"between windows of {w} steps, tol={self.tol})")
+                           f"{(before - now) * per_epoch / _nonzero(now):.2e} +- "
+                           f"{2 * error * per_epoch / _nonzero(now):.1e} per epoch, from "
+                           f"windows of {w} steps; tol={self.tol})")
             return True
         return False
+
+
+def _nonzero(x):
+    """``|x|``, or the smallest positive float: a divisor for messages."""
+    return max(abs(x), np.finfo(np.float64).tiny)
 
 
 class DictionaryLearner(BaseSparseCoder, BaseEstimator):
@@ -157,20 +168,21 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         Batch: stop when the objective's relative decrease is below ``tol``.
         Online: stop when the objective of the samples, smoothed over a
         window that scales with the data, decreased by less than ``tol``
-        (relative); 0 disables it. Online learning is never stopped inside
-        the first pass over ``X`` unless the objective has flattened beyond
-        doubt (its decrease between quarter-epoch windows is below ``tol``
-        by two standard errors), so ``max_iter=1`` runs the epoch it asks
-        for. After the first pass the smoothed objective is the mean, over
-        the last epoch's steps, of each minibatch's objective: every sample
-        once, and each step changes it by one minibatch's objective against
-        the same samples' one epoch earlier, so it carries no sampling noise;
-        learning stops when it decreased by less than ``tol`` over the last
-        epoch. (scikit-learn's rule, the atoms' change per step, falls as
-        the statistics accumulate whether or not the objective does: it
-        stopped the 50,000 patches of problem C after 101 of 196 steps with
-        a 1.3% worse held-out objective than the full epoch's,
-        benchmarks/README.md "Defaults".)
+        (relative) over an epoch; 0 disables it. Online learning is never
+        stopped inside the first pass over ``X`` unless the objective has
+        flattened beyond doubt (its decrease between quarter-epoch windows,
+        scaled to an epoch, is below ``tol`` by two standard errors), so
+        ``max_iter=1`` runs the epoch it asks for. From the end of the first
+        pass the smoothed objective is the mean, over the last epoch's
+        steps, of each minibatch's objective: every sample once, and each
+        step changes it by one minibatch's objective against the same
+        samples' one epoch earlier, so it carries no sampling noise; learning
+        stops when it decreased by less than ``tol`` over the last epoch
+        (checked from the end of the second pass). (scikit-learn's rule, the
+        atoms' change per step, falls as the statistics accumulate whether
+        or not the objective does: it stopped the 50,000 patches of problem
+        C after 101 of 196 steps with a 1.3% worse held-out objective than
+        the full epoch's, benchmarks/README.md "Defaults".)
     max_no_improvement : int, default=10
         Online, after the first pass: stop after this many steps in which
         the smoothed objective (above) reached no new minimum; ``None``

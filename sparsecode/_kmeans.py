@@ -18,6 +18,9 @@ from ._dense import row_chunks
 from ._encode import _row_sq_norms, canonical_csr
 from ._kernels._kmeans import assign_euclidean, assign_spherical
 
+# Entries of centred float64 rows per chunk of the covariance's sum (8 MiB).
+_MOMENT_ENTRIES = 1 << 20
+
 
 def zca(X, eps):
     """Mean and ZCA whitening matrix ``W = U (L + eps * mean(L))^{-1/2} U^T``
@@ -41,9 +44,20 @@ def _moments(X):
         mean = np.asarray(X.mean(axis=0)).ravel()
         second = np.asarray((X.T @ X).todense()) / n
         return mean, second - np.outer(mean, mean)
-    mean = X.mean(axis=0, dtype=np.float64)
-    centred = X - mean
-    return mean, centred.T @ centred / n
+    return _dense_moments(X, np)
+
+
+def _dense_moments(X, xp):
+    """Mean and covariance of a dense ``X`` (module ``xp``), the centred
+    float64 rows summed a chunk at a time: no copy of ``X``."""
+    n, p = X.shape
+    mean = X.mean(axis=0, dtype=xp.float64)
+    cov = xp.zeros((p, p))
+    rows = rows_per_chunk(p, _MOMENT_ENTRIES)
+    for start in range(0, n, rows):
+        centred = X[start:start + rows] - mean
+        cov += centred.T @ centred
+    return mean, cov / n
 
 
 def _moments_gpu(X):
@@ -56,9 +70,7 @@ def _moments_gpu(X):
         mean = cp.asarray(X.sum(axis=0)).ravel() / n
         second = (X.T.tocsr() @ X).toarray() / n
         return _gpu.to_host((mean, second - cp.outer(mean, mean)))
-    mean = X.mean(axis=0, dtype=cp.float64)
-    centred = X - mean
-    return _gpu.to_host((mean, centred.T @ centred / n))
+    return _gpu.to_host(_dense_moments(X, cp))
 
 
 class Rows:

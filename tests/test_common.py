@@ -19,7 +19,9 @@ ESTIMATORS = [
     ThresholdEncoder(n_components=3, mode="topk", k=2, split_sign=False, dictionary="patches",
                      random_state=0),
     ThresholdEncoder(n_components=3, mode="triangle", whiten=True, random_state=0),
-    ThresholdEncoder(mode="hard", target_sparsity=0.8, sparse_output=True, random_state=0),
+    # (the others whiten dense input by default: this one checks the raw-row path)
+    ThresholdEncoder(mode="hard", target_sparsity=0.8, sparse_output=True, whiten=False,
+                     random_state=0),
     ThresholdEncoder(n_components=4, dictionary=DictionaryLearner(alpha=0.1, max_iter=2),
                      random_state=0),
     SparseAutoencoder(6, max_iter=5, random_state=0),

@@ -58,6 +58,10 @@ def test_online_stopping_after_first_pass_matches_epoch_means():
     step, reason = _stop_step(costs, sizes, tol, None)
     assert step == expected and "over the last epoch" in reason
     assert step > 2 * E  # the curve still fell fast at the end of the second pass
+    # flat from the start: the first check, at the end of the second pass,
+    # compares it with the end of the first
+    flat = 1.0 + 0.2 * np.tile(np.arange(E) % 3, 10)
+    assert _stop_step(flat, sizes, tol, None)[0] == 2 * E
 
 
 def test_online_stopping_patience_counts_steps_without_new_minimum():
@@ -77,10 +81,21 @@ def test_online_stopping_first_pass_needs_a_flat_objective():
     noisy = 1.0 + 0.1 * np.linspace(1, 0, E) + 0.1 * rng.standard_normal(E)
     assert _stop_step(noisy, [256] * E, 1e-3, 10)[0] is None
     # a flat objective with little noise: stopped at the end of the second window
+    # (decrease + 2 standard errors, about 6e-6 between windows, is 2e-5 per epoch)
     flat = 1.0 + 1e-5 * rng.standard_normal(E)
     step, reason = _stop_step(flat, [256] * E, 1e-3, 10)
     assert step == 100 and "flattened in the first pass" in reason
     assert _stop_step(flat, [256] * E, 0.0, 10)[0] is None  # tol=0: no such stop
+
+
+def test_online_stopping_on_a_zero_objective_warns_nothing():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division by zero in the messages
+        step, reason = _stop_step([-1e-17, -1e-17, 0.0, 0.0], [8] * 4, 1e-3, None)
+        assert step == 4 and "inf" not in reason and "nan" not in reason
+        assert _stop_step([0.0] * 40, [8] * 4, 1e-3, 5)[0] == 4 + 5
 
 
 def test_online_defaults_run_the_epoch_asked_for():
@@ -94,7 +109,7 @@ def test_online_stops_early_on_data_it_cannot_improve(capsys):
     # codes are all zero (alpha above every correlation): the objective is the
     # samples' energy whatever the atoms; the first pass sees it flat
     X = np.random.default_rng(0).standard_normal((12800, 256))
-    dl = DictionaryLearner(n_components=8, alpha=100.0, batch_size=64, max_iter=3, tol=1e-2,
+    dl = DictionaryLearner(n_components=8, alpha=100.0, batch_size=64, max_iter=3, tol=5e-2,
                            verbose=1, random_state=0).fit(X)
     assert dl.n_steps_ < 200
     assert "flattened in the first pass" in capsys.readouterr().out

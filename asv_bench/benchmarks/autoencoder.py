@@ -28,7 +28,7 @@ class SAETrain(Benchmark):
         self.X = ae.make_data(n=N_TRAIN)
         self.kw = dict(activation=activation, k=ae.K, l1=ae.L1, batch_size=ae.BATCH,
                        learning_rate=ae.LR, max_iter=1, aux_k=0, shuffle=False,
-                       random_state=0)
+                       early_stopping=False, random_state=0)  # every row trains, as torch's
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             SparseAutoencoder(64, activation=activation, k=4, batch_size=64, max_iter=1,

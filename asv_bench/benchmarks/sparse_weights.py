@@ -22,6 +22,7 @@ class PrunedTransform(Benchmark):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.est = SparseAutoencoder(512, max_iter=4, prune_epochs=2, random_state=0,
+                                         early_stopping=False,  # as the history measured
                                          prune=None if density == 1.0 else density)
             self.est.fit(X[:5000])
         self.threshold = 2.0 if product == "csr" else -1.0
