@@ -354,6 +354,36 @@ def test_kl_mean_activation_near_rho_on_whitened_patches():
     assert enc.score(X) > 0.3
 
 
+def test_kl_lbfgs_stops_when_the_loss_flattens():
+    # whitened to unit variance (UFLDL's +-0.4 scaling above converges slower:
+    # its loss still falls 5e-5 per iteration at 400, and the default warns)
+    from sklearn.datasets import load_sample_image
+    from sklearn.feature_extraction.image import extract_patches_2d
+
+    from sparsecode._kmeans import zca
+
+    grey = load_sample_image("china.jpg").astype(float).mean(axis=2) / 255
+    P = extract_patches_2d(grey, (8, 8), max_patches=3000, random_state=0).reshape(3000, -1)
+    P -= P.mean(axis=1, keepdims=True)
+    mean, W = zca(P, 0.1)
+    X = (P - mean) @ W
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # the defaults converge
+        enc = KLSparseEncoder(25, random_state=0).fit(X)
+    curve = np.array(enc.loss_curve_)
+    assert len(curve) == enc.n_iter_ < 400
+
+    def flat(i):  # the loss's fall over the 10 iterations before iteration i
+        return curve[i - 11] - curve[i - 1] <= 10 * 1e-5 * abs(curve[i - 1])
+
+    assert flat(len(curve)) and not any(flat(i) for i in range(11, len(curve)))
+    # the rule alone: without it (tol=0) the same iterations, then on to max_iter
+    with pytest.warns(ConvergenceWarning, match="max_iter=600"):
+        longer = KLSparseEncoder(25, tol=0, max_iter=600, random_state=0).fit(X)
+    np.testing.assert_allclose(longer.loss_curve_[:len(curve)], curve, rtol=1e-12)
+    assert longer.score(X) - enc.score(X) < 0.01
+
+
 def test_kl_adam_decreases_the_same_loss():
     X = _whitened_patches(1000)
     with warnings.catch_warnings():
