@@ -709,11 +709,10 @@ class SparseAutoencoder(_AutoencoderBase):
         training rows and the training loss says nothing about new ones
         (1,500 rows of 384 features, 1,536 latents: training explained
         variance 0.99, new rows 0.82; benchmarks/README.md "Defaults"). With
-        held-out rows, ``fit`` also warns when the
-        training rows' explained variance exceeds theirs by more than 0.1
-        and leaves at most half as much unexplained: then use fewer
-        ``n_components``, a larger ``l1`` (a smaller ``k``), ``dropout``, or
-        more data.
+        held-out rows, ``fit`` also warns when the training rows' explained
+        variance exceeds theirs by more than 0.1 and leaves at most half as
+        much unexplained: then use fewer ``n_components``, a larger ``l1``
+        (a smaller ``k``), ``dropout``, or more data.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
     tol : float, default=1e-4

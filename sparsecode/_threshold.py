@@ -31,6 +31,10 @@ from ._kernels._threshold import (
 from ._kmeans import DeviceRows, Rows, kmeans, zca
 from ._validation import IntInterval, validate_data
 
+# whiten="auto" whitens at most this many features: the covariance's
+# eigendecomposition takes ~3 s at 2,048 on 2 cores and grows as p^3.
+_AUTO_WHITEN_FEATURES = 2048
+
 # Responses sampled from the training data to choose alpha for a target
 # sparsity: the sample quantile of 2^20 values is within 0.1% of the true one.
 _QUANTILE_ENTRIES = 1 << 20
@@ -113,8 +117,9 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         a sparse ``X`` that an estimator ``dictionary`` needs for its
         ``fit`` (of a dense ``X``, that copy is the size of ``X``).
         ``"auto"`` whitens where Coates & Ng's recipe applies: dense ``X``
-        whose covariance fits in ``working_memory``, with a dictionary
-        learned here (``"kmeans"``, ``"patches"`` or an unfitted estimator).
+        of at most 2,048 features (the eigendecomposition grows as the cube:
+        3 s at 2,048 on 2 cores) whose covariance fits in ``working_memory``,
+        with a dictionary learned here (``"kmeans"``, ``"patches"`` or an unfitted estimator).
         It does not whiten sparse ``X`` (counts, one-hot columns: centring
         has no meaning there and the covariance is dense), a single sample,
         nor an array or fitted estimator as ``dictionary`` (atoms in the
@@ -284,7 +289,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 pass
         p = X.shape[1]
         sparse = _gpu._sparse().issparse(X) if gpu else sp.issparse(X)
-        return (not sparse and X.shape[0] > 1
+        return (not sparse and X.shape[0] > 1 and p <= _AUTO_WHITEN_FEATURES
                 and p * p * 8 * 3 <= get_config()["working_memory"] * 2**20)
 
     def _dictionary(self, X, rows, rng):

@@ -236,6 +236,9 @@ def test_whiten_auto_whitens_dense_input_with_a_dictionary_learned_here():
     unfitted = DictionaryLearner(alpha=0.3, max_iter=1, random_state=0)
     assert ThresholdEncoder(6, dictionary=unfitted).fit(X).whitening_ is not None
     assert ThresholdEncoder(1, dictionary="patches").fit(X[:1]).whitening_ is None
+    wide = np.random.default_rng(1).standard_normal((4, 2049))  # eigh would take seconds
+    assert ThresholdEncoder(2, dictionary="patches").fit(wide).whitening_ is None
+    assert ThresholdEncoder(2, dictionary="patches").fit(wide[:, :2048]).whitening_ is not None
     # a covariance above working_memory: "auto" does without, True refuses
     with config_context(working_memory=12 * 12 * 8 * 3 / 2**20 * 0.99):
         assert ThresholdEncoder(10, random_state=0).fit(X).whitening_ is None
