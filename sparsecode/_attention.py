@@ -41,6 +41,7 @@ from ._kernels._attention import (
     lsh_keys,
     merge_lse,
     random_block_softmax,
+    softmax_scratch_dtypes,
 )
 from ._validation import IntInterval, validate_data
 
@@ -385,6 +386,7 @@ def _attend(plan, Q, K, V, bias, n_jobs):
         longest = int(plan.lengths.max())
         width = longest if plan.full_band else min(2 * plan.half + 1, longest)
         tile = max(1, min(_TILE, (1 << 20) // (width + _TILE)))
+        work_dtype, bits_dtype = softmax_scratch_dtypes(dtype)
 
         def band_work(a, b, scratch):
             lo, hi = plan.band_range(a, b)
@@ -392,12 +394,11 @@ def _attend(plan, Q, K, V, bias, n_jobs):
             S = scratch.get("scores", (b - a, k1 - k0), dtype)
             np.matmul(Qb[a:b], Kb[k0:k1].T, out=S)
             sums = scratch.get("sums", (b - a,), np.float64)
-            work = scratch.get("work", (2, k1 - k0), np.float64)
-            bits = scratch.get("bits", (k1 - k0,), np.int64)
+            work = scratch.get("work", (2, k1 - k0), work_dtype)
+            bits = scratch.get("bits", (k1 - k0,), bits_dtype)
             band_softmax(S, biasb[k0:k1], has_bias, lo - k0, hi - k0, sums, lse[a:b], work,
                          bits)
-            np.matmul(S, Vb[k0:k1], out=out[a:b])
-            out[a:b] /= sums[:, None]
+            np.matmul(S, Vb[k0:k1], out=out[a:b])  # S: normalised weights
 
         map_chunks(n, tile, band_work, n_jobs)
         if plan.perm is not None:
@@ -527,11 +528,11 @@ def _global_rows_blocked(plan, Q, K, V, bias, out, rows):
             hi = np.clip(hi_all - k0, 0, k1 - k0)
             sums = np.empty(r.size)
             part_lse = np.empty(r.size)
+            work_dtype, bits_dtype = softmax_scratch_dtypes(dtype)
             band_softmax(S, bias[k0:k1], has_bias, lo, hi, sums, part_lse,
-                         np.empty((2, k1 - k0)), np.empty(k1 - k0, dtype=np.int64))
-            part = S @ V[k0:k1]
-            nonempty = sums > 0
-            part[nonempty] /= sums[nonempty, None]
+                         np.empty((2, k1 - k0), dtype=work_dtype),
+                         np.empty(k1 - k0, dtype=bits_dtype))
+            part = S @ V[k0:k1]  # normalised weights (rows of empty bands 0)
             merge_lse(acc, acc_lse, part, part_lse)
         out[r] = acc
 

@@ -8,6 +8,7 @@ kernels' one thread pool (``_threads.pool``) with BLAS capped at one thread
 inside each, so two pools never spin against each other on a small machine.
 """
 
+import math
 import threading
 from concurrent.futures import wait
 
@@ -35,7 +36,8 @@ class Scratch(threading.local):
     def get(self, name, shape, dtype):
         buffers = self.__dict__.setdefault("buffers", {})
         buf = buffers.get(name)
-        size = int(np.prod(shape))
+        # (math.prod: np.prod's wrapper cost 9 us a call, 36 us per attention tile)
+        size = math.prod(shape)
         if buf is None or buf.size < size or buf.dtype != dtype:
             buf = buffers[name] = np.empty(size, dtype=dtype)
         return buf[:size].reshape(shape)

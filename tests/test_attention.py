@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sparsecode import SparseAttentionTransformer
-from sparsecode._kernels._attention import exp_shifted
+from sparsecode._kernels._attention import exp_shifted, exp_shifted32
 
 LENGTHS = [70, 1, 45, 84]  # 200 tokens, a one-token sequence among them
 
@@ -287,6 +287,19 @@ def test_extreme_scores_stay_finite(pattern, dtype):
     ref = _dense_oracle(est, X, mask)
     tol = 1e-10 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+def test_float32_exp_kernel_matches_numpy():
+    x = np.concatenate([-np.random.default_rng(0).uniform(0, 100, 100_000),
+                        -np.random.default_rng(1).uniform(0, 2, 10_000), [0.0, -87.0]])
+    x = x.astype(np.float32)
+    for m in (0.0, 3.5):
+        out = np.empty_like(x)
+        exp_shifted32(x + np.float32(m), m, out, np.empty(x.size, dtype=np.int32))
+        # the float32 difference x + m - m, exactly as the kernel forms it
+        y = np.maximum((x + np.float32(m)) - np.float32(m), np.float32(-87.0))
+        ref = np.exp(y.astype(np.float64))
+        np.testing.assert_allclose(out, ref, rtol=4e-7, atol=0)
 
 
 def test_exp_kernel_matches_numpy():
