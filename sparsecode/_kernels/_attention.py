@@ -188,24 +188,28 @@ def band_softmax(S, bias, has_bias, lo, hi, sums, lse, work, bits):
             sums[t] = 0.0
             lse[t] = _NEG_INF
             continue
-        x = work[0, :b - a]
+        # exp out of place (in place, aliased, ran six times slower), and
+        # the weights normalised where the row is in cache: S @ V is the output
+        weights = row[a:b]
+        w = work[0, :b - a]
         if has_bias:
             for j in range(a, b):
-                x[j - a] = np.float64(row[j]) + np.float64(bias[j])
-        else:
-            for j in range(a, b):
-                x[j - a] = row[j]
-        m = _max8(x)
-        # out of place (x is a copy): in place (aliased) ran six times slower
-        weights = row[a:b]
-        _exp_rows(x, m, weights, bits)
-        total = _sum8(weights)
+                w[j - a] = np.float64(row[j]) + np.float64(bias[j])
+            m = _max8(w)
+            _exp_rows(w, m, weights, bits)
+            total = _sum8(weights)
+            inv = 1.0 / total
+            for j in range(b - a):
+                weights[j] *= inv
+        else:  # no copy of the scores: exp from the row into w, back scaled
+            m = _max8(weights)
+            _exp_rows(weights, m, w, bits)
+            total = _sum8(w)
+            inv = 1.0 / total
+            for j in range(b - a):
+                weights[j] = w[j] * inv
         sums[t] = total
         lse[t] = m + np.log(total)
-        # normalised here, where the row is in cache: S @ V is the output
-        inv = 1.0 / total
-        for j in range(b - a):
-            weights[j] *= inv
 
 
 @helper(fastmath={"reassoc", "contract"})
