@@ -394,7 +394,7 @@ def _attend(plan, Q, K, V, bias, n_jobs):
             S = scratch.get("scores", (b - a, k1 - k0), dtype)
             np.matmul(Qb[a:b], Kb[k0:k1].T, out=S)
             sums = scratch.get("sums", (b - a,), np.float64)
-            work = scratch.get("work", (2, k1 - k0), work_dtype)
+            work = scratch.get("work", (1, k1 - k0), work_dtype)
             bits = scratch.get("bits", (k1 - k0,), bits_dtype)
             band_softmax(S, biasb[k0:k1], has_bias, lo - k0, hi - k0, sums, lse[a:b], work,
                          bits)
@@ -520,6 +520,7 @@ def _global_rows_blocked(plan, Q, K, V, bias, out, rows):
         acc = np.zeros((r.size, V.shape[1]), dtype=dtype)
         acc_lse = np.full(r.size, -np.inf)
         block = max(1, (1 << 18) // r.size)
+        work_dtype, bits_dtype = softmax_scratch_dtypes(dtype)
         Qr = Q[r]
         for k0 in range(o, end, block):
             k1 = min(end, k0 + block)
@@ -528,9 +529,8 @@ def _global_rows_blocked(plan, Q, K, V, bias, out, rows):
             hi = np.clip(hi_all - k0, 0, k1 - k0)
             sums = np.empty(r.size)
             part_lse = np.empty(r.size)
-            work_dtype, bits_dtype = softmax_scratch_dtypes(dtype)
             band_softmax(S, bias[k0:k1], has_bias, lo, hi, sums, part_lse,
-                         np.empty((2, k1 - k0), dtype=work_dtype),
+                         np.empty((1, k1 - k0), dtype=work_dtype),
                          np.empty(k1 - k0, dtype=bits_dtype))
             part = S @ V[k0:k1]  # normalised weights (rows of empty bands 0)
             merge_lse(acc, acc_lse, part, part_lse)
@@ -590,9 +590,9 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         tokens, ``window // 2 + 1`` when causal). For ``"window2d"`` the
         same along each axis: a ``(window + 1) x (window + 1)`` box. None:
         256 for the 1-D patterns, 10 (an 11 x 11 box) for ``"window2d"``;
-        non-local means' classic 21 x 21 search window (``window=20``) costs
-        3.6 times as much for 0.2 dB more on benchmarks/README.md's
-        "Defaults" image.
+        non-local means' classic 21 x 21 search window (``window=20``) scores
+        3.6 times the (query, key) pairs for 0.2 dB more on
+        benchmarks/README.md's "Defaults" image.
 
     dilation : int, default=1
         Gap between the window's neighbours (Longformer's dilated window).

@@ -1390,7 +1390,8 @@ class KLSparseEncoder(_AutoencoderBase):
     tol : float, default=1e-5
         L-BFGS: stop when the loss fell by at most ``tol`` (relative) per
         iteration over the last 10 iterations, or the projected gradient is
-        below ``tol`` (``gtol``). The gradient alone never got there: on
+        below ``tol`` (``gtol``); 0 runs to ``max_iter`` (or scipy's own
+        stop on a loss that no longer moves). The gradient alone never got there: on
         whitened patches it falls to 1e-3 of its start in 1,200 iterations
         while the held-out score stops moving after 300 (every default fit
         warned; benchmarks/README.md "Defaults"). Adam: stop after 10 epochs
@@ -1595,6 +1596,9 @@ class KLSparseEncoder(_AutoencoderBase):
                 print(f"[KLSparseEncoder] iteration {len(curve)}: loss {curve[-1]:.6g}")
             w = _LBFGS_WINDOW
             if len(curve) > w and curve[-1 - w] - curve[-1] <= w * self.tol * abs(curve[-1]):
+                if self.verbose:
+                    print(f"[KLSparseEncoder] stopped: the loss fell by at most tol="
+                          f"{self.tol} per iteration over the last {w} iterations")
                 raise _Flat
 
         try:

@@ -302,6 +302,24 @@ def test_float32_exp_kernel_matches_numpy():
         np.testing.assert_allclose(out, ref, rtol=4e-7, atol=0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("has_bias", [False, True])
+def test_band_softmax_normalises_and_flushes_denormal_weights(dtype, has_bias):
+    from sparsecode._kernels._attention import band_softmax, softmax_scratch_dtypes
+
+    S = np.array([[0.0, 0.0, 0.0, 0.0, -200.0, -1e6, 5.0]], dtype=dtype)
+    lo, hi = np.array([0]), np.array([6])  # the last score is outside the band
+    sums, lse = np.empty(1), np.empty(1)
+    work_dtype, bits_dtype = softmax_scratch_dtypes(dtype)
+    band_softmax(S, np.zeros(7, dtype), has_bias, lo, hi, sums, lse,
+                 np.empty((1, 7), work_dtype), np.empty(7, bits_dtype))
+    # exp(-200) / 4 and the clamped exp(-87 or -708) / 4 would be denormal or
+    # below float32's smallest normal: 0, as is the key outside the band
+    np.testing.assert_allclose(S[0], [0.25, 0.25, 0.25, 0.25, 0, 0, 0], rtol=1e-7, atol=0)
+    assert np.all(S[0, 4:] == 0) and sums[0] == pytest.approx(4.0)
+    assert lse[0] == pytest.approx(np.log(4.0))
+
+
 def test_exp_kernel_matches_numpy():
     x = np.concatenate([-np.random.default_rng(0).uniform(0, 750, 100_000),
                         -np.random.default_rng(1).uniform(0, 2, 10_000), [0.0, -708.0]])

@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from sparsecode import DictionaryLearner, ThresholdEncoder
+from sparsecode import DictionaryLearner, ThresholdEncoder, _threshold
 from sparsecode._kmeans import zca
 
 MODES = ["soft", "hard", "topk", "triangle"]
@@ -217,7 +217,7 @@ def test_whitened_float32_matches_float64():
     np.testing.assert_allclose(Z32, ref.transform(X), rtol=1e-4, atol=1e-4)
 
 
-def test_whiten_auto_whitens_dense_input_with_a_dictionary_learned_here():
+def test_whiten_auto_whitens_dense_input_with_a_dictionary_learned_here(monkeypatch):
     X = _data(n=400, p=12)
     dense = ThresholdEncoder(10, random_state=0).fit(X)
     ref = ThresholdEncoder(10, whiten=True, random_state=0).fit(X)
@@ -236,9 +236,11 @@ def test_whiten_auto_whitens_dense_input_with_a_dictionary_learned_here():
     unfitted = DictionaryLearner(alpha=0.3, max_iter=1, random_state=0)
     assert ThresholdEncoder(6, dictionary=unfitted).fit(X).whitening_ is not None
     assert ThresholdEncoder(1, dictionary="patches").fit(X[:1]).whitening_ is None
-    wide = np.random.default_rng(1).standard_normal((4, 2049))  # eigh would take seconds
+    # more features than _AUTO_WHITEN_FEATURES (2,048; lowered here to keep eigh cheap)
+    monkeypatch.setattr(_threshold, "_AUTO_WHITEN_FEATURES", 12)
+    wide = np.random.default_rng(1).standard_normal((40, 13))
     assert ThresholdEncoder(2, dictionary="patches").fit(wide).whitening_ is None
-    assert ThresholdEncoder(2, dictionary="patches").fit(wide[:, :2048]).whitening_ is not None
+    assert ThresholdEncoder(2, dictionary="patches").fit(wide[:, :12]).whitening_ is not None
     # a covariance above working_memory: "auto" does without, True refuses
     with config_context(working_memory=12 * 12 * 8 * 3 / 2**20 * 0.99):
         assert ThresholdEncoder(10, random_state=0).fit(X).whitening_ is None

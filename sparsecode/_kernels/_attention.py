@@ -15,11 +15,15 @@ threads whose BLAS is capped to one thread (see ``sparsecode._chunks``).
 
 import numpy as np
 from numba import njit, types
+from numba.core.errors import TypingError
 from numba.extending import overload
 
 from . import helper
 
 _NEG_INF = -np.inf
+
+# Normalised softmax weights below float32's smallest normal become 0
+_FLUSH = 1.1754943508222875e-38
 
 
 # exp by range reduction, exp(y) = 2^k exp(r) with |r| <= ln(2) / 2, and a
@@ -66,7 +70,7 @@ def exp_shifted(x, m, out, bits):
 # float64 has 4), Cody & Waite's float32 split of ln 2, degree 7 (truncation
 # 5e-9 relative, below float32's 6e-8 rounding); within 4e-7 of numpy's exp on
 # [-87, 0] (tested). The softmax of a float32 window tile took 73 us with the
-# float64 exp, the tile's two products 143 us.
+# float64 exp, the tile's two products about 140 us.
 _LOG2E_32 = np.float32(1.4426950408889634)
 _LN2_HI_32 = np.float32(0.693359375)
 _LN2_LO_32 = np.float32(-2.12194440e-4)
@@ -106,9 +110,12 @@ def _exp_rows(x, m, out, bits):
 
 @overload(_exp_rows)
 def _exp_rows_impl(x, m, out, bits):
-    if out.dtype == types.float32:
+    if out.dtype == types.float32 and bits.dtype == types.int32:
         return lambda x, m, out, bits: exp_shifted32(x, m, out, bits)
-    return lambda x, m, out, bits: exp_shifted(x, m, out, bits)
+    if out.dtype == types.float64 and bits.dtype == types.int64:
+        return lambda x, m, out, bits: exp_shifted(x, m, out, bits)
+    raise TypingError(f"_exp_rows: out {out.dtype} with bits {bits.dtype}; use "
+                      "softmax_scratch_dtypes")
 
 
 def softmax_scratch_dtypes(dtype):
@@ -171,10 +178,13 @@ def band_softmax(S, bias, has_bias, lo, hi, sums, lse, work, bits):
     softmax weights ``exp(s - m_t) / sums[t]`` for ``lo[t] <= j < hi[t]`` and
     0 elsewhere; ``sums[t]`` gets the sum of the ``exp(s - m_t)`` (0 for an
     empty band, whose row stays 0) and ``lse[t]`` their log-sum-exp (``-inf``
-    for an empty band). ``S @ V`` is then the attention output. ``work``
-    (one row used) and ``bits`` are scratch of ``S.shape[1]`` entries, of
-    ``softmax_scratch_dtypes(S.dtype)``: float64 and int64, or float32 and
-    int32 for float32 scores (the float32 exp; sums stay float64)."""
+    for an empty band). ``S @ V`` is then the attention output. Weights
+    below float32's smallest normal, 1.2e-38 (they sum to 1), are flushed
+    to 0 in either dtype: denormals are slow on some cores and count for
+    nothing here. ``work`` (one row) and ``bits`` are scratch of
+    ``S.shape[1]`` entries, of ``softmax_scratch_dtypes(S.dtype)``: float64
+    and int64, or float32 and int32 for float32 scores (the float32 exp;
+    sums stay float64)."""
     T, B = S.shape
     for t in range(T):
         a = lo[t]
@@ -200,14 +210,16 @@ def band_softmax(S, bias, has_bias, lo, hi, sums, lse, work, bits):
             total = _sum8(weights)
             inv = 1.0 / total
             for j in range(b - a):
-                weights[j] *= inv
+                v = weights[j] * inv
+                weights[j] = 0.0 if v < _FLUSH else v  # (NaN stays NaN)
         else:  # no copy of the scores: exp from the row into w, back scaled
             m = _max8(weights)
             _exp_rows(weights, m, w, bits)
             total = _sum8(w)
             inv = 1.0 / total
             for j in range(b - a):
-                weights[j] = w[j] * inv
+                v = w[j] * inv
+                weights[j] = 0.0 if v < _FLUSH else v  # (NaN stays NaN)
         sums[t] = total
         lse[t] = m + np.log(total)
 
