@@ -279,7 +279,8 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
         with np.errstate(over="ignore", invalid="ignore"):  # refused below, by name
             cov = np.ascontiguousarray(Xc @ DT, dtype=dtype)
         check_responses_finite(cov, Xc, dictionary, np)
-        sq_norms = _row_sq_norms(Xc)
+        # (lars and thresholding need no ||x||^2: their first call compiles less)
+        sq_norms = None if algorithm in ("lars", "threshold") else _row_sq_norms(Xc)
         out = np.empty(cov.shape, dtype=dtype) if sparse_output else codes_out[start:stop]
         it, failed = _solve_chunk(
             algorithm, cov, sq_norms, gram, alpha=alpha, positive=positive,

@@ -1,5 +1,11 @@
-"""Small Numba helpers shared by the solvers: Cholesky append / solve on a
-growing active set, the lasso duality gap."""
+"""Small Numba helpers shared by the solvers: Cholesky append / delete and
+triangular solves on a growing active set, the lasso duality gap.
+
+Each helper is compiled, optimised and turned into machine code on its own, then
+again inside every kernel that calls it: a helper is worth its cold-cache cost
+(0.05-0.2 s each) only where it saves real code. So a solve with the factor is
+``forward_solve`` then ``backward_solve`` at the call site, not a third helper.
+"""
 
 import numpy as np
 
@@ -61,15 +67,6 @@ def backward_solve(L, m, b):
 
 
 @helper()
-def chol_solve(L, U, m, b, out):
-    """Solve ``L L^T out = b`` with the leading ``m x m`` blocks."""
-    for i in range(m):
-        out[i] = b[i]
-    forward_solve(U, m, out)
-    backward_solve(L, m, out)
-
-
-@helper()
 def chol_delete(L, U, m, idx, y):
     """Remove atom ``idx`` (of ``m``) from the factor: delete column ``idx`` of
     ``U``, restore the triangle with Givens rotations on rows of ``U``
@@ -106,33 +103,14 @@ def chol_delete(L, U, m, idx, y):
 
 @helper()
 def combine_rows(gram, active, w, m, a):
-    """``a = sum_i w[i] * gram[active[i]]``, eight (then four, then one) rows
-    per sweep of ``a``: fewer passes over ``a`` for the same reads of ``gram``."""
+    """``a = sum_i w[i] * gram[active[i]]``, four (then one) rows per sweep of
+    ``a``: fewer passes over ``a`` for the same reads of ``gram``. (An eight-row
+    sweep before the four ran no faster on problem A and cost 0.15 s more of
+    lars' and OMP's first compilation, benchmarks/README.md.)"""
     k = a.shape[0]
     for j in range(k):
         a[j] = 0.0
     i = 0
-    while i + 8 <= m:
-        r0 = gram[active[i]]
-        r1 = gram[active[i + 1]]
-        r2 = gram[active[i + 2]]
-        r3 = gram[active[i + 3]]
-        r4 = gram[active[i + 4]]
-        r5 = gram[active[i + 5]]
-        r6 = gram[active[i + 6]]
-        r7 = gram[active[i + 7]]
-        w0 = w[i]
-        w1 = w[i + 1]
-        w2 = w[i + 2]
-        w3 = w[i + 3]
-        w4 = w[i + 4]
-        w5 = w[i + 5]
-        w6 = w[i + 6]
-        w7 = w[i + 7]
-        for j in range(k):
-            a[j] += ((w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j])
-                     + (w4 * r4[j] + w5 * r5[j] + w6 * r6[j] + w7 * r7[j]))
-        i += 8
     while i + 4 <= m:
         r0 = gram[active[i]]
         r1 = gram[active[i + 1]]

@@ -15,8 +15,8 @@ from ._common import (
     backward_solve,
     chol_append,
     chol_delete,
-    chol_solve,
     combine_rows,
+    forward_solve,
 )
 
 # A new Cholesky pivot below this fraction of the atom's squared norm means
@@ -217,8 +217,9 @@ def lars_batch(cov, gram, alpha, positive, max_iter, max_active, codes, n_iter, 
             # Polish: on the final support and signs the solution is
             # G_AA z_A = c_A - alpha s_A; take it unless a sign disagrees.
             for i in range(m):
-                a[i] = c[active[i]] - alpha * signs[i]
-            chol_solve(L, U, m, a, w)
+                w[i] = c[active[i]] - alpha * signs[i]
+            forward_solve(U, m, w)
+            backward_solve(L, m, w)
             ok = True
             for i in range(m):
                 if w[i] * signs[i] <= 0.0:

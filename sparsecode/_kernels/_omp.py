@@ -11,7 +11,7 @@ matching pursuit", Technion CS-2008-08.
 import numpy as np
 from numba import njit
 
-from ._common import chol_append, chol_solve, combine_rows
+from ._common import backward_solve, chol_append, combine_rows, forward_solve
 
 # Same numerical rules as scikit-learn's ``_gram_omp``: stop when the best
 # correlation is negligible or the new atom is dependent on the chosen ones.
@@ -49,7 +49,10 @@ def omp_one(c, sq_norm, gram, n_nonzero, tol, corr, c_act, z_act, active, L, U):
         active[m] = lam
         c_act[m] = c[lam]
         m += 1
-        chol_solve(L, U, m, c_act, z_act)
+        for i in range(m):
+            z_act[i] = c_act[i]
+        forward_solve(U, m, z_act)
+        backward_solve(L, m, z_act)
         combine_rows(gram, active, z_act, m, corr)
         for j in range(k):
             corr[j] = c[j] - corr[j]
