@@ -22,7 +22,9 @@ $(VENV)/.test-stamp: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.demo-stamp
 	$(BIN)/python -m sparsecode demo --output demo_denoise.png
 
+# the import contracts of pyproject.toml (the package's layers), then the suite
 test: $(VENV)/.test-stamp
+	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/python -m pytest -q tests
 
 # Peers (SPAMS, PyTorch CPU, ...) are benchmark extras, never runtime dependencies.

@@ -31,6 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import config_context, get_config
 
+from ._namespace import to_numpy
+
 _NUMPY = ("numpy", None)
 
 
@@ -66,26 +68,6 @@ def on_host(X):
     if array_api_compat.is_array_api_strict_namespace(xp):
         return dev == xp.Device("CPU_DEVICE")
     return "cpu" in str(dev).lower()
-
-
-def to_numpy(X):
-    """An array of any namespace as a numpy array on the host (a view where
-    the library allows: PyTorch CPU tensors, DLPack)."""
-    if X is None or sp.issparse(X) or isinstance(X, np.ndarray):
-        return X
-    if not array_api_compat.is_array_api_obj(X):
-        return X
-    if array_api_compat.is_cupy_array(X):
-        return X.get()
-    if array_api_compat.is_torch_array(X):
-        return X.detach().cpu().numpy()
-    xp = array_api_compat.array_namespace(X)
-    if array_api_compat.is_array_api_strict_namespace(xp):
-        return np.asarray(xp.asarray(X, device=xp.Device("CPU_DEVICE")))
-    try:
-        return np.from_dlpack(X)
-    except (TypeError, ValueError, RuntimeError, BufferError):
-        return np.asarray(X)
 
 
 def to_namespace(x, xp, dev):

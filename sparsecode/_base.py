@@ -1,8 +1,6 @@
 """Shared pieces of the dictionary-based estimators: coding at transform time,
 reconstruction, and the lasso objective as a score."""
 
-from contextlib import contextmanager
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -40,20 +38,6 @@ def lasso_objective(X, codes, dictionary, alpha, l2=0.0):
         zz = np.einsum("ij,ij->i", Z, Z)
     residual = np.maximum(sq - 2.0 * zc + zgz, 0.0)
     return 0.5 * residual + alpha * l1 + 0.5 * l2 * zz
-
-
-@contextmanager
-def restore_on_error(estimator):
-    """A ``fit`` that raises leaves the estimator's attributes as they were,
-    ``n_features_in_`` (which validation resets first) included. Shallow: the
-    fits create their arrays anew rather than writing into fitted ones."""
-    state = dict(vars(estimator))
-    try:
-        yield
-    except BaseException:
-        vars(estimator).clear()
-        vars(estimator).update(state)
-        raise
 
 
 class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):

@@ -13,11 +13,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _gpu
 from ._array_api import array_api_method
-from ._base import BaseSparseCoder, lasso_objective, restore_on_error
+from ._base import BaseSparseCoder, lasso_objective
 from ._encode import ALGORITHMS, _pick_algorithm, sparse_encode
 from ._kernels._dict_update import bcd_update
 from ._threads import blas_limit
-from ._validation import ANY_INT, IntInterval, validate_data
+from ._validation import ANY_INT, IntInterval, restore_on_error, validate_data
 
 # An atom whose squared code mass A_jj is below this is "unused" and resampled
 # (the threshold of SPAMS and scikit-learn).

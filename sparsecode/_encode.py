@@ -1,7 +1,6 @@
 """``sparse_encode``: validation, Gram / covariance, algorithm dispatch and
 chunking over samples. The solvers themselves live in ``sparsecode._kernels``."""
 
-import warnings
 from numbers import Integral, Real
 
 import array_api_compat.numpy
@@ -17,6 +16,8 @@ from ._dense import (
     check_codes_finite,
     check_gram_finite,
     check_responses_finite,
+    omp_settings,
+    warn_dependent,
     warn_failed,
 )
 from ._dense import fista_loop as _fista_loop
@@ -145,38 +146,6 @@ def _gap_cpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
     done = np.empty(Z.shape[0], dtype=np.bool_)
     gap_batch(Z, C, Z @ gram, sq, alpha, positive, tol, done)
     return done
-
-
-def omp_settings(alpha, n_nonzero_coefs, n_features, n_components):
-    """OMP's ``(n_nonzero, tol)``: ``alpha`` is the target squared residual
-    (``tol < 0``: none); without ``n_nonzero_coefs`` the pursuit takes a
-    tenth of the features, or with a target up to ``min(k, p)`` atoms; more
-    atoms than there are are clipped with a warning."""
-    omp_tol = -1.0 if alpha is None else float(alpha)
-    if n_nonzero_coefs is None:
-        n_nonzero_coefs = (
-            max(n_features // 10, 1) if alpha is None else min(n_components, n_features)
-        )
-    elif n_nonzero_coefs > n_components:
-        warnings.warn(
-            f"n_nonzero_coefs={n_nonzero_coefs} is more than n_components="
-            f"{n_components}; using {n_components}.",
-            UserWarning,
-            stacklevel=4,
-        )
-        n_nonzero_coefs = n_components
-    return int(n_nonzero_coefs), omp_tol
-
-
-def warn_dependent(n_failed, n_samples):
-    if n_failed:
-        warnings.warn(
-            f"Orthogonal matching pursuit ended early on {n_failed} of {n_samples} "
-            "samples: the next atom was linearly dependent on those chosen. The "
-            "requested residual or number of atoms may not have been reached.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
 
 
 def _threshold_cpu(C, alpha, positive):

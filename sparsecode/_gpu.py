@@ -23,7 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._cuda import options, sources
-from ._dense import Kernels, encode, row_chunks, warn_failed
+from ._dense import Kernels, encode, omp_settings, row_chunks, warn_dependent, warn_failed
+from ._namespace import is_gpu_array
 from ._validation import validate_data
 
 # (source, entry point) of every kernel this module launches; the test of
@@ -41,12 +42,6 @@ KERNELS = tuple((source, f"{kernel}_{suffix}")
 GPU_ALGORITHMS = ("auto", "fista", "ista", "omp", "threshold")
 _WARPS_PER_BLOCK = 8
 _THREADS = 256
-
-
-def is_gpu_array(X):
-    """Whether ``X`` is a CuPy array or ``cupyx.scipy.sparse`` matrix (without
-    importing CuPy)."""
-    return type(X).__module__.split(".")[0] in ("cupy", "cupyx")
 
 
 def to_device(X):
@@ -475,8 +470,6 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     (``cupyx.scipy.sparse`` CSR with ``sparse_output=True``). The solver is
     :func:`sparsecode._dense.encode` with the CUDA kernels; what is CuPy's
     own here is the CSR input (cuSPARSE products, sparse row norms)."""
-    from ._encode import omp_settings, warn_dependent
-
     cp, csp = _cupy(), _sparse()
     if algorithm not in GPU_ALGORITHMS:
         raise ValueError(
@@ -591,7 +584,7 @@ def attention_transform_gpu(est, X, lengths=None):
                                         min(est.window_ // 2, int(lengths.max())),
                                         int(est.dilation), bool(est.causal))
         else:
-            from ._attention import _Plan
+            from ._attention_plan import _Plan
 
             # the plan reads the keys for LSH's buckets only
             keys = to_host(K) if est.pattern == "lsh" else np.zeros((n, 1), dtype=K.dtype)

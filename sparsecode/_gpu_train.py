@@ -25,8 +25,9 @@ n_components`` gates for ReLU, ``b x k`` for TopK).
 import numpy as np
 
 from . import _gpu
-from ._base import restore_on_error
+from ._autoencoder_model import _check_diverged, _kl_terms, _unpack, dropout_scale
 from ._dense import row_chunks
+from ._validation import restore_on_error
 
 
 def relu_forward(xp, P, b_enc, gates):
@@ -69,7 +70,7 @@ def generic_fused(xp):
 def sae_loss_grad(xp, select, P, Xb, *, activation, k, l1, aux_k, aux_coef, dead,
                   threshold=None, dropout=0.0, draw=None, fused=None):
     """The loss, gradients and minibatch statistics of
-    :func:`sparsecode._autoencoder.sae_loss_grad` (same model, same
+    :func:`sparsecode._autoencoder_model.sae_loss_grad` (same model, same
     straight-through gradients, AuxK, dropout) on a dense minibatch, with
     dense codes: ``select(pre, k)`` is the ReLU of each row's ``k`` largest
     entries (ties by lower index). ``draw(n)``: ``n`` dropout gates (0 or
@@ -226,8 +227,6 @@ def _select(cp):
 
 def _step(est, xp, cp, select, P, moments, Xb, t, dead, rng, mask):
     """``SparseAutoencoder._step`` on the GPU (``mask``: the pruning mask)."""
-    from ._autoencoder import dropout_scale
-
     lr, l1, bias1, bias2 = est._rates(t)
 
     def draw(n):  # the CPU's draws from the fit's generator, copied over
@@ -254,8 +253,6 @@ def _step(est, xp, cp, select, P, moments, Xb, t, dead, rng, mask):
 def _epoch(est, xp, cp, X, sparse, P, moments, state, rng):
     """``SparseAutoencoder._epoch`` on the GPU: the same minibatch order
     (drawn from the host ``rng``), each minibatch dense on the device."""
-    from ._autoencoder import _check_diverged
-
     select = _select(cp)
 
     def rows_of(rows):  # (a CSR minibatch densified on the device)
@@ -337,13 +334,11 @@ def autoencoder_fit_gpu(est, X, partial):
 
 
 def kl_loss_grad_gpu(theta, X, m, rho, beta, weight_decay, dropout_scale=None):
-    """:func:`sparsecode._autoencoder.kl_loss_grad` with ``X`` on the GPU
+    """:func:`sparsecode._autoencoder_model.kl_loss_grad` with ``X`` on the GPU
     (float64; a ``cupyx`` CSR ``X`` densified for the call): the products
     and the sigmoid's forward and backward passes there, ``theta`` (the
     optimiser's host vector) in and the gradient out. The optimiser (L-BFGS
     or Adam) stays on the host, as on the CPU."""
-    from ._autoencoder import _kl_terms, _unpack
-
     cp = _gpu._cupy()
     if _gpu._sparse().issparse(X):
         X = X.toarray()

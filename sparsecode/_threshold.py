@@ -20,7 +20,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _gpu
 from ._array_api import array_api_method
-from ._base import restore_on_error
 from ._chunks import encode_rows
 from ._kernels._threshold import (
     hard_encode,
@@ -29,7 +28,7 @@ from ._kernels._threshold import (
     triangle_encode,
 )
 from ._kmeans import DeviceRows, Rows, kmeans, zca
-from ._validation import IntInterval, validate_data
+from ._validation import IntInterval, restore_on_error, validate_data
 
 # whiten="auto" whitens at most this many features: the covariance's
 # eigendecomposition takes ~3 s at 2,048 on 2 cores and grows as p^3.

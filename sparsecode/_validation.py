@@ -1,10 +1,14 @@
-"""Parameter constraints shared by the estimators."""
+"""Parameter constraints shared by the estimators; a failed call leaves an
+estimator as it was."""
 
+from contextlib import contextmanager
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data as _sk_validate_data
+
+from ._namespace import is_gpu_array
 
 
 class IntInterval(Interval):
@@ -33,8 +37,6 @@ def validate_data(estimator, X="no_validation", *args, **kwargs):
     message that says what runs where (numpy's conversion would otherwise
     fail inside CuPy with "Implicit conversion to a NumPy array is not
     allowed")."""
-    from ._gpu import is_gpu_array
-
     if is_gpu_array(X):
         raise TypeError(
             f"This {type(estimator).__name__} call runs on the CPU only so far: pass numpy "
@@ -44,3 +46,17 @@ def validate_data(estimator, X="no_validation", *args, **kwargs):
             "sklearn.config_context(array_api_dispatch=True) the other calls run on the "
             "host and return their results on the GPU.")
     return _sk_validate_data(estimator, X, *args, **kwargs)
+
+
+@contextmanager
+def restore_on_error(estimator):
+    """A ``fit`` that raises leaves the estimator's attributes as they were,
+    ``n_features_in_`` (which validation resets first) included. Shallow: the
+    fits create their arrays anew rather than writing into fitted ones."""
+    state = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(state)
+        raise

@@ -39,11 +39,11 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _attention, _dictionary
-from ._base import lasso_objective, restore_on_error
+from ._base import lasso_objective
 from ._dictionary import code_statistics, worst_rows
 from ._encode import sparse_encode
 from ._threads import kernel_threads
-from ._validation import IntInterval
+from ._validation import IntInterval, restore_on_error
 
 __all__ = ["DictionaryLearner", "SparseAttentionTransformer", "transform"]
 

@@ -1,7 +1,7 @@
 """A stand-in for CuPy on the CPU, for running the GPU code paths as a user
 would reach them (CuPy arrays in, ``benchmarks/gpu_check.py`` as written):
 ``cupy.ndarray`` is a numpy array whose type says it is CuPy's, so that
-``sparsecode._gpu.is_gpu_array`` takes it for one; ``cupyx.scipy.sparse``
+``sparsecode._namespace.is_gpu_array`` takes it for one; ``cupyx.scipy.sparse``
 matrices are scipy's likewise; ``cupy.RawModule`` builds the CUDA source it
 is given with the host harness (cuda_host.py), so the kernels that run are
 the CUDA sources themselves.

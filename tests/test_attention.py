@@ -550,7 +550,7 @@ def test_verbose_reports_pairs(capsys):
 def test_global_queries_of_long_sequences_by_key_blocks(monkeypatch):
     """Global queries of sequences longer than the list path's limit run by
     key blocks merged through the log-sum-exp: same result."""
-    import sparsecode._attention as module
+    import sparsecode._attention_plan as module
 
     X = _data()
     est = SparseAttentionTransformer("longformer", window=6, global_tokens=[0, 5, 60],
@@ -565,7 +565,7 @@ def test_bigbird_draws_distinct_other_blocks(n_random):
     """Even with n_random close to the number of blocks (a draw with
     repeats would loop for long), each query block gets min(n_random,
     n_blocks - 1) distinct blocks other than its own."""
-    from sparsecode._attention import _random_table
+    from sparsecode._attention_plan import _random_table
 
     table = _random_table(640, 64, n_random, seed=3)  # 10 blocks
     for qb, row in enumerate(table):

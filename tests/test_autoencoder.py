@@ -12,7 +12,7 @@ from scipy.optimize import approx_fprime
 from sklearn.exceptions import ConvergenceWarning
 
 from sparsecode import KLSparseEncoder, SparseAutoencoder
-from sparsecode._autoencoder import geometric_median, kl_loss_grad, sae_loss_grad
+from sparsecode._autoencoder_model import geometric_median, kl_loss_grad, sae_loss_grad
 
 NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
 

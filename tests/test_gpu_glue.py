@@ -723,7 +723,7 @@ def test_glue_dropout_gates_follow_the_cpu_codes_order(activation):
     order (TopK: above the k-th largest by index, then its ties; BatchTopK:
     above the threshold by index): the GPU's dense gates put each draw on
     the entry the CPU gives it, on rows full of ties and negatives."""
-    from sparsecode._autoencoder import _select_above, _select_topk
+    from sparsecode._autoencoder_model import _select_above, _select_topk
     from sparsecode._gpu_train import _gates
 
     rng = np.random.default_rng(0)
@@ -905,7 +905,7 @@ def test_glue_kl_sparse_encoder_fit(cpu_backend, monkeypatch, sparse, options, d
 def test_glue_kl_loss_gradient_matches_the_cpu(cpu_backend):
     """kl_loss_grad_gpu against the CPU's kl_loss_grad on the same theta,
     with and without a dropout scale, dense and CSR."""
-    from sparsecode._autoencoder import kl_loss_grad
+    from sparsecode._autoencoder_model import kl_loss_grad
     from sparsecode._gpu_train import kl_loss_grad_gpu
 
     rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from scipy.optimize import approx_fprime
 
 from sparsecode import KLSparseEncoder, SparseAutoencoder
-from sparsecode._autoencoder import (
+from sparsecode._autoencoder_model import (
     _sparsify,
     kl_loss_grad,
     prune_density,
