@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from problems import problem_a, problem_b  # noqa: E402
 
 from sparsecode import sparse_encode  # noqa: E402
-from sparsecode._encode import _pick_algorithm, mean_max_coherence  # noqa: E402
+from sparsecode._encode_rules import mean_max_coherence, pick_algorithm  # noqa: E402
 
 N = 5000
 
@@ -64,7 +64,7 @@ def main():
             t_lars, Z = best_time(X, D, "lars", alpha)
             t_cd, _ = best_time(X, D, "cd", alpha)
         coherence = mean_max_coherence(D)
-        pick = _pick_algorithm("auto", None, D @ D.T)
+        pick = pick_algorithm("auto", None, D @ D.T)
         ratio = (t_cd if pick == "cd" else t_lars) / min(t_cd, t_lars)
         nnz = np.count_nonzero(Z) / Z.shape[0]
         print(f"| {name} | {alpha:.3g} | {coherence:.2f} | {nnz:.1f} | {t_lars:.3f} | {t_cd:.3f} "

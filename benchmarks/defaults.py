@@ -114,12 +114,12 @@ def encode():
     from sklearn.decomposition import sparse_encode as sk_encode
 
     from sparsecode import sparse_encode
-    from sparsecode._encode import _pick_algorithm
+    from sparsecode._encode_rules import pick_algorithm
 
     X, D, alpha = problem_a()
     X = X[:4000]
     rows = []
-    picked = _pick_algorithm("auto", None, D @ D.T)
+    picked = pick_algorithm("auto", None, D @ D.T)
     for algo in ("auto", "lars", "cd", "fista"):
         sparse_encode(X[:50], D, algorithm=algo, alpha=alpha)  # compile
         Z, seconds = _timed(lambda: sparse_encode(X, D, algorithm=algo, alpha=alpha))

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import config_context, get_config
 
+from ._encode_rules import SUPPORTED, check_shapes, resolve
 from ._namespace import to_numpy
 
 _NUMPY = ("numpy", None)
@@ -218,7 +219,7 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
     xp = array_api_compat.array_namespace(X)
     dev = array_api_compat.device(X)
     on_device = (not on_host(X) and kwargs["device"] is None
-                 and kwargs["algorithm"] in ("auto", "fista", "ista", "threshold")
+                 and kwargs["algorithm"] in SUPPORTED["namespace"]
                  and kwargs["n_nonzero_coefs"] is None and not kwargs["sparse_output"]
                  and _has_float64(xp, dev))
     if not on_device:
@@ -229,22 +230,19 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
     D = _device_matrix(xp, dev, dictionary, "dictionary", dtype=X.dtype)
     n, p = X.shape
     k = D.shape[0]
-    if D.shape[1] != p:
-        raise ValueError(f"dictionary has shape {tuple(D.shape)} but X has {p} features: "
-                         f"dictionary must have shape (n_components, {p}).")
-    algorithm = "fista" if kwargs["algorithm"] == "auto" else kwargs["algorithm"]
-    if algorithm == "threshold" and kwargs["l2"] > 0:
-        raise ValueError("l2 applies to the l1 algorithms only, not algorithm='threshold'.")
+    check_shapes(X.shape, D.shape)
+    algorithm, alpha, _, _ = resolve(
+        kwargs["algorithm"], alpha=kwargs["alpha"], l2=kwargs["l2"],
+        positive=kwargs["positive"], n_nonzero_coefs=None, n_features=p, n_components=k,
+        backend="namespace")
     if init is not None:
         init = _device_matrix(xp, dev, init, "init", dtype=X.dtype)
-        if tuple(init.shape) != (n, k):
-            raise ValueError(f"init has shape {tuple(init.shape)}, expected {(n, k)}.")
     if gram is not None:
         gram = _device_matrix(xp, dev, gram, "gram", dtype=xp.float64)
-    alpha = kwargs["alpha"]
+    check_shapes(X.shape, D.shape, init_shape=None if init is None else init.shape,
+                 gram_shape=None if gram is None else gram.shape)
     codes, n_iter, n_failed = _dense.encode(
-        xp, _dense.generic_kernels(xp), X, D, algorithm=algorithm,
-        alpha=1.0 if alpha is None else float(alpha), l2=kwargs["l2"],
+        xp, _dense.generic_kernels(xp), X, D, algorithm=algorithm, alpha=alpha, l2=kwargs["l2"],
         positive=kwargs["positive"], max_iter=kwargs["max_iter"], tol=kwargs["tol"], init=init,
         gram=gram, responses=lambda rows: rows @ D.T,
         sq_norms=lambda rows: xp.sum(xp.astype(rows, xp.float64) ** 2, axis=1),

@@ -303,37 +303,3 @@ def warn_failed(algorithm, max_iter, n_failed, n):
         warnings.warn(f"sparse_encode(algorithm={algorithm!r}) reached max_iter={max_iter} "
                       f"on {n_failed} of {n} samples before the tolerance; increase "
                       "max_iter or tol.", ConvergenceWarning, stacklevel=4)
-
-
-# The OMP rules every backend's sparse_encode shares.
-
-def omp_settings(alpha, n_nonzero_coefs, n_features, n_components):
-    """OMP's ``(n_nonzero, tol)``: ``alpha`` is the target squared residual
-    (``tol < 0``: none); without ``n_nonzero_coefs`` the pursuit takes a
-    tenth of the features, or with a target up to ``min(k, p)`` atoms; more
-    atoms than there are are clipped with a warning."""
-    omp_tol = -1.0 if alpha is None else float(alpha)
-    if n_nonzero_coefs is None:
-        n_nonzero_coefs = (
-            max(n_features // 10, 1) if alpha is None else min(n_components, n_features)
-        )
-    elif n_nonzero_coefs > n_components:
-        warnings.warn(
-            f"n_nonzero_coefs={n_nonzero_coefs} is more than n_components="
-            f"{n_components}; using {n_components}.",
-            UserWarning,
-            stacklevel=4,
-        )
-        n_nonzero_coefs = n_components
-    return int(n_nonzero_coefs), omp_tol
-
-
-def warn_dependent(n_failed, n_samples):
-    if n_failed:
-        warnings.warn(
-            f"Orthogonal matching pursuit ended early on {n_failed} of {n_samples} "
-            "samples: the next atom was linearly dependent on those chosen. The "
-            "requested residual or number of atoms may not have been reached.",
-            RuntimeWarning,
-            stacklevel=4,
-        )

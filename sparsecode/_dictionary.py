@@ -14,7 +14,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from . import _gpu
 from ._array_api import array_api_method
 from ._base import BaseSparseCoder, lasso_objective
-from ._encode import ALGORITHMS, _pick_algorithm, sparse_encode
+from ._encode import sparse_encode
+from ._encode_rules import ALGORITHMS, pick_algorithm
 from ._kernels._dict_update import bcd_update
 from ._threads import blas_limit
 from ._validation import ANY_INT, IntInterval, restore_on_error, validate_data
@@ -433,7 +434,7 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         if self.max_iter > 1:
             D64 = D.astype(np.float64)
             # (on the GPU "auto" is FISTA)
-            if gpu or _pick_algorithm(self.fit_algorithm, None, D64 @ D64.T) in (
+            if gpu or pick_algorithm(self.fit_algorithm, None, D64 @ D64.T) in (
                     "cd", "fista", "ista"):
                 warm = (_gpu._cupy() if gpu else np).zeros((n, D.shape[0]))
         for epoch in range(self.max_iter):

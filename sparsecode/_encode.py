@@ -16,11 +16,17 @@ from ._dense import (
     check_codes_finite,
     check_gram_finite,
     check_responses_finite,
-    omp_settings,
-    warn_dependent,
     warn_failed,
 )
 from ._dense import fista_loop as _fista_loop
+from ._encode_rules import (
+    ALGORITHMS,
+    SUPPORTED,
+    check_shapes,
+    pick_algorithm,
+    resolve,
+    warn_dependent,
+)
 from ._kernels._cd import cd_batch
 from ._kernels._fista import fista_batch, fista_step, gap_batch
 from ._kernels._lars import lars_batch
@@ -32,9 +38,6 @@ from ._kernels._threshold import (
 )
 from ._threads import kernel_threads, run_blocks
 from ._validation import ANY_INT, IntInterval
-
-ALGORITHMS = ("auto", "lars", "cd", "fista", "ista", "omp", "threshold")
-_LASSO_ALGORITHMS = ("lars", "cd", "fista", "ista")
 
 # Rows per chunk are chosen so that one chunk's dense covariance holds about
 # this many entries (4 MiB in float64): memory stays bounded for any n_samples,
@@ -51,49 +54,6 @@ _GEMM_DENSITY = 0.5
 # (the threads take blocks as they come free), few enough that each block's
 # workspaces pay off.
 _BLOCKS_PER_THREAD = 4
-
-
-# "auto" takes coordinate descent below this dictionary coherence (the mean
-# over atoms of the largest |cosine| with another atom), homotopy above it.
-# benchmarks/README.md has the measurements behind the threshold.
-_CD_COHERENCE = 0.2
-
-
-def mean_max_coherence(dictionary):
-    """Mean over (non-zero) atoms of the largest absolute cosine with another
-    atom: about 0.05 for Gaussian atoms in 5000 dimensions, 0.8 and more for
-    image patches."""
-    D = np.asarray(dictionary, dtype=np.float64)
-    return _gram_coherence(D @ D.T)
-
-
-def _gram_coherence(gram):
-    norms = np.sqrt(np.diag(gram))
-    keep = norms > 0
-    if keep.sum() < 2:
-        return 0.0
-    cos = np.abs(gram[np.ix_(keep, keep)]) / np.outer(norms[keep], norms[keep])
-    np.fill_diagonal(cos, 0.0)
-    return float(cos.max(axis=1).mean())
-
-
-def _pick_algorithm(algorithm, n_nonzero_coefs, gram=None):
-    """The rule behind ``algorithm="auto"``.
-
-    An L0 budget asks for OMP. For the l1 problem, homotopy's cost grows with
-    the square of the support and coordinate descent's with its conditioning:
-    on coherent dictionaries (image patches, learned dictionaries) homotopy is
-    7-35x faster, on incoherent ones coordinate descent is as fast with small
-    supports and up to 20x faster with large ones. Without ``gram`` (before it
-    is formed) an l1 "auto" stays "auto".
-    """
-    if algorithm != "auto":
-        return algorithm
-    if n_nonzero_coefs is not None:
-        return "omp"
-    if gram is None:
-        return "auto"
-    return "cd" if _gram_coherence(gram) < _CD_COHERENCE else "lars"
 
 
 def canonical_csr(X):
@@ -227,7 +187,7 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
     else:
         gram = np.array(gram, dtype=np.float64, order="C")  # a copy: l2 is added below
     check_gram_finite(gram, dictionary, np)
-    algorithm = _pick_algorithm(algorithm, None, gram)
+    algorithm = pick_algorithm(algorithm, None, gram)
     if l2 > 0:
         gram[np.diag_indices_from(gram)] += l2
     # Without a ridge term at most rank(D) <= n_features atoms can be active.
@@ -438,7 +398,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
                       n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol,
                       sparse_output=sparse_output, return_n_iter=return_n_iter)
     if _array_api.is_foreign(X) and (not _gpu.is_gpu_array(X)
-                                     or algorithm not in _gpu.GPU_ALGORITHMS):
+                                     or algorithm not in SUPPORTED["cupy"]):
         return _array_api.sparse_encode_any(sparse_encode, X, dictionary, init=init,
                                             gram=gram, n_jobs=n_jobs, device=device,
                                             **gpu_kwargs)
@@ -464,49 +424,21 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
                              input_name="dictionary")
     n_samples, n_features = X.shape
     n_components = dictionary.shape[0]
-    if dictionary.shape[1] != n_features:
-        raise ValueError(
-            f"dictionary has {dictionary.shape[1]} features per atom but X has "
-            f"{n_features} features: dictionary must have shape "
-            f"(n_components, {n_features})."
-        )
+    check_shapes(X.shape, dictionary.shape)
     # X's dtype decides the result's; the Gram is formed in float64 anyway.
     dictionary = dictionary.astype(dtype, copy=False)
 
-    algorithm = _pick_algorithm(algorithm, n_nonzero_coefs)
-    if algorithm in _LASSO_ALGORITHMS + ("auto", "threshold"):
-        if n_nonzero_coefs is not None:
-            raise ValueError(
-                f"n_nonzero_coefs applies to algorithm='omp' only; got it with "
-                f"algorithm={algorithm!r}. Use alpha to control sparsity."
-            )
-        alpha = 1.0 if alpha is None else float(alpha)
-    if algorithm in ("omp", "threshold") and l2 > 0:
-        raise ValueError(f"l2 applies to the l1 algorithms only, not algorithm={algorithm!r}.")
-    if algorithm == "omp" and positive:
-        raise ValueError("positive=True is not available with algorithm='omp'.")
-
-    n_nonzero, omp_tol = 0, -1.0
-    if algorithm == "omp":
-        n_nonzero, omp_tol = omp_settings(alpha, n_nonzero_coefs, n_features, n_components)
-
+    algorithm, alpha, n_nonzero, omp_tol = resolve(
+        algorithm, alpha=alpha, l2=l2, positive=positive, n_nonzero_coefs=n_nonzero_coefs,
+        n_features=n_features, n_components=n_components)
     if gram is not None:
         gram = check_array(gram, dtype=np.float64, input_name="gram")
-        if gram.shape != (n_components, n_components):
-            raise ValueError(
-                f"gram has shape {gram.shape}, expected (n_components, n_components) = "
-                f"{(n_components, n_components)}."
-            )
-
     if init is not None:
         init = check_array(init, dtype=[np.float64, np.float32], input_name="init")
-        if init.shape != (n_samples, n_components):
-            raise ValueError(
-                f"init has shape {init.shape}, expected (n_samples, n_components) = "
-                f"{(n_samples, n_components)}."
-            )
-        if algorithm not in ("auto", "cd", "fista", "ista"):
-            init = None
+    check_shapes(X.shape, dictionary.shape, init_shape=None if init is None else init.shape,
+                 gram_shape=None if gram is None else gram.shape)
+    if algorithm not in ("auto", "cd", "fista", "ista"):
+        init = None
 
     # Only the (F)ISTA GEMM path spends its time in BLAS; elsewhere BLAS makes
     # a few products and its idle workers must not spin beside the kernels.

@@ -23,7 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._cuda import options, sources
-from ._dense import Kernels, encode, omp_settings, row_chunks, warn_dependent, warn_failed
+from ._dense import Kernels, encode, row_chunks, warn_failed
+from ._encode_rules import SUPPORTED, check_shapes, resolve, warn_dependent
 from ._namespace import is_gpu_array
 from ._validation import validate_data
 
@@ -39,7 +40,7 @@ KERNELS = tuple((source, f"{kernel}_{suffix}")
                                                          "adam_step")))
                 for kernel in kernels for suffix in ("f32", "f64"))
 
-GPU_ALGORITHMS = ("auto", "fista", "ista", "omp", "threshold")
+GPU_ALGORITHMS = SUPPORTED["cupy"]
 _WARPS_PER_BLOCK = 8
 _THREADS = 256
 
@@ -471,43 +472,31 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     :func:`sparsecode._dense.encode` with the CUDA kernels; what is CuPy's
     own here is the CSR input (cuSPARSE products, sparse row norms)."""
     cp, csp = _cupy(), _sparse()
-    if algorithm not in GPU_ALGORITHMS:
-        raise ValueError(
-            f"algorithm={algorithm!r} runs on the CPU only so far; on CuPy input use one of "
-            f"{GPU_ALGORITHMS}, or pass numpy arrays (cupy.asnumpy) for the others.")
-    if algorithm == "auto":  # an L0 budget asks for OMP; the l1 problem is FISTA's here
-        algorithm = "omp" if n_nonzero_coefs is not None else "fista"
-    if n_nonzero_coefs is not None and algorithm != "omp":
-        raise ValueError(f"n_nonzero_coefs applies to algorithm='omp' only; got it with "
-                         f"algorithm={algorithm!r}. Use alpha to control sparsity.")
-    if algorithm in ("omp", "threshold") and l2 > 0:
-        raise ValueError(f"l2 applies to the l1 algorithms only, not algorithm={algorithm!r}.")
-    if algorithm == "omp" and positive:
-        raise ValueError("positive=True is not available with algorithm='omp'.")
     X, sparse = _as_float_matrix(cp, csp, X)
     dtype = X.dtype
     n, p = X.shape
     D = cp.asarray(dictionary, dtype=dtype)
-    if D.ndim != 2 or D.shape[1] != p:
-        raise ValueError(f"dictionary has shape {D.shape} but X has {p} features: dictionary "
-                         f"must have shape (n_components, {p}).")
+    if D.ndim != 2:
+        raise ValueError(f"dictionary has shape {D.shape}: dictionary must have shape "
+                         f"(n_components, {p}).")
+    check_shapes(X.shape, D.shape)
     if D.shape[0] == 0:
         raise ValueError("dictionary has 0 atoms.")
     _check_finite(cp, D, "dictionary")
     k = D.shape[0]
-    n_nonzero, width = 0, k
+    algorithm, alpha, n_nonzero, omp_tol = resolve(
+        algorithm, alpha=alpha, l2=l2, positive=positive, n_nonzero_coefs=n_nonzero_coefs,
+        n_features=p, n_components=k, backend="cupy")
+    width = _omp_entries(k, n_nonzero) if algorithm == "omp" else k
     if algorithm == "omp":
-        n_nonzero, alpha = omp_settings(alpha, n_nonzero_coefs, p, k)
-        width = _omp_entries(k, n_nonzero)
-    else:
-        alpha = 1.0 if alpha is None else float(alpha)
+        alpha = omp_tol  # the kernel's target squared residual
     if init is not None:
         # C order: the kernels index rows as s * k + j
         init = cp.ascontiguousarray(cp.asarray(init))
-        if init.shape != (n, k):
-            raise ValueError(f"init has shape {init.shape}, expected {(n, k)}.")
     if gram is not None:
         gram = cp.asarray(gram)
+    check_shapes(X.shape, D.shape, init_shape=None if init is None else init.shape,
+                 gram_shape=None if gram is None else gram.shape)
     kernels = Kernels(_BACKEND["step"], _BACKEND["gap"], _BACKEND["threshold"],
                       _BACKEND["omp"])
     with _device(X):

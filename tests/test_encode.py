@@ -13,6 +13,7 @@ from sklearn.linear_model import ElasticNet, orthogonal_mp_gram
 
 from sparsecode import _encode as encode_module
 from sparsecode import sparse_encode
+from sparsecode._encode_rules import SUPPORTED, mean_max_coherence, pick_algorithm, resolve
 
 LASSO = ["lars", "cd", "fista", "ista"]
 TIGHT = dict(tol=1e-12, max_iter=200_000)
@@ -286,24 +287,52 @@ def test_auto_rule(problem):
     X, D, alpha = problem
     rng = np.random.default_rng(0)
     # image-patch-like: coherent atoms -> homotopy
-    assert encode_module.mean_max_coherence(D) > 0.2
+    assert mean_max_coherence(D) > 0.2
     np.testing.assert_array_equal(sparse_encode(X, D, alpha=alpha),
                                   sparse_encode(X, D, algorithm="lars", alpha=alpha))
     # random atoms in high dimension: incoherent -> coordinate descent
     Dh = rng.standard_normal((20, 2000))
     Xh = rng.standard_normal((5, 2000))
-    assert encode_module.mean_max_coherence(Dh) < 0.2
+    assert mean_max_coherence(Dh) < 0.2
     np.testing.assert_array_equal(sparse_encode(Xh, Dh, alpha=1.0),
                                   sparse_encode(Xh, Dh, algorithm="cd", alpha=1.0))
     np.testing.assert_array_equal(sparse_encode(X, D, n_nonzero_coefs=3),
                                   sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3))
 
 
+def test_one_auto_rule_for_every_backend(problem):
+    """``"auto"`` is decided in one place: OMP for an L0 budget everywhere,
+    FISTA for the l1 problem off the CPU, homotopy or coordinate descent by
+    coherence on the CPU (once the Gram exists); each backend refuses what
+    it does not run with the same message, before touching the data."""
+    _, D, _ = problem
+    G = D @ D.T
+    for backend in SUPPORTED:
+        assert pick_algorithm("auto", 3, G, backend=backend) == "omp"
+        assert pick_algorithm("ista", None, G, backend=backend) == "ista"
+    assert pick_algorithm("auto", None, G, backend="cupy") == "fista"
+    assert pick_algorithm("auto", None, G, backend="namespace") == "fista"
+    assert pick_algorithm("auto", None, None) == "auto"
+    assert pick_algorithm("auto", None, G) == "lars"  # image patches: coherent
+    Dh = np.random.default_rng(0).standard_normal((20, 2000))
+    assert pick_algorithm("auto", None, Dh @ Dh.T) == "cd"
+    kw = dict(alpha=None, l2=0.0, positive=False, n_nonzero_coefs=None, n_features=64,
+              n_components=256)
+    assert resolve("auto", **kw) == ("auto", 1.0, 0, -1.0)
+    assert resolve("auto", **kw, backend="cupy") == ("fista", 1.0, 0, -1.0)
+    assert resolve("auto", **{**kw, "n_nonzero_coefs": 5}) == ("omp", None, 5, -1.0)
+    for algorithm in ("lars", "cd"):
+        with pytest.raises(ValueError, match="CPU only"):
+            resolve(algorithm, **kw, backend="cupy")
+    with pytest.raises(ValueError, match="CPU only"):
+        resolve("omp", **kw, backend="namespace")
+
+
 def test_mean_max_coherence():
     D = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0], [0.0, 0.0]])
     # cosines: atom 0 -> max(0, 1/sqrt2), atom 1 -> 1/sqrt2, atom 2 -> 1/sqrt2; zero atom ignored
-    assert encode_module.mean_max_coherence(D) == pytest.approx(1 / np.sqrt(2))
-    assert encode_module.mean_max_coherence(D[:1]) == 0.0
+    assert mean_max_coherence(D) == pytest.approx(1 / np.sqrt(2))
+    assert mean_max_coherence(D[:1]) == 0.0
 
 
 def test_n_jobs_does_not_change_results(problem):
