@@ -48,7 +48,7 @@ def _median_times(f, g, repeats=5):
 
 
 def main():
-    import sparsecode._autoencoder as ae
+    import sparsecode._autoencoder_base as ae
     from sparsecode import SparseAutoencoder
 
     warnings.simplefilter("ignore")

@@ -13,7 +13,7 @@ from ._version import __version__
 # public name -> the private module defining it
 _PUBLIC = {
     "DictionaryLearner": "._dictionary",
-    "KLSparseEncoder": "._autoencoder",
+    "KLSparseEncoder": "._kl_encoder",
     "SparseAttentionTransformer": "._attention",
     "SparseAutoencoder": "._autoencoder",
     "ThresholdEncoder": "._threshold",

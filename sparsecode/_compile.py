@@ -61,7 +61,8 @@ def _dictionary_jobs(dtype, sparse):
 
 
 def _autoencoder_jobs(dtype, sparse):
-    from ._autoencoder import KLSparseEncoder, SparseAutoencoder
+    from ._autoencoder import SparseAutoencoder
+    from ._kl_encoder import KLSparseEncoder
 
     X = _data(dtype, sparse)
     Xpos = abs(X)

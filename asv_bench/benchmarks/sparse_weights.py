@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-import sparsecode._autoencoder as ae
+import sparsecode._autoencoder_base as ae
 from sparsecode import SparseAutoencoder
 
 from .common import Benchmark, get_problem
