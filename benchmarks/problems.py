@@ -47,7 +47,7 @@ def lasso_objective(X, D, Z, alpha):
     """Mean over samples of ``0.5 ||x - z D||^2 + alpha ||z||_1``, in Gram form
     so that a sparse X (or sparse codes) stays sparse: the one definition
     sparsecode itself scores with."""
-    from sparsecode._base import lasso_objective as per_sample
+    from sparsecode._dictionary_model import lasso_objective as per_sample
 
     return float(np.mean(per_sample(X, Z, D, alpha)))
 

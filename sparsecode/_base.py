@@ -8,36 +8,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _gpu
 from ._array_api import array_api_method
+from ._dictionary_model import lasso_objective
 from ._encode import sparse_encode
 from ._validation import validate_data
-
-
-def lasso_objective(X, codes, dictionary, alpha, l2=0.0):
-    """Per-sample ``0.5 ||x - z D||^2 + alpha ||z||_1 + 0.5 l2 ||z||^2`` in
-    Gram form: a sparse ``X`` (and sparse codes) stay sparse."""
-    D = np.asarray(dictionary, dtype=np.float64)
-    if sp.issparse(X):
-        sq = np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
-    else:
-        Xd = np.asarray(X, dtype=np.float64)
-        sq = np.einsum("ij,ij->i", Xd, Xd)
-    C = np.asarray(X @ D.T, dtype=np.float64)
-    if sp.issparse(codes):
-        codes = codes.tocsr().astype(np.float64)
-        ZG = np.asarray(codes @ (D @ D.T))
-        zc = np.asarray(codes.multiply(C).sum(axis=1)).ravel()
-        zgz = np.asarray(codes.multiply(ZG).sum(axis=1)).ravel()
-        l1 = np.asarray(abs(codes).sum(axis=1)).ravel()
-        zz = np.asarray(codes.multiply(codes).sum(axis=1)).ravel()
-    else:
-        Z = np.asarray(codes, dtype=np.float64)
-        ZG = Z @ (D @ D.T)
-        zc = np.einsum("ij,ij->i", Z, C)
-        zgz = np.einsum("ij,ij->i", Z, ZG)
-        l1 = np.abs(Z).sum(axis=1)
-        zz = np.einsum("ij,ij->i", Z, Z)
-    residual = np.maximum(sq - 2.0 * zc + zgz, 0.0)
-    return 0.5 * residual + alpha * l1 + 0.5 * l2 * zz
 
 
 class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):

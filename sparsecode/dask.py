@@ -39,8 +39,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _attention, _dictionary
-from ._base import lasso_objective
-from ._dictionary import code_statistics, worst_rows
+from ._dictionary_model import code_statistics, lasso_objective, worst_rows
 from ._encode import sparse_encode
 from ._threads import kernel_threads
 from ._validation import IntInterval, restore_on_error

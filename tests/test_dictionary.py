@@ -11,7 +11,7 @@ from sklearn.decomposition import sparse_encode as sk_sparse_encode
 from sklearn.model_selection import GridSearchCV
 
 from sparsecode import DictionaryLearner
-from sparsecode._base import lasso_objective
+from sparsecode._dictionary_model import lasso_objective
 
 
 def patches(n, seed=0):
@@ -37,7 +37,7 @@ def data():
 # ------------------------------------------------------------ early stopping
 def _stop_step(costs, sizes, tol, patience):
     """Where ``_OnlineStopping`` stops on ``costs`` (1-based step; None: never)."""
-    from sparsecode._dictionary import _OnlineStopping
+    from sparsecode._dictionary_model import _OnlineStopping
 
     rule = _OnlineStopping(sizes, tol, patience)
     for step, c in enumerate(costs, 1):
