@@ -10,6 +10,7 @@ from . import _gpu
 from ._array_api import array_api_method
 from ._dictionary_model import lasso_objective
 from ._encode import sparse_encode
+from ._encode_rules import pick_algorithm
 from ._validation import validate_data
 
 
@@ -25,10 +26,8 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         return self.alpha
 
     def _transform_algorithm_used(self):
-        algorithm = self.transform_algorithm
-        if algorithm == "auto" and self.transform_n_nonzero_coefs is not None:
-            return "omp"
-        return algorithm
+        # (an l1 "auto" stays "auto": sparse_encode decides it from the Gram)
+        return pick_algorithm(self.transform_algorithm, self.transform_n_nonzero_coefs)
 
     def _encode(self, X, sparse_output=False):
         return sparse_encode(

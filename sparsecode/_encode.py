@@ -22,6 +22,7 @@ from ._dense import fista_loop as _fista_loop
 from ._encode_rules import (
     ALGORITHMS,
     SUPPORTED,
+    check_arguments,
     check_shapes,
     pick_algorithm,
     resolve,
@@ -408,6 +409,9 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
                              "(cupy.asnumpy(X)); sparsecode makes no silent copies.")
         return _gpu.sparse_encode_gpu(X, dictionary, init=init, gram=gram, **gpu_kwargs)
     if device == "gpu":
+        # (refused before X is copied to the device)
+        check_arguments(algorithm, l2=l2, positive=positive, n_nonzero_coefs=n_nonzero_coefs,
+                        backend="cupy")
         X = check_array(X, accept_sparse=True, accept_large_sparse=True,
                         dtype=[np.float64, np.float32], input_name="X")
         dictionary = check_array(dictionary, dtype=[np.float64, np.float32],

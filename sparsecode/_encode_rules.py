@@ -5,7 +5,9 @@ arguments go together, the shapes they must have, and OMP's settings.
 The three entry points (:mod:`sparsecode._encode` for numpy and SciPy,
 :mod:`sparsecode._gpu` for CuPy, :mod:`sparsecode._array_api` for other
 namespaces on their device) each check their input's own dtype and device,
-then call :func:`resolve` and :func:`check_shapes`; none repeats these rules.
+then call :func:`resolve` and :func:`check_shapes` (the CuPy one first
+:func:`check_arguments`, before it copies anything to the device); none
+repeats these rules.
 """
 
 import warnings
@@ -71,31 +73,41 @@ def pick_algorithm(algorithm, n_nonzero_coefs, gram=None, backend="cpu"):
     return "cd" if _gram_coherence(gram) < _CD_COHERENCE else "lars"
 
 
+def check_arguments(algorithm, *, l2, positive, n_nonzero_coefs, backend="cpu"):
+    """Refuse an algorithm the backend does not run and arguments that do
+    not go together, before any data is read; returns :func:`pick_algorithm`'s
+    algorithm (a CPU l1 "auto" stays "auto")."""
+    if algorithm not in SUPPORTED[backend]:
+        where = "CuPy input" if backend == "cupy" else "this namespace's device"
+        raise ValueError(
+            f"algorithm={algorithm!r} runs on the CPU only so far; on {where} use one of "
+            f"{SUPPORTED[backend]}, or pass numpy arrays for the others.")
+    algorithm = pick_algorithm(algorithm, n_nonzero_coefs, backend=backend)
+    if algorithm != "omp" and n_nonzero_coefs is not None:
+        raise ValueError(
+            f"n_nonzero_coefs applies to algorithm='omp' only; got it with "
+            f"algorithm={algorithm!r}. Use alpha to control sparsity.")
+    if algorithm in ("omp", "threshold") and l2 > 0:
+        raise ValueError(f"l2 applies to the l1 algorithms only, not algorithm={algorithm!r}.")
+    if algorithm == "omp" and positive:
+        raise ValueError("positive=True is not available with algorithm='omp'.")
+    return algorithm
+
+
 def resolve(algorithm, *, alpha, l2, positive, n_nonzero_coefs, n_features, n_components,
             backend="cpu"):
     """The settings a solver runs with: ``(algorithm, alpha, n_nonzero,
-    omp_tol)``, refusing arguments that do not go together.
+    omp_tol)``, after :func:`check_arguments`.
 
     ``algorithm`` is :func:`pick_algorithm`'s (a CPU l1 "auto" is decided
     once the Gram exists); ``alpha`` the l1 penalty (1.0 when None) for the
     l1 algorithms and the threshold, as given for OMP; for OMP ``n_nonzero``
     and ``omp_tol`` are :func:`omp_settings`' (0 and -1.0 otherwise).
     """
-    if algorithm not in SUPPORTED[backend]:
-        raise ValueError(
-            f"algorithm={algorithm!r} runs on the CPU only so far; on CuPy input use one of "
-            f"{SUPPORTED[backend]}, or pass numpy arrays (cupy.asnumpy) for the others.")
-    algorithm = pick_algorithm(algorithm, n_nonzero_coefs, backend=backend)
+    algorithm = check_arguments(algorithm, l2=l2, positive=positive,
+                                n_nonzero_coefs=n_nonzero_coefs, backend=backend)
     if algorithm != "omp":
-        if n_nonzero_coefs is not None:
-            raise ValueError(
-                f"n_nonzero_coefs applies to algorithm='omp' only; got it with "
-                f"algorithm={algorithm!r}. Use alpha to control sparsity.")
         alpha = 1.0 if alpha is None else float(alpha)
-    if algorithm in ("omp", "threshold") and l2 > 0:
-        raise ValueError(f"l2 applies to the l1 algorithms only, not algorithm={algorithm!r}.")
-    if algorithm == "omp" and positive:
-        raise ValueError("positive=True is not available with algorithm='omp'.")
     n_nonzero, omp_tol = 0, -1.0
     if algorithm == "omp":
         n_nonzero, omp_tol = omp_settings(alpha, n_nonzero_coefs, n_features, n_components)

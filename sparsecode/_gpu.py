@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from ._cuda import options, sources
 from ._dense import Kernels, encode, row_chunks, warn_failed
-from ._encode_rules import SUPPORTED, check_shapes, resolve, warn_dependent
+from ._encode_rules import SUPPORTED, check_arguments, check_shapes, resolve, warn_dependent
 from ._namespace import is_gpu_array
 from ._validation import validate_data
 
@@ -471,6 +471,8 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     (``cupyx.scipy.sparse`` CSR with ``sparse_output=True``). The solver is
     :func:`sparsecode._dense.encode` with the CUDA kernels; what is CuPy's
     own here is the CSR input (cuSPARSE products, sparse row norms)."""
+    check_arguments(algorithm, l2=l2, positive=positive, n_nonzero_coefs=n_nonzero_coefs,
+                    backend="cupy")
     cp, csp = _cupy(), _sparse()
     X, sparse = _as_float_matrix(cp, csp, X)
     dtype = X.dtype

@@ -174,7 +174,7 @@ def _gates(xp, pre, activation, k, threshold, draw):
 
 
 def batch_threshold(xp, pre, k):
-    """:func:`sparsecode._autoencoder.batch_threshold`: the ``b * k``-th
+    """:func:`sparsecode._autoencoder_model.batch_threshold`: the ``b * k``-th
     largest pre-activation of the batch, stepped just below, at least 0."""
     flat = xp.reshape(pre, (-1,))
     n_keep = min(pre.shape[0] * k, flat.shape[0])

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data as _sk_validate_data
 
-from ._namespace import is_gpu_array
+from . import _namespace
 
 
 class IntInterval(Interval):
@@ -37,7 +37,7 @@ def validate_data(estimator, X="no_validation", *args, **kwargs):
     message that says what runs where (numpy's conversion would otherwise
     fail inside CuPy with "Implicit conversion to a NumPy array is not
     allowed")."""
-    if is_gpu_array(X):
+    if _namespace.is_gpu_array(X):  # (looked up per call: tests mark stand-ins as GPU arrays)
         raise TypeError(
             f"This {type(estimator).__name__} call runs on the CPU only so far: pass numpy "
             "or scipy.sparse data (cupy.asnumpy(X)). CuPy arrays go so far to "

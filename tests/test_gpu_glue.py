@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 from conftest import assert_solves_lasso, make_problem
 
-from sparsecode import KLSparseEncoder, SparseAutoencoder, _dense, _gpu, sparse_encode
+from sparsecode import KLSparseEncoder, SparseAutoencoder, _dense, _gpu, _namespace, sparse_encode
 from sparsecode._encode import _gap_cpu
 from sparsecode._kernels._fista import fista_step
 from sparsecode._kernels._omp import omp_batch
@@ -109,6 +109,25 @@ def test_glue_refusals(cpu_backend, bad, match):
     X, D, alpha = make_problem()
     with pytest.raises(ValueError, match=match):
         _gpu_encode(X, D, alpha=alpha, **bad)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(algorithm="lars"), "CPU only"),
+    (dict(n_nonzero_coefs=3, algorithm="fista"), "applies to algorithm='omp' only"),
+    (dict(algorithm="omp", positive=True), "positive=True"),
+])
+def test_glue_refuses_arguments_before_the_data(cpu_backend, monkeypatch, bad, match):
+    """The argument rules come first on the GPU path, as on the CPU's: the
+    data (here a dictionary of the wrong width) is not read, nor copied to the
+    device with device="gpu"."""
+    X, D, alpha = make_problem()
+    copies = []
+    monkeypatch.setattr(_gpu, "to_device", lambda A: copies.append(A) or A)
+    with pytest.raises(ValueError, match=match):
+        _gpu_encode(X, D[:, :-1], alpha=alpha, **bad)
+    with pytest.raises(ValueError, match=match):
+        sparse_encode(X, D[:, :-1], alpha=alpha, device="gpu", **bad)
+    assert copies == []
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -574,7 +593,7 @@ def test_glue_dictionary_learner_transform(cpu_backend, monkeypatch, split_sign,
                            split_sign=split_sign, sparse_output=sparse_output,
                            random_state=0).fit(X)
     ref = dl.transform(X)
-    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: isinstance(A, np.ndarray))
+    _mark_gpu(monkeypatch, lambda A: isinstance(A, np.ndarray))
     out = dl.transform(X)
     assert sp.issparse(out) == sparse_output
     dense = out.toarray() if sparse_output else out
@@ -582,9 +601,9 @@ def test_glue_dictionary_learner_transform(cpu_backend, monkeypatch, split_sign,
     with pytest.raises(ValueError, match="features"):
         dl.transform(X[:, :4])
     omp = dict(transform_algorithm="omp", transform_n_nonzero_coefs=3)
-    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    _mark_gpu(monkeypatch, lambda A: False)
     ref = dl.set_params(**omp).transform(X)
-    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: isinstance(A, np.ndarray))
+    _mark_gpu(monkeypatch, lambda A: isinstance(A, np.ndarray))
     out = dl.transform(X)
     np.testing.assert_allclose(out.toarray() if sparse_output else out,
                                ref.toarray() if sparse_output else ref, rtol=1e-10)
@@ -593,11 +612,19 @@ def test_glue_dictionary_learner_transform(cpu_backend, monkeypatch, split_sign,
 
 
 # ------------------------------------------------- SparseAutoencoder training
+def _mark_gpu(monkeypatch, test):
+    """Which arrays count as GPU arrays, for the estimators (through
+    ``_gpu``) and for ``validate_data``'s refusal (through ``_namespace``),
+    as with real CuPy arrays: a GPU path that fell through to the CPU's
+    validation would then fail here as it would on a device."""
+    monkeypatch.setattr(_gpu, "is_gpu_array", test)
+    monkeypatch.setattr(_namespace, "is_gpu_array", test)
+
+
 def _gpu_arrays(monkeypatch):
     """Mark the numpy (and scipy.sparse) stand-ins as GPU arrays, so that
     fit and partial_fit take the GPU path (sparsecode/_gpu_train.py)."""
-    monkeypatch.setattr(_gpu, "is_gpu_array",
-                        lambda A: isinstance(A, np.ndarray) or sp.issparse(A))
+    _mark_gpu(monkeypatch, lambda A: isinstance(A, np.ndarray) or sp.issparse(A))
 
 
 def _sae_data(dtype=np.float64, sparse=False, n=120, d=10):
@@ -702,7 +729,7 @@ def test_glue_sparse_autoencoder_partial_fit(cpu_backend, monkeypatch):
     est = SparseAutoencoder(**params).fit(X)
     _gpu_arrays(monkeypatch)
     est.partial_fit(X[:60])
-    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    _mark_gpu(monkeypatch, lambda A: False)
     est.partial_fit(X[60:])
     np.testing.assert_allclose(est.encoder_weights_, ref.encoder_weights_, rtol=1e-7,
                                atol=1e-10)
@@ -711,7 +738,7 @@ def test_glue_sparse_autoencoder_partial_fit(cpu_backend, monkeypatch):
     # a first partial_fit on the GPU is a one-epoch fit
     _gpu_arrays(monkeypatch)
     first = SparseAutoencoder(**params).partial_fit(X)
-    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    _mark_gpu(monkeypatch, lambda A: False)
     np.testing.assert_allclose(first.components_,
                                SparseAutoencoder(**params).partial_fit(X).components_,
                                rtol=1e-7, atol=1e-10)
@@ -760,7 +787,7 @@ def test_glue_sparse_autoencoder_fit_diverges_and_keeps_the_model(cpu_backend, m
     step = dict(max_iter=1, batch_size=len(X), learning_rate=1e200, random_state=0)
     for marked in (False, True):
         if not marked:
-            monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+            _mark_gpu(monkeypatch, lambda A: False)
         else:
             _gpu_arrays(monkeypatch)
         with pytest.raises(ValueError, match="training diverged"):
@@ -867,7 +894,7 @@ def test_glue_device_parameter_on_dictionary_learner_and_attention(cpu_backend, 
     def no_cupy():
         raise ImportError("GPU input needs CuPy: pip install 'sparsecode[gpu]'")
 
-    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    _mark_gpu(monkeypatch, lambda A: False)
     monkeypatch.setattr(_gpu, "_cupy", no_cupy)
     monkeypatch.setattr(_gpu, "to_device", lambda X: no_cupy())
     for est in (DictionaryLearner(8, device="gpu"), SparseAutoencoder(4, device="gpu"),
@@ -967,7 +994,7 @@ def test_glue_attention_fit_on_the_gpu(cpu_backend, monkeypatch, params):
             np.testing.assert_allclose(getattr(est, name), getattr(ref, name), atol=1e-6)
     assert est.random_seed_ == ref.random_seed_
     assert est.n_features_in_ == ref.n_features_in_ == 6
-    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    _mark_gpu(monkeypatch, lambda A: False)
     np.testing.assert_allclose(est.transform(X), ref.transform(X), atol=1e-5)
     # lengths may come as a GPU array (never converted implicitly)
 
@@ -983,7 +1010,7 @@ def test_glue_attention_fit_on_the_gpu(cpu_backend, monkeypatch, params):
 
     _gpu_arrays(monkeypatch)
     est.fit(X, lengths=DeviceLengths([30, 50]))
-    monkeypatch.setattr(_gpu, "is_gpu_array", lambda A: False)
+    _mark_gpu(monkeypatch, lambda A: False)
     np.testing.assert_allclose(est.transform(X, lengths=[30, 50]),
                                ref.fit(X, lengths=[30, 50]).transform(X, lengths=[30, 50]),
                                atol=1e-5)
