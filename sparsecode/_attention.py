@@ -688,6 +688,11 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         """
         return self.fit(X, lengths=lengths).transform(X, lengths=lengths)
 
+    def _keys_csr(self, keys, lengths, offsets):
+        """The pattern's key sets as a CSR, planned on the host for ``keys``
+        (the GPU transform's: the backend takes the rows, not the plan)."""
+        return self._pattern_csr(_Plan(self, keys, keys, lengths, offsets))
+
     def _pattern_csr(self, plan):
         """The pattern of ``plan`` as a CSR (int64 indices), rows sorted."""
         n = plan.n

@@ -553,7 +553,7 @@ def attention_transform_gpu(est, X, lengths=None):
     CPU): the projections in cuBLAS / cuSPARSE, the attention by
     attention.cu; the output stays on the GPU. ``pattern="window"`` finds
     each query's keys in the kernel; the other patterns take them as the
-    CSR rows of ``est._pattern_csr`` (built on the host from the sequence
+    CSR rows of ``est._keys_csr`` (built on the host from the sequence
     bounds, and for ``"lsh"`` from the keys' buckets), so their keys are the
     CPU's exactly."""
     cp, csp = _cupy(), _sparse()
@@ -575,11 +575,9 @@ def attention_transform_gpu(est, X, lengths=None):
                                         min(est.window_ // 2, int(lengths.max())),
                                         int(est.dilation), bool(est.causal))
         else:
-            from ._attention_plan import _Plan
-
             # the plan reads the keys for LSH's buckets only
             keys = to_host(K) if est.pattern == "lsh" else np.zeros((n, 1), dtype=K.dtype)
-            indptr, indices = est._pattern_csr(_Plan(est, keys, keys, lengths, offsets))
+            indptr, indices = est._keys_csr(keys, lengths, offsets)
             out = _BACKEND["pattern"](Q, K, V, bias, cp.asarray(indptr), cp.asarray(indices))
         if not bool(cp.isfinite(out).all()):
             raise ValueError("The attention output is not finite: the scores overflow "
