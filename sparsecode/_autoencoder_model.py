@@ -394,7 +394,7 @@ def prune_mask(W, density):
     """Mask keeping the ``density`` share of ``W``'s entries of largest
     magnitude (ties at the cut are kept)."""
     gpu = _gpu.is_gpu_array(W)  # (a GPU fit's W: its mask there)
-    xp = _gpu._cupy() if gpu else np
+    xp = _gpu.cupy() if gpu else np
     keep = int(round(density * W.size))
     if keep >= W.size:
         return xp.ones(W.shape, dtype=bool)

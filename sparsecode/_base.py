@@ -84,7 +84,7 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """CuPy input: ``sparse_encode`` on its GPU (``transform_algorithm``
         "auto", "fista", "ista", "omp" or "threshold"), the sign split there too;
         the codes stay on the GPU."""
-        cp, csp = _gpu._cupy(), _gpu._sparse()
+        cp, csp = _gpu.cupy(), _gpu.cupyx_sparse()
         _gpu.check_features(self, X.shape[-1])
         codes = self._encode(X)
         if self.split_sign:

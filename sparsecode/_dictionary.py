@@ -355,11 +355,11 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
             # (on the GPU "auto" is FISTA)
             if gpu or pick_algorithm(self.fit_algorithm, None, D64 @ D64.T) in (
                     "cd", "fista", "ista"):
-                warm = (_gpu._cupy() if gpu else np).zeros((n, D.shape[0]))
+                warm = (_gpu.cupy() if gpu else np).zeros((n, D.shape[0]))
         for epoch in range(self.max_iter):
             stop = False
             for batch in batches:
-                rows = _gpu._cupy().asarray(order[batch]) if gpu else order[batch]
+                rows = _gpu.cupy().asarray(order[batch]) if gpu else order[batch]
                 Xb = X[rows]
                 init = warm[rows] if warm is not None and epoch > 0 else None
                 cost, change, resampled, codes = self._online_step(Xb, D, self._A, self._B,

@@ -133,8 +133,8 @@ def code_statistics(X, codes):
     sufficient statistics of the dictionary update, which add up over row
     blocks (how the Dask fit reduces them)."""
     gpu = _gpu.is_gpu_array(codes)  # the products on the GPU, their results on the host
-    xp = _gpu._cupy() if gpu else np
-    sparse = (_gpu._sparse() if gpu else sp).issparse(X)
+    xp = _gpu.cupy() if gpu else np
+    sparse = (_gpu.cupyx_sparse() if gpu else sp).issparse(X)
     Z = codes.astype(xp.float64)
     ZtZ = Z.T @ Z
     ZtX = xp.asarray((X.T @ Z).T, dtype=xp.float64)

@@ -133,6 +133,41 @@ def _xp():
     return array_api_compat.array_namespace(_cupy().empty(0))
 
 
+# What the layers above use of this backend (README.md, "Developing": no
+# module outside the backends reaches a backend's private names). Each calls
+# the private function at call time, so a test's stand-in for ``_cupy``,
+# ``_sparse`` or a ``_BACKEND`` entry reaches them too.
+
+def cupy():
+    """The ``cupy`` module, imported on first use."""
+    return _cupy()
+
+
+def cupyx_sparse():
+    """The ``cupyx.scipy.sparse`` module."""
+    return _sparse()
+
+
+def namespace():
+    """``array_api_compat``'s namespace for CuPy's arrays."""
+    return _xp()
+
+
+def on_device(X):
+    """A context in which ``X``'s GPU is the current device."""
+    return _device(X)
+
+
+def fused(name):
+    """The fused GPU kernel ``name`` (see ``_BACKEND``)."""
+    return _BACKEND[name]
+
+
+def fused_kernels():
+    """Every fused GPU kernel by name."""
+    return _BACKEND
+
+
 @functools.lru_cache(maxsize=None)
 def _module(name, device_id):
     cp = _cupy()
@@ -375,7 +410,7 @@ def _as_float_matrix(cp, csp, X, name="X"):
     return X, sparse
 
 
-def _responses(cp, csp, X, M):
+def responses(cp, csp, X, M):
     """``X @ M`` on the GPU (cuBLAS, or cuSPARSE for CSR ``X``), C-contiguous
     in ``X``'s dtype; ``M`` may live on the host."""
     M = cp.asarray(M, dtype=X.dtype)
@@ -384,7 +419,7 @@ def _responses(cp, csp, X, M):
     return cp.ascontiguousarray(C.toarray() if csp.issparse(C) else C, dtype=X.dtype)
 
 
-def _row_sq_norms(cp, X, sparse):
+def row_sq_norms(cp, X, sparse):
     """Squared row norms in float64 (a float64 copy of a sparse X: squaring
     in float32 would add its rounding to the gap and the triangle)."""
     X64 = X.astype(cp.float64)
@@ -415,7 +450,7 @@ def _transform_rows(est, X, M, width, activate, sparse_output=None):
         out = cp.empty((n, width), dtype=X.dtype)
         for start, stop in row_chunks(n, width):
             rows = X[start:stop]
-            C = _responses(cp, csp, rows, M)
+            C = responses(cp, csp, rows, M)
             if not bool(cp.isfinite(C).all()):
                 raise ValueError(f"The responses of X overflow {X.dtype.name}: rescale X.")
             out[start:stop] = activate(C, rows, sparse)
@@ -456,7 +491,7 @@ def threshold_transform_gpu(est, X):
             sq_x = None
             if triangle:
                 if whiten is None:
-                    sq_x = _row_sq_norms(cp, rows, sparse)
+                    sq_x = row_sq_norms(cp, rows, sparse)
                 else:
                     Xw = rows.astype(cp.float64) @ whiten[0] - whiten[1]
                     sq_x = (Xw ** 2).sum(axis=1)
@@ -506,8 +541,8 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
             _xp(), kernels, X, D, algorithm=algorithm, alpha=alpha, l2=l2,
             positive=positive, max_iter=max_iter, tol=tol,
             init=init if algorithm != "omp" else None, gram=gram,
-            responses=lambda rows: _responses(cp, csp, rows, D.T),
-            sq_norms=lambda rows: _row_sq_norms(cp, rows, sparse),
+            responses=lambda rows: responses(cp, csp, rows, D.T),
+            sq_norms=lambda rows: row_sq_norms(cp, rows, sparse),
             chunks=row_chunks(n, width), n_nonzero=n_nonzero)
     if algorithm == "omp":
         warn_dependent(n_failed, n)

@@ -220,7 +220,7 @@ def _select(cp):
     """TopK then ReLU per row (threshold.cu's warp top-k, "topk_value")."""
     def select(pre, k):
         offset = cp.zeros(pre.shape[1], dtype=cp.float64)
-        return _gpu._BACKEND["encode"](cp.ascontiguousarray(pre), offset, "topk_value", 0.0,
+        return _gpu.fused("encode")(cp.ascontiguousarray(pre), offset, "topk_value", 0.0,
                                        False, k, None, None, None)
     return select
 
@@ -235,11 +235,11 @@ def _step(est, xp, cp, select, P, moments, Xb, t, dead, rng, mask):
     loss, grads, info = sae_loss_grad(
         xp, select, P, Xb, activation=est.activation, k=est._k(), l1=l1,
         aux_k=est._aux_k(), aux_coef=est.aux_coef, dead=dead, dropout=est.dropout,
-        draw=draw, fused=_gpu._BACKEND)
+        draw=draw, fused=_gpu.fused_kernels())
     if est.normalize_decoder:
         project_out_rows(xp, P["W_dec"], grads["W_dec"])
     for name, (m1, m2) in moments.items():
-        _gpu._BACKEND["adam"](P[name], grads[name], m1, m2, lr, est.beta_1, est.beta_2,
+        _gpu.fused("adam")(P[name], grads[name], m1, m2, lr, est.beta_1, est.beta_2,
                               est.epsilon, bias1, bias2)
     if est.weight_l1 > 0:
         soft_threshold_inplace(xp, P["W_enc"], lr * est.weight_l1)
@@ -280,8 +280,8 @@ def explained_variance_gpu(est, X, P, threshold):
     trained: the codes by the transform's kernels, the reconstruction and
     the sums in float64 on the device, by row chunks (a CSR chunk densified
     there)."""
-    cp = _gpu._cupy()
-    sparse = _gpu._sparse().issparse(X)
+    cp = _gpu.cupy()
+    sparse = _gpu.cupyx_sparse().issparse(X)
     host = {name: _gpu.to_host(P[name]) for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
     W = cp.asarray(host["W_dec"], dtype=cp.float64)
     bias = cp.asarray(host["b_dec"], dtype=cp.float64)
@@ -302,12 +302,12 @@ def explained_variance_gpu(est, X, P, threshold):
 def autoencoder_fit_gpu(est, X, partial):
     """``SparseAutoencoder.fit`` (``partial``: ``partial_fit``) of CuPy
     input: the fitted parameters come back to the host, as after a CPU fit."""
-    cp = _gpu._cupy()
-    xp = _gpu._xp()
+    cp = _gpu.cupy()
+    xp = _gpu.namespace()
     first = not partial or not hasattr(est, "components_")
     with restore_on_error(est):
         X, sparse = _gpu.validate(est, X, reset=first)
-        with _gpu._device(X):
+        with _gpu.on_device(X):
             if partial:
                 rng, P, moments, state, previous = est._resume(X, first)
             else:
@@ -339,8 +339,8 @@ def kl_loss_grad_gpu(theta, X, m, rho, beta, weight_decay, dropout_scale=None):
     and the sigmoid's forward and backward passes there, ``theta`` (the
     optimiser's host vector) in and the gradient out. The optimiser (L-BFGS
     or Adam) stays on the host, as on the CPU."""
-    cp = _gpu._cupy()
-    if _gpu._sparse().issparse(X):
+    cp = _gpu.cupy()
+    if _gpu.cupyx_sparse().issparse(X):
         X = X.toarray()
     n, d = X.shape
     W1, W2, b1, b2 = _unpack(cp.asarray(theta), m, d)

@@ -241,14 +241,14 @@ class KLSparseEncoder(_AutoencoderBase):
                                      "takes no proximal, pruning or random steps.")
             X64 = X if X.dtype == np.float64 else X.astype(np.float64)
             gpu = _gpu.is_gpu_array(X64)
-            if gpu and self.solver == "lbfgs" and _gpu._sparse().issparse(X64):
+            if gpu and self.solver == "lbfgs" and _gpu.cupyx_sparse().issparse(X64):
                 # every L-BFGS evaluation takes all of X: densified once on
                 # the device rather than at each call
                 X64 = X64.toarray()
             # serial Numba kernels; BLAS on one thread (per row block on the
             # dense route; the sparse Gram route runs on one thread); on the
             # GPU, X's device current
-            with kernel_threads(1, 1), (_gpu._device(X64) if gpu else nullcontext()):
+            with kernel_threads(1, 1), (_gpu.on_device(X64) if gpu else nullcontext()):
                 if self.solver == "lbfgs":
                     theta, curve, n_iter = self._lbfgs(theta, X64)
                 else:

@@ -63,9 +63,9 @@ def _dense_moments(X, xp):
 def _moments_gpu(X):
     """:func:`_moments` of a CuPy array or ``cupyx`` CSR, summed on the GPU
     and returned on the host."""
-    cp = _gpu._cupy()
+    cp = _gpu.cupy()
     n = X.shape[0]
-    if _gpu._sparse().issparse(X):
+    if _gpu.cupyx_sparse().issparse(X):
         X = X.astype(cp.float64)
         mean = cp.asarray(X.sum(axis=0)).ravel() / n
         second = (X.T.tocsr() @ X).toarray() / n
@@ -204,7 +204,7 @@ class DeviceRows(Rows):
 
     @staticmethod
     def _canonical(X):
-        sparse = _gpu._sparse().issparse(X)
+        sparse = _gpu.cupyx_sparse().issparse(X)
         return sparse, _gpu.canonical_csr(X) if sparse else X
 
     def _take(self, idx):
@@ -212,7 +212,7 @@ class DeviceRows(Rows):
 
     def _whiten_device(self, block):
         """Whitened float64 rows of a block of raw rows, on the GPU."""
-        cp = _gpu._cupy()
+        cp = _gpu.cupy()
         block = block.astype(cp.float64)
         rows = block.toarray() if self.sparse else block
         if self.W is None:
@@ -223,10 +223,10 @@ class DeviceRows(Rows):
         return row_chunks(self.n_samples, width)
 
     def responses(self, right, idx=slice(None)):
-        cp, csp = _gpu._cupy(), _gpu._sparse()
+        cp, csp = _gpu.cupy(), _gpu.cupyx_sparse()
         M, b = self.fold(right, np.float64)
         rows = self._take(idx).astype(cp.float64)
-        return _gpu.to_host(_gpu._responses(cp, csp, rows, M)) - b
+        return _gpu.to_host(_gpu.responses(cp, csp, rows, M)) - b
 
     def dense(self, idx):
         return _gpu.to_host(self._whiten_device(self._take(idx)))
@@ -235,12 +235,12 @@ class DeviceRows(Rows):
         return self._whiten_device(self.X).astype(self.X.dtype)
 
     def sq_norms(self, n_jobs=None):
-        cp = _gpu._cupy()
+        cp = _gpu.cupy()
         out = cp.empty(self.n_samples)
         for start, stop in self._chunks(self.X.shape[1]):
             block = self.X[start:stop]
             if self.W is None:
-                out[start:stop] = _gpu._row_sq_norms(cp, block, self.sparse)
+                out[start:stop] = _gpu.row_sq_norms(cp, block, self.sparse)
             else:
                 out[start:stop] = (self._whiten_device(block) ** 2).sum(axis=1)
         return _gpu.to_host(out)
@@ -249,7 +249,7 @@ class DeviceRows(Rows):
         """``S^T rows`` as :meth:`Rows.weighted_sums`, the sums of each row
         chunk as one sparse product ``S_chunk^T @ X_chunk`` on the GPU (in
         float64)."""
-        cp, csp = _gpu._cupy(), _gpu._sparse()
+        cp, csp = _gpu.cupy(), _gpu.cupyx_sparse()
         labels_d, weights_d = cp.asarray(labels), cp.asarray(weights, dtype=cp.float64)
         sums = cp.zeros((n_clusters, self.X.shape[1]))
         for start, stop in self._chunks(self.X.shape[1]):
@@ -264,7 +264,7 @@ class DeviceRows(Rows):
         """:meth:`Rows.assign` on the GPU: the responses of a row chunk by
         one product in ``X``'s dtype, the argmax / argmin and the losses in
         float64 (first index on ties, as the CPU kernels)."""
-        cp, csp = _gpu._cupy(), _gpu._sparse()
+        cp, csp = _gpu.cupy(), _gpu.cupyx_sparse()
         n = self.n_samples
         M, b = self.fold(centers.T, self.X.dtype)
         b = cp.asarray(b)
@@ -274,7 +274,7 @@ class DeviceRows(Rows):
         values = cp.empty(n)
         loss = cp.empty(n)
         for start, stop in self._chunks(centers.shape[0]):
-            V = _gpu._responses(cp, csp, self.X[start:stop], M).astype(cp.float64) - b
+            V = _gpu.responses(cp, csp, self.X[start:stop], M).astype(cp.float64) - b
             score = cp.abs(V) if spherical else sq_c - 2.0 * V
             picked = cp.argmax(score, axis=1) if spherical else cp.argmin(score, axis=1)
             best = cp.take_along_axis(score, picked[:, None], axis=1)[:, 0]

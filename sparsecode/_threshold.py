@@ -287,7 +287,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             except NotFittedError:
                 pass
         p = X.shape[1]
-        sparse = _gpu._sparse().issparse(X) if gpu else sp.issparse(X)
+        sparse = _gpu.cupyx_sparse().issparse(X) if gpu else sp.issparse(X)
         return (not sparse and X.shape[0] > 1 and p <= _AUTO_WHITEN_FEATURES
                 and p * p * 8 * 3 <= get_config()["working_memory"] * 2**20)
 
@@ -426,7 +426,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
         self._check_params()
         rng = check_random_state(self.random_state)
-        with _gpu._device(X) if gpu else contextlib.nullcontext():
+        with _gpu.on_device(X) if gpu else contextlib.nullcontext():
             if self._whitens(X, gpu):
                 p = X.shape[1]
                 _check_memory(p * p * 8 * 3,
