@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import config_context, get_config
 
-from ._encode_rules import SUPPORTED, check_shapes, resolve
+from ._encode_rules import SUPPORTED, check_arguments, check_shapes, solver_settings
 from ._namespace import to_numpy
 
 _NUMPY = ("numpy", None)
@@ -231,10 +231,11 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
     n, p = X.shape
     k = D.shape[0]
     check_shapes(X.shape, D.shape)
-    algorithm, alpha, _, _ = resolve(
-        kwargs["algorithm"], alpha=kwargs["alpha"], l2=kwargs["l2"],
-        positive=kwargs["positive"], n_nonzero_coefs=None, n_features=p, n_components=k,
-        backend="namespace")
+    algorithm = check_arguments(kwargs["algorithm"], l2=kwargs["l2"],
+                                positive=kwargs["positive"], n_nonzero_coefs=None,
+                                backend="namespace")
+    alpha, _, _ = solver_settings(algorithm, alpha=kwargs["alpha"], n_nonzero_coefs=None,
+                                  n_features=p, n_components=k)
     if init is not None:
         init = _device_matrix(xp, dev, init, "init", dtype=X.dtype)
     if gram is not None:

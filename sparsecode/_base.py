@@ -10,7 +10,7 @@ from . import _gpu
 from ._array_api import array_api_method
 from ._dictionary_model import lasso_objective
 from ._encode import sparse_encode
-from ._encode_rules import pick_algorithm
+from ._encode_rules import SUPPORTED, pick_algorithm
 from ._validation import validate_data
 
 
@@ -78,7 +78,7 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     def _gpu_supports(self, method):
         """Whether the GPU backend covers ``method`` with these settings
         (array API dispatch sends CuPy input to the host otherwise)."""
-        return method != "transform" or self._transform_algorithm_used() in _gpu.GPU_ALGORITHMS
+        return method != "transform" or self._transform_algorithm_used() in SUPPORTED["cupy"]
 
     def _transform_gpu(self, X):
         """CuPy input: ``sparse_encode`` on its GPU (``transform_algorithm``

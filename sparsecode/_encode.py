@@ -25,7 +25,7 @@ from ._encode_rules import (
     check_arguments,
     check_shapes,
     pick_algorithm,
-    resolve,
+    solver_settings,
     warn_dependent,
 )
 from ._kernels._cd import cd_batch
@@ -432,9 +432,11 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     # X's dtype decides the result's; the Gram is formed in float64 anyway.
     dictionary = dictionary.astype(dtype, copy=False)
 
-    algorithm, alpha, n_nonzero, omp_tol = resolve(
-        algorithm, alpha=alpha, l2=l2, positive=positive, n_nonzero_coefs=n_nonzero_coefs,
-        n_features=n_features, n_components=n_components)
+    algorithm = check_arguments(algorithm, l2=l2, positive=positive,
+                                n_nonzero_coefs=n_nonzero_coefs)
+    alpha, n_nonzero, omp_tol = solver_settings(
+        algorithm, alpha=alpha, n_nonzero_coefs=n_nonzero_coefs, n_features=n_features,
+        n_components=n_components)
     if gram is not None:
         gram = check_array(gram, dtype=np.float64, input_name="gram")
     if init is not None:

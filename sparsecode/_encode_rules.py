@@ -5,8 +5,8 @@ arguments go together, the shapes they must have, and OMP's settings.
 The three entry points (:mod:`sparsecode._encode` for numpy and SciPy,
 :mod:`sparsecode._gpu` for CuPy, :mod:`sparsecode._array_api` for other
 namespaces on their device) each check their input's own dtype and device,
-then call :func:`resolve` and :func:`check_shapes` (the CuPy one first
-:func:`check_arguments`, before it copies anything to the device); none
+then call :func:`check_arguments` (the CuPy one before it copies anything
+to the device), :func:`check_shapes` and :func:`solver_settings`; none
 repeats these rules.
 """
 
@@ -15,7 +15,6 @@ import warnings
 import numpy as np
 
 ALGORITHMS = ("auto", "lars", "cd", "fista", "ista", "omp", "threshold")
-LASSO_ALGORITHMS = ("lars", "cd", "fista", "ista")
 
 # What each backend runs: "cpu" (numpy and SciPy: the Numba kernels), "cupy"
 # (the CUDA kernels), "namespace" (any other array-API namespace on its own
@@ -94,24 +93,15 @@ def check_arguments(algorithm, *, l2, positive, n_nonzero_coefs, backend="cpu"):
     return algorithm
 
 
-def resolve(algorithm, *, alpha, l2, positive, n_nonzero_coefs, n_features, n_components,
-            backend="cpu"):
-    """The settings a solver runs with: ``(algorithm, alpha, n_nonzero,
-    omp_tol)``, after :func:`check_arguments`.
-
-    ``algorithm`` is :func:`pick_algorithm`'s (a CPU l1 "auto" is decided
-    once the Gram exists); ``alpha`` the l1 penalty (1.0 when None) for the
-    l1 algorithms and the threshold, as given for OMP; for OMP ``n_nonzero``
-    and ``omp_tol`` are :func:`omp_settings`' (0 and -1.0 otherwise).
-    """
-    algorithm = check_arguments(algorithm, l2=l2, positive=positive,
-                                n_nonzero_coefs=n_nonzero_coefs, backend=backend)
+def solver_settings(algorithm, *, alpha, n_nonzero_coefs, n_features, n_components):
+    """``(alpha, n_nonzero, omp_tol)`` for ``algorithm`` as
+    :func:`check_arguments` returned it: ``alpha`` the l1 penalty (1.0 when
+    None) for the l1 algorithms and the threshold, as given for OMP; for OMP
+    ``n_nonzero`` and ``omp_tol`` are :func:`omp_settings`' (0 and -1.0
+    otherwise)."""
     if algorithm != "omp":
-        alpha = 1.0 if alpha is None else float(alpha)
-    n_nonzero, omp_tol = 0, -1.0
-    if algorithm == "omp":
-        n_nonzero, omp_tol = omp_settings(alpha, n_nonzero_coefs, n_features, n_components)
-    return algorithm, alpha, n_nonzero, omp_tol
+        return 1.0 if alpha is None else float(alpha), 0, -1.0
+    return (alpha, *omp_settings(alpha, n_nonzero_coefs, n_features, n_components))
 
 
 def check_shapes(X_shape, D_shape, *, init_shape=None, gram_shape=None):

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from ._cuda import options, sources
 from ._dense import Kernels, encode, row_chunks, warn_failed
-from ._encode_rules import SUPPORTED, check_arguments, check_shapes, resolve, warn_dependent
+from ._encode_rules import check_arguments, check_shapes, solver_settings, warn_dependent
 from ._namespace import is_gpu_array
 from ._validation import validate_data
 
@@ -40,7 +40,6 @@ KERNELS = tuple((source, f"{kernel}_{suffix}")
                                                          "adam_step")))
                 for kernel in kernels for suffix in ("f32", "f64"))
 
-GPU_ALGORITHMS = SUPPORTED["cupy"]
 _WARPS_PER_BLOCK = 8
 _THREADS = 256
 
@@ -506,8 +505,8 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     (``cupyx.scipy.sparse`` CSR with ``sparse_output=True``). The solver is
     :func:`sparsecode._dense.encode` with the CUDA kernels; what is CuPy's
     own here is the CSR input (cuSPARSE products, sparse row norms)."""
-    check_arguments(algorithm, l2=l2, positive=positive, n_nonzero_coefs=n_nonzero_coefs,
-                    backend="cupy")
+    algorithm = check_arguments(algorithm, l2=l2, positive=positive,
+                                n_nonzero_coefs=n_nonzero_coefs, backend="cupy")
     cp, csp = _cupy(), _sparse()
     X, sparse = _as_float_matrix(cp, csp, X)
     dtype = X.dtype
@@ -521,12 +520,12 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
         raise ValueError("dictionary has 0 atoms.")
     _check_finite(cp, D, "dictionary")
     k = D.shape[0]
-    algorithm, alpha, n_nonzero, omp_tol = resolve(
-        algorithm, alpha=alpha, l2=l2, positive=positive, n_nonzero_coefs=n_nonzero_coefs,
-        n_features=p, n_components=k, backend="cupy")
-    width = _omp_entries(k, n_nonzero) if algorithm == "omp" else k
+    alpha, n_nonzero, omp_tol = solver_settings(
+        algorithm, alpha=alpha, n_nonzero_coefs=n_nonzero_coefs, n_features=p, n_components=k)
+    width = k
     if algorithm == "omp":
         alpha = omp_tol  # the kernel's target squared residual
+        width = _omp_entries(k, n_nonzero)
     if init is not None:
         # C order: the kernels index rows as s * k + j
         init = cp.ascontiguousarray(cp.asarray(init))

@@ -13,7 +13,13 @@ from sklearn.linear_model import ElasticNet, orthogonal_mp_gram
 
 from sparsecode import _encode as encode_module
 from sparsecode import sparse_encode
-from sparsecode._encode_rules import SUPPORTED, mean_max_coherence, pick_algorithm, resolve
+from sparsecode._encode_rules import (
+    SUPPORTED,
+    check_arguments,
+    mean_max_coherence,
+    pick_algorithm,
+    solver_settings,
+)
 
 LASSO = ["lars", "cd", "fista", "ista"]
 TIGHT = dict(tol=1e-12, max_iter=200_000)
@@ -316,16 +322,19 @@ def test_one_auto_rule_for_every_backend(problem):
     assert pick_algorithm("auto", None, G) == "lars"  # image patches: coherent
     Dh = np.random.default_rng(0).standard_normal((20, 2000))
     assert pick_algorithm("auto", None, Dh @ Dh.T) == "cd"
-    kw = dict(alpha=None, l2=0.0, positive=False, n_nonzero_coefs=None, n_features=64,
-              n_components=256)
-    assert resolve("auto", **kw) == ("auto", 1.0, 0, -1.0)
-    assert resolve("auto", **kw, backend="cupy") == ("fista", 1.0, 0, -1.0)
-    assert resolve("auto", **{**kw, "n_nonzero_coefs": 5}) == ("omp", None, 5, -1.0)
+    kw = dict(l2=0.0, positive=False, n_nonzero_coefs=None)
+    shapes = dict(n_features=64, n_components=256)
+    assert check_arguments("auto", **kw) == "auto"
+    assert check_arguments("auto", **kw, backend="cupy") == "fista"
+    assert check_arguments("auto", **{**kw, "n_nonzero_coefs": 5}) == "omp"
+    assert solver_settings("auto", alpha=None, n_nonzero_coefs=None, **shapes) == (1.0, 0, -1.0)
+    assert solver_settings("fista", alpha=None, n_nonzero_coefs=None, **shapes) == (1.0, 0, -1.0)
+    assert solver_settings("omp", alpha=None, n_nonzero_coefs=5, **shapes) == (None, 5, -1.0)
     for algorithm in ("lars", "cd"):
         with pytest.raises(ValueError, match="CPU only"):
-            resolve(algorithm, **kw, backend="cupy")
+            check_arguments(algorithm, **kw, backend="cupy")
     with pytest.raises(ValueError, match="CPU only"):
-        resolve("omp", **kw, backend="namespace")
+        check_arguments("omp", **kw, backend="namespace")
 
 
 def test_mean_max_coherence():
