@@ -34,7 +34,7 @@ from sklearn import config_context, get_config
 from ._encode_rules import SUPPORTED, check_arguments, check_shapes, solver_settings
 from ._namespace import to_numpy
 
-_NUMPY = ("numpy", None)
+NUMPY_WHERE = ("numpy", None)
 
 
 def dispatching():
@@ -43,11 +43,11 @@ def dispatching():
 
 def where(X):
     """``(namespace name, device name)`` of ``X`` for comparing fit and
-    transform: ``_NUMPY`` for numpy, ``scipy.sparse`` and anything that is
-    not an array-API array (lists, DataFrames)."""
+    transform: ``NUMPY_WHERE`` for numpy, ``scipy.sparse`` and anything
+    that is not an array-API array (lists, DataFrames)."""
     if sp.issparse(X) or array_api_compat.is_numpy_array(X) or \
             not array_api_compat.is_array_api_obj(X):
-        return _NUMPY
+        return NUMPY_WHERE
     xp = array_api_compat.array_namespace(X)
     return xp.__name__.replace("array_api_compat.", ""), str(array_api_compat.device(X))
 
@@ -55,7 +55,7 @@ def where(X):
 def is_foreign(X):
     """Under dispatch, whether ``X`` is an array of a namespace other than
     numpy's (CuPy included)."""
-    return dispatching() and where(X) != _NUMPY
+    return dispatching() and where(X) != NUMPY_WHERE
 
 
 def on_host(X):
@@ -128,8 +128,8 @@ def host_view(est):
 
 
 def _check_same_namespace(est, X, method):
-    fitted = vars(est).get("_array_api_fit", _NUMPY)
-    given = where(X) if dispatching() else _NUMPY
+    fitted = vars(est).get("_array_api_fit", NUMPY_WHERE)
+    given = where(X) if dispatching() else NUMPY_WHERE
     if given == fitted:
         return
     if not dispatching():
@@ -221,7 +221,7 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
     on_device = (not on_host(X) and kwargs["device"] is None
                  and kwargs["algorithm"] in SUPPORTED["namespace"]
                  and kwargs["n_nonzero_coefs"] is None and not kwargs["sparse_output"]
-                 and _has_float64(xp, dev))
+                 and has_float64(xp, dev))
     if not on_device:
         result = sparse_encode(to_numpy(X), to_numpy(dictionary), init=to_numpy(init),
                                gram=to_numpy(gram), **kwargs)
@@ -252,7 +252,7 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
     return (codes, n_iter) if kwargs["return_n_iter"] else codes
 
 
-def _has_float64(xp, dev):
+def has_float64(xp, dev):
     """Whether ``dev`` holds float64 arrays (the gap and Gram are float64;
     PyTorch's MPS has none: computed on the host there)."""
     try:
@@ -265,7 +265,7 @@ def _has_float64(xp, dev):
 def _device_matrix(xp, dev, A, name, dtype=None):
     """``A`` as a finite, non-empty 2-D floating array of ``xp`` on ``dev``
     (numpy input moved there; integers become float64)."""
-    if where(A) == _NUMPY:
+    if where(A) == NUMPY_WHERE:
         A = np.asarray(A)
         if A.dtype.kind not in "biuf":
             raise TypeError(f"{name} has dtype {A.dtype}: a real-valued array is needed.")

@@ -23,6 +23,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 from . import _gpu
 from ._array_api import array_api_method, host_view, to_numpy
 from ._attention_plan import _attend, _expand_ranges, _keys_of, _Plan
+from ._backend import get_backend, run_on
 from ._kernels._attention import csr_softmax
 from ._validation import IntInterval, restore_on_error, validate_data
 
@@ -461,7 +462,10 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, lengths):
-        if _gpu.is_gpu_array(X):  # read on its GPU: the PCA's products, else its shape
+        backend = get_backend(X, self.device, caller=self)
+        if backend.name == "cupy" and backend.owns(X):
+            # read on its GPU (device="gpu" does not move host X for a fit):
+            # the PCA's products, else its shape
             X, _ = _gpu.validate(self, X, reset=True)
         else:
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
@@ -645,14 +649,16 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             The attention output (``d_v`` columns), ``[X, attention]``
             (sparse when ``X`` is) or ``X + attention``, in ``X``'s dtype.
         """
-        if _gpu.is_gpu_array(X):  # CuPy input: on its GPU
-            return _gpu.attention_transform_gpu(_gpu.check_device(self), X, lengths)
-        if self.device == "gpu":
-            self._check_fitted()
-            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
-                              reset=False)
-            return _gpu.to_host(_gpu.attention_transform_gpu(self, _gpu.to_device(X),
-                                                             lengths))
+        backend = get_backend(X, self.device, caller=self)
+        if backend.name == "cupy":  # CuPy input (or device="gpu"): on the GPU
+
+            def host_rows(X):
+                self._check_fitted()
+                return validate_data(self, X, accept_sparse="csr",
+                                     dtype=[np.float64, np.float32], reset=False)
+
+            return run_on(backend, X, lambda X: _gpu.attention_transform_gpu(self, X, lengths),
+                          host_rows)
         start = time.perf_counter()
         X, plan, Q, K, V, bias = self._prepare(X, lengths)
         out = _attend(plan, Q, K, V, bias, self.n_jobs)

@@ -41,6 +41,7 @@ from ._autoencoder_model import (
     record_step,
     sae_loss_grad,
 )
+from ._backend import get_backend
 from ._kernels._autoencoder import (
     adam_update,
     jump_relu_encode,
@@ -459,7 +460,7 @@ class SparseAutoencoder(_AutoencoderBase):
         -------
         self : SparseAutoencoder
         """
-        if _gpu.is_gpu_array(X) or self.device == "gpu":
+        if get_backend(X, self.device, caller=self).name == "cupy":
             return self._fit_gpu(X, partial=False)
         with restore_on_error(self):
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
@@ -601,7 +602,7 @@ class SparseAutoencoder(_AutoencoderBase):
         -------
         self : SparseAutoencoder
         """
-        if _gpu.is_gpu_array(X) or self.device == "gpu":
+        if get_backend(X, self.device, caller=self).name == "cupy":
             return self._fit_gpu(X, partial=True)
         first = not hasattr(self, "components_")
         with restore_on_error(self):
@@ -615,7 +616,7 @@ class SparseAutoencoder(_AutoencoderBase):
     def _fit_gpu(self, X, partial):
         from ._gpu_train import autoencoder_fit_gpu
 
-        return autoencoder_fit_gpu(_gpu.check_device(self), X, partial)
+        return autoencoder_fit_gpu(self, X, partial)
 
     def _new_state(self, n_train):
         """The bookkeeping of a new training: Adam's step count, each

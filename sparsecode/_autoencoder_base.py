@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _gpu
 from ._array_api import array_api_method
+from ._backend import get_backend, run_on
 from ._chunks import encode_rows, rows_per_chunk
 from ._kernels._autoencoder import (
     csr_weight_product,
@@ -100,13 +101,16 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Dense, or CSR with ``sparse_output=True``; in ``X``'s dtype.
         """
         check_is_fitted(self)
-        if _gpu.is_gpu_array(X):  # CuPy input: the codes stay on its GPU
-            return _gpu.autoencoder_transform_gpu(_gpu.check_device(self), X)
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
-                          reset=False)
-        if self.device == "gpu":
-            return _gpu.to_host(_gpu.autoencoder_transform_gpu(self, _gpu.to_device(X)))
+        backend = get_backend(X, self.device, caller=self)
+        if backend.name == "cupy":  # CuPy input: the codes stay on its GPU
+            return run_on(backend, X, lambda X: _gpu.autoencoder_transform_gpu(self, X),
+                          self._validate_transform)
+        X = self._validate_transform(X)
         return self._encode(X, self._params(), self._threshold(), self.sparse_output)
+
+    def _validate_transform(self, X):
+        return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                             reset=False)
 
     @array_api_method()
     def inverse_transform(self, X):

@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _gpu
 from ._array_api import array_api_method
+from ._backend import get_backend, run_on
 from ._dictionary_model import lasso_objective
 from ._encode import sparse_encode
 from ._encode_rules import SUPPORTED, pick_algorithm
@@ -58,13 +59,10 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             columns.
         """
         check_is_fitted(self)
-        if _gpu.is_gpu_array(X):
-            _gpu.check_device(self)
-            return self._transform_gpu(X)
-        X = validate_data(self, X, accept_sparse=True, dtype=[np.float64, np.float32],
-                          reset=False)
-        if getattr(self, "device", None) == "gpu":
-            return _gpu.to_host(self._transform_gpu(_gpu.to_device(X)))
+        backend = get_backend(X, getattr(self, "device", None), caller=self)
+        if backend.name == "cupy":
+            return run_on(backend, X, self._transform_gpu, self._validate_transform)
+        X = self._validate_transform(X)
         codes = self._encode(X, sparse_output=self.sparse_output)
         if not self.split_sign:
             return codes
@@ -74,6 +72,10 @@ class BaseSparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             out = sp.hstack([pos, neg], format="csr")
             return out if not isinstance(codes, sp.sparray) else sp.csr_array(out)
         return np.hstack([np.maximum(codes, 0), np.maximum(-codes, 0)])
+
+    def _validate_transform(self, X):
+        return validate_data(self, X, accept_sparse=True, dtype=[np.float64, np.float32],
+                             reset=False)
 
     def _gpu_supports(self, method):
         """Whether the GPU backend covers ``method`` with these settings

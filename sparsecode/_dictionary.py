@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _gpu
 from ._array_api import array_api_method
+from ._backend import get_backend
 from ._base import BaseSparseCoder
 from ._dictionary_model import (
     _ksvd_sweep,
@@ -545,10 +546,10 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
         rules, a CuPy array or ``cupyx`` CSR by the GPU backend's (learning
         with the codes and their statistics on the GPU: the online and batch
         methods with FISTA or ISTA)."""
-        if not _gpu.is_gpu_array(X) and self.device != "gpu":
+        # (device="cpu" with CuPy input is refused before the settings are judged)
+        if get_backend(X, self.device, caller=self).name != "cupy":
             return validate_data(self, X, accept_sparse="csr",
                                  dtype=[np.float64, np.float32], reset=reset)
-        _gpu.check_device(self)  # (refused before the settings are judged)
         if not self._gpu_supports("fit"):
             raise ValueError(
                 f"DictionaryLearner(method={self.method!r}, fit_algorithm="

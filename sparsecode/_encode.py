@@ -11,8 +11,8 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from . import _array_api, _gpu
+from ._backend import NUMPY, get_backend, run_on
 from ._dense import (
-    Kernels,
     check_codes_finite,
     check_gram_finite,
     check_responses_finite,
@@ -29,7 +29,7 @@ from ._encode_rules import (
     warn_dependent,
 )
 from ._kernels._cd import cd_batch
-from ._kernels._fista import fista_batch, fista_step, gap_batch
+from ._kernels._fista import fista_batch
 from ._kernels._lars import lars_batch
 from ._kernels._omp import omp_batch
 from ._kernels._threshold import (
@@ -95,28 +95,7 @@ def _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
     # serially between them. Both pools at once on 2 cores spin against each
     # other (measured 16.4 s against 3.2 s on 4000 samples of problem A).
     return _fista_loop(C, Z, sq_norms, gram, inv_lip, alpha, positive, accelerate,
-                       max_iter, tol, xp=array_api_compat.numpy, kernels=CPU_KERNELS)
-
-
-def _gap_cpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
-    """Converged rows by their duality gap, in float64 (``gram64``: the
-    float64 Gram when the iterates are float32, as the GPU path passes)."""
-    if Z.dtype != np.float64:
-        Z, C = Z.astype(np.float64), C.astype(np.float64)
-        gram = gram64 if gram64 is not None else gram.astype(np.float64)
-    done = np.empty(Z.shape[0], dtype=np.bool_)
-    gap_batch(Z, C, Z @ gram, sq, alpha, positive, tol, done)
-    return done
-
-
-def _threshold_cpu(C, alpha, positive):
-    codes = np.empty_like(C)
-    threshold_batch(C, alpha, positive, codes, 0, C.shape[0])
-    return codes
-
-
-# the fused parts of the GEMM route on numpy: the Numba kernels
-CPU_KERNELS = Kernels(fista_step, _gap_cpu, _threshold_cpu)
+                       max_iter, tol, xp=array_api_compat.numpy, kernels=NUMPY.kernels())
 
 
 def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
@@ -398,28 +377,32 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     gpu_kwargs = dict(algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,
                       n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol,
                       sparse_output=sparse_output, return_n_iter=return_n_iter)
-    if _array_api.is_foreign(X) and (not _gpu.is_gpu_array(X)
-                                     or algorithm not in SUPPORTED["cupy"]):
+    # under array API dispatch, what the GPU backend does not run goes to
+    # the namespaces' route (on their device, or the host and back)
+    if _array_api.is_foreign(X) and not (get_backend(X).name == "cupy"
+                                         and algorithm in SUPPORTED["cupy"]):
         return _array_api.sparse_encode_any(sparse_encode, X, dictionary, init=init,
                                             gram=gram, n_jobs=n_jobs, device=device,
                                             **gpu_kwargs)
-    if _gpu.is_gpu_array(X):
-        if device == "cpu":
-            raise ValueError("device='cpu' with CuPy input: move X to the host first "
-                             "(cupy.asnumpy(X)); sparsecode makes no silent copies.")
-        return _gpu.sparse_encode_gpu(X, dictionary, init=init, gram=gram, **gpu_kwargs)
-    if device == "gpu":
-        # (refused before X is copied to the device)
+    backend = get_backend(X, device)
+    if backend.name == "cupy":
+        # the arguments are refused before any data is read or copied
         check_arguments(algorithm, l2=l2, positive=positive, n_nonzero_coefs=n_nonzero_coefs,
                         backend="cupy")
-        X = check_array(X, accept_sparse=True, accept_large_sparse=True,
-                        dtype=[np.float64, np.float32], input_name="X")
-        dictionary = check_array(dictionary, dtype=[np.float64, np.float32],
-                                 input_name="dictionary")
-        return _gpu.to_host(_gpu.sparse_encode_gpu(
-            _gpu.to_device(X), dictionary, init=None if init is None else _gpu.to_device(
-                check_array(init, dtype=[np.float64, np.float32], input_name="init")),
-            gram=gram, **gpu_kwargs))
+
+        def host_arrays(X):  # (device="gpu": checked here, then copied there)
+            nonlocal dictionary, init
+            X = check_array(X, accept_sparse=True, accept_large_sparse=True,
+                            dtype=[np.float64, np.float32], input_name="X")
+            dictionary = check_array(dictionary, dtype=[np.float64, np.float32],
+                                     input_name="dictionary")
+            if init is not None:
+                init = backend.to_device(check_array(init, dtype=[np.float64, np.float32],
+                                                     input_name="init"))
+            return X
+
+        return run_on(backend, X, lambda X: _gpu.sparse_encode_gpu(
+            X, dictionary, init=init, gram=gram, **gpu_kwargs), host_arrays)
     X_was_sparray = isinstance(X, sp.sparray) if hasattr(sp, "sparray") else False
     X = check_array(X, accept_sparse=True, accept_large_sparse=True,
                     dtype=[np.float64, np.float32], input_name="X")

@@ -1,11 +1,13 @@
-"""GPU backend (CuPy): ``sparse_encode`` on CuPy arrays.
+"""The GPU glue (CuPy): ``sparse_encode`` and every estimator's
+``transform`` on CuPy arrays.
 
 The solver is the one every backend shares (:mod:`sparsecode._dense`,
 written against the array API standard); the matrix products go to cuBLAS /
 cuSPARSE through CuPy and the fused inner kernels are the CUDA sources in
-``sparsecode/_cuda`` (one warp per row), compiled by NVRTC on first use and
-memoised per device. ``import sparsecode`` never imports CuPy: this module
-imports it when a CuPy array arrives.
+``sparsecode/_cuda`` (one warp per row), launched by
+:mod:`sparsecode._cupy_backend`. Every function here reaches CuPy and the
+kernels through the GPU backend in use (``current()``: CuPy's, or a
+stand-in the tests install).
 
 Covered so far: ``sparse_encode`` with ``algorithm`` "fista", "ista", "omp"
 (batch OMP, a warp per row), "threshold" and "auto" (FISTA, or OMP with
@@ -16,56 +18,30 @@ every estimator's ``transform`` (below), SparseAttentionTransformer's fit
 written yet and say so.
 """
 
-import contextlib
-import functools
-
 import numpy as np
-import scipy.sparse as sp
 
-from ._cuda import options, sources
-from ._dense import Kernels, encode, row_chunks, warn_failed
+from ._cupy_backend import MAX_VALUE_DIM, current, omp_entries
+from ._dense import encode, row_chunks, warn_failed
 from ._encode_rules import check_arguments, check_shapes, solver_settings, warn_dependent
 from ._namespace import is_gpu_array
 from ._validation import validate_data
-
-# (source, entry point) of every kernel this module launches; the test of
-# the CUDA sources checks each is in its source's PTX.
-KERNELS = tuple((source, f"{kernel}_{suffix}")
-                for source, kernels in (("fista", ("fista_step", "lasso_gap", "threshold")),
-                                        ("omp", ("omp_batch",)),
-                                        ("threshold", ("shrink", "topk", "triangle")),
-                                        ("attention", ("window_attention",
-                                                       "pattern_attention")),
-                                        ("autoencoder", ("relu_forward", "gate_backward",
-                                                         "adam_step")))
-                for kernel in kernels for suffix in ("f32", "f64"))
-
-_WARPS_PER_BLOCK = 8
-_THREADS = 256
 
 
 def to_device(X):
     """A numpy array or scipy.sparse matrix on the current GPU (CuPy array,
     or ``cupyx`` CSR)."""
-    cp, csp = _cupy(), _sparse()
-    if sp.issparse(X):
-        return csp.csr_matrix(X.tocsr())
-    return cp.asarray(X)
+    return current().to_device(X)
 
 
 def to_host(result):
     """GPU results (arrays, ``cupyx`` sparse matrices, tuples of them) back
     on the host as numpy arrays / scipy CSR."""
-    if isinstance(result, tuple):
-        return tuple(to_host(r) for r in result)
-    if hasattr(result, "get"):
-        return result.get()  # cupy.ndarray and cupyx sparse both have .get()
-    return result
+    return current().to_host(result)
 
 
 def rows_of(X, idx):
     """Rows ``idx`` (a numpy index) of ``X`` where ``X`` lives."""
-    return X[_cupy().asarray(idx)] if is_gpu_array(X) else X[idx]
+    return X[cupy().asarray(idx)] if is_gpu_array(X) else X[idx]
 
 
 def host_rows(X, idx):
@@ -83,9 +59,9 @@ def validate(est, X, *, reset):
     if not is_gpu_array(X):
         X = to_device(validate_data(est, X, accept_sparse="csr",
                                     dtype=[np.float64, np.float32], reset=reset))
-        return X, _sparse().issparse(X)
+        return X, cupyx_sparse().issparse(X)
     check_device(est)
-    X, sparse = _as_float_matrix(_cupy(), _sparse(), X)
+    X, sparse = _as_float_matrix(cupy(), cupyx_sparse(), X)
     if reset:
         est.n_features_in_ = X.shape[1]
         vars(est).pop("feature_names_in_", None)
@@ -110,260 +86,39 @@ def check_device(est):
     return est
 
 
-def _cupy():
-    try:
-        import cupy
-    except ImportError as exc:  # pragma: no cover - CuPy input implies CuPy
-        raise ImportError("GPU input needs CuPy: pip install 'sparsecode[gpu]'") from exc
-    return cupy
-
-
-def _sparse():
-    import cupyx.scipy.sparse
-
-    return cupyx.scipy.sparse
-
-
-def _xp():
-    """``array_api_compat``'s namespace for ``_cupy()``'s arrays (its CuPy
-    wrapper; numpy's where the tests stand numpy in for CuPy)."""
-    import array_api_compat
-
-    return array_api_compat.array_namespace(_cupy().empty(0))
-
-
 # What the layers above use of this backend (README.md, "Developing": no
-# module outside the backends reaches a backend's private names). Each calls
-# the private function at call time, so a test's stand-in for ``_cupy``,
-# ``_sparse`` or a ``_BACKEND`` entry reaches them too.
+# module outside the backends reaches a backend's private names): the
+# backend in use's parts, looked up at each call.
 
 def cupy():
     """The ``cupy`` module, imported on first use."""
-    return _cupy()
+    return current().cupy()
 
 
 def cupyx_sparse():
     """The ``cupyx.scipy.sparse`` module."""
-    return _sparse()
+    return current().sparse()
 
 
 def namespace():
     """``array_api_compat``'s namespace for CuPy's arrays."""
-    return _xp()
+    return current().namespace()
 
 
 def on_device(X):
     """A context in which ``X``'s GPU is the current device."""
-    return _device(X)
+    return current().device_context(X)
 
 
 def fused(name):
-    """The fused GPU kernel ``name`` (see ``_BACKEND``)."""
-    return _BACKEND[name]
+    """The fused GPU kernel ``name`` (see ``_LAUNCHERS``)."""
+    return current().fused(name)
 
 
 def fused_kernels():
     """Every fused GPU kernel by name."""
-    return _BACKEND
+    return current().fused_kernels()
 
-
-@functools.lru_cache(maxsize=None)
-def _module(name, device_id):
-    cp = _cupy()
-    with cp.cuda.Device(device_id):
-        return cp.RawModule(code=sources()[name], options=options(name))
-
-
-def _kernel(name, kernel, dtype):
-    cp = _cupy()
-    suffix = "f32" if np.dtype(dtype) == np.float32 else "f64"
-    return _module(name, cp.cuda.Device().id).get_function(f"{kernel}_{suffix}")
-
-
-def _row_grid(n):
-    """A warp per row."""
-    return (max(1, -(-n // _WARPS_PER_BLOCK)),), (32 * _WARPS_PER_BLOCK,)
-
-
-def _entry_grid(size):
-    """A thread per entry."""
-    return (max(1, -(-size // _THREADS)),), (_THREADS,)
-
-
-def _step_gpu(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate):
-    n, k = Z.shape
-    grid, block = _row_grid(n)
-    _kernel("fista", "fista_step", Z.dtype)(
-        grid, block, (C, YG, Y, Z, T, np.int64(n), np.int64(k), np.float64(inv_lip),
-                      np.float64(alpha), np.int32(bool(positive)), np.int32(bool(accelerate))))
-
-
-def _gap_gpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
-    """Converged rows by their duality gap, computed in float64 whatever the
-    iterates' dtype (``gram64``: the float64 Gram): in float32 the gap's own
-    rounding, ~1e-7 ||x||^2, would otherwise hide convergence below that."""
-    cp = _cupy()
-    n, k = Z.shape
-    if Z.dtype != np.float64:
-        Z, C = Z.astype(cp.float64), C.astype(cp.float64)
-        gram = gram64 if gram64 is not None else gram.astype(cp.float64)
-    ZG = Z @ gram
-    done = cp.empty(n, dtype=cp.uint8)
-    grid, block = _row_grid(n)
-    _kernel("fista", "lasso_gap", np.float64)(
-        grid, block, (Z, C, ZG, sq, np.int64(n), np.int64(k), np.float64(alpha),
-                      np.int32(bool(positive)), np.float64(tol), done))
-    return done.astype(cp.bool_)
-
-
-def _threshold_gpu(C, alpha, positive):
-    codes = _cupy().empty_like(C)
-    _kernel("fista", "threshold", C.dtype)(
-        *_entry_grid(C.size),
-        (C, codes, np.int64(C.size), np.float64(alpha), np.int32(bool(positive))))
-    return codes
-
-
-_SHRINK_KINDS = {"soft": 0, "hard": 1, "jump": 2, "sigmoid": 3}
-
-
-def _omp_gpu(C, sq, gram64, n_nonzero, tol):
-    """Batch OMP, a warp per row (omp.cu): ``(codes, n_atoms, n_dependent)``;
-    the workspace is :func:`_omp_entries` doubles a row."""
-    cp = _cupy()
-    n, k = C.shape
-    codes = cp.zeros((n, k), dtype=C.dtype)
-    n_iter = cp.zeros(n, dtype=cp.int64)
-    dependent = cp.zeros(n, dtype=cp.uint8)
-    work = cp.empty(n * _omp_entries(k, n_nonzero), dtype=cp.float64)
-    active = cp.empty(n * n_nonzero, dtype=cp.int64)
-    grid, block = _row_grid(n)
-    _kernel("omp", "omp_batch", C.dtype)(
-        grid, block, (C, sq, gram64, np.int64(n), np.int64(k), np.int64(n_nonzero),
-                      np.float64(tol), codes, n_iter, dependent, work, active))
-    return codes, n_iter, int(dependent.sum())
-
-
-def _omp_entries(k, n_nonzero):
-    """Doubles of OMP workspace a row: correlations, the chosen atoms'
-    correlations and coefficients, the Cholesky factor."""
-    return k + 2 * n_nonzero + n_nonzero * n_nonzero
-
-
-def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
-    """The activation of the responses ``C`` (shifted by ``offset``) on the
-    GPU, sparsecode/_cuda/threshold.cu: ThresholdEncoder's modes ("soft",
-    "hard", "topk", "triangle") and the autoencoders' ("jump": ReLU or
-    BatchTopK's threshold ``alpha``; "topk_value": TopK then ReLU;
-    "sigmoid"); codes below ``cut`` become 0 when it is given."""
-    cp = _cupy()
-    n, k = C.shape
-    out = cp.empty((n, 2 * k if split else k), dtype=C.dtype)
-    use_cut, cut = np.int32(cut is not None), np.float64(0.0 if cut is None else cut)
-    if mode in _SHRINK_KINDS:
-        _kernel("threshold", "shrink", C.dtype)(
-            *_entry_grid(n * k), (C, offset, out, np.int64(n), np.int64(k), np.float64(alpha),
-             np.int32(_SHRINK_KINDS[mode]), np.int32(bool(split)), use_cut, cut))
-        return out
-    work = cp.empty((n, k), dtype=cp.float64)
-    grid, block = _row_grid(n)
-    if mode in ("topk", "topk_value"):
-        _kernel("threshold", "topk", C.dtype)(
-            grid, block, (C, offset, out, work, np.int64(n), np.int64(k), np.int64(n_keep),
-                          np.int32(bool(split)), np.int32(mode == "topk_value"), use_cut, cut))
-    else:
-        _kernel("threshold", "triangle", C.dtype)(
-            grid, block, (C, offset, sq_x, sq_c, out, work, np.int64(n), np.int64(k)))
-    return out
-
-
-_MAX_VALUE_DIM = 32 * 32  # attention.cu: MAX_PER_LANE values in each of 32 lanes
-
-
-def _attention_gpu(kernel, Q, K, V, bias, keys_a, keys_b, *scalars):
-    """An attention kernel of attention.cu, a warp per query: its arguments
-    are ``Q, K, V, bias``, two int64 arrays that give the keys, the output,
-    ``n, d, dv`` and the kernel's own ``scalars``."""
-    cp = _cupy()
-    n, d = Q.shape
-    dv = V.shape[1]
-    out = cp.empty((n, dv), dtype=Q.dtype)
-    grid, block = _row_grid(n)
-    _kernel("attention", kernel, Q.dtype)(
-        grid, block, (Q, K, V, bias, keys_a, keys_b, out, np.int64(n), np.int64(d),
-                      np.int64(dv), *scalars))
-    return out
-
-
-def _window_gpu(Q, K, V, bias, start, end, half, dilation, causal):
-    """Window attention: the keys of each query's window inside its
-    sequence ``[start, end)``."""
-    return _attention_gpu("window_attention", Q, K, V, bias, start, end, np.int64(half),
-                          np.int64(dilation), np.int32(bool(causal)))
-
-
-def _pattern_gpu(Q, K, V, bias, indptr, indices):
-    """Attention over each query's keys given as a CSR row."""
-    return _attention_gpu("pattern_attention", Q, K, V, bias, indptr, indices)
-
-
-_ROWS = 64  # autoencoder.cu: rows a thread sums one column of
-
-
-def _column_tiles(n, m):
-    """autoencoder.cu's tiles: ``(grid, block, n_tiles)``, blocks of
-    _THREADS columns, then tiles of _ROWS rows, each tile writing one row of
-    partial column sums."""
-    tiles = max(1, -(-n // _ROWS))
-    return ((-(-m // _THREADS)) * tiles,), (_THREADS,), tiles
-
-
-def _relu_forward_gpu(P, b_enc, gates):
-    """The ReLU codes in place of the pre-activations ``P`` (``P + b_enc``,
-    then the dropout ``gates`` when given): ``(F, fired, mass)``, the column
-    sums in float64 before and after the gates (the tiles' partial sums
-    added in a fixed order: the same bits run to run)."""
-    cp = _cupy()
-    n, m = P.shape
-    grid, block, tiles = _column_tiles(n, m)
-    fired, mass = cp.empty((tiles, m)), cp.empty((tiles, m))
-    _kernel("autoencoder", "relu_forward", P.dtype)(
-        grid, block, (P, cp.ascontiguousarray(b_enc), P if gates is None else gates,
-                      np.int64(n), np.int64(m), np.int32(gates is not None), fired, mass))
-    return P, fired.sum(axis=0), mass.sum(axis=0)
-
-
-def _gate_backward_gpu(G, F, add=None, div=None, scale=None):
-    """The gradient through the codes' gate, in place of ``G``: where ``F >
-    0``, ``G (+ add) (/ div) (* scale)``, else 0; returns ``(G, column sums
-    in float64)``."""
-    cp = _cupy()
-    n, m = G.shape
-    grid, block, tiles = _column_tiles(n, m)
-    colsum = cp.empty((tiles, m))
-    _kernel("autoencoder", "gate_backward", G.dtype)(
-        grid, block, (G, F, G if add is None else cp.ascontiguousarray(add), np.int64(n),
-                      np.int64(m), np.int32(add is not None), np.int32(div is not None),
-                      np.float64(div or 1.0), np.int32(scale is not None),
-                      np.float64(1.0 if scale is None else scale), colsum))
-    return G, colsum.sum(axis=0)
-
-
-def _adam_gpu(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
-    """One Adam step in place (C-contiguous arrays of one dtype), in float64
-    arithmetic as the CPU's."""
-    size = param.size
-    _kernel("autoencoder", "adam_step", param.dtype)(
-        *_entry_grid(size), (param, grad, m1, m2, np.int64(size), *(np.float64(v) for v in (
-            lr, beta1, beta2, eps, bias1, bias2))))
-
-
-# the fused kernels the shared code calls (a test swaps in the CPU ones to run
-# this module's glue on numpy)
-_BACKEND = {"step": _step_gpu, "gap": _gap_gpu, "threshold": _threshold_gpu, "omp": _omp_gpu,
-            "encode": _encode_gpu, "attention": _window_gpu, "pattern": _pattern_gpu,
-            "relu_forward": _relu_forward_gpu, "gate_backward": _gate_backward_gpu,
-            "adam": _adam_gpu}
 
 
 def _check_finite(cp, values, name):
@@ -379,7 +134,7 @@ def canonical_csr(X):
     on the host)."""
     if X.has_canonical_format or X.nnz < 2:
         return X
-    cp = _cupy()
+    cp = cupy()
     idx, starts = X.indices, X.indptr[:-1]
     first = cp.zeros(idx.shape[0], dtype=cp.bool_)
     first[starts[starts < idx.shape[0]]] = True
@@ -428,12 +183,7 @@ def row_sq_norms(cp, X, sparse):
 
 
 def _device(X):
-    """The device ``X`` lives on, as a context (kernels launch on the current
-    device); a null context for the numpy stand-in of the tests."""
-    dev = getattr(X, "device", None)
-    if dev is None:
-        dev = getattr(X.data, "device", None)
-    return dev if hasattr(dev, "__enter__") else contextlib.nullcontext()
+    return current().device_context(X)
 
 
 def _transform_rows(est, X, M, width, activate, sparse_output=None):
@@ -441,7 +191,7 @@ def _transform_rows(est, X, M, width, activate, sparse_output=None):
     ``X @ M`` (cuBLAS / cuSPARSE), refused if they overflow, then
     ``activate(C, rows)``; dense or ``cupyx`` CSR out (``sparse_output``,
     default the estimator's), on ``X``'s device."""
-    cp, csp = _cupy(), _sparse()
+    cp, csp = cupy(), cupyx_sparse()
     X, sparse = _as_float_matrix(cp, csp, X)
     check_features(est, X.shape[1])
     n = X.shape[0]
@@ -463,7 +213,7 @@ def threshold_transform_gpu(est, X):
     responses by one cuBLAS / cuSPARSE product with the whitening folded in,
     the activation by the kernels of threshold.cu; features come back on the
     GPU (``cupyx`` CSR with ``sparse_output=True``)."""
-    cp = _cupy()
+    cp = cupy()
     D = est.components_.astype(np.float64)
     k = D.shape[0]
     split = est._n_features_out == 2 * k
@@ -476,7 +226,7 @@ def threshold_transform_gpu(est, X):
     alpha = 0.0 if est.alpha_ is None else float(est.alpha_)
     n_keep = min(est.k or max(1, k // 10), k)
     triangle = est.mode == "triangle"
-    if triangle and W is not None and _sparse().issparse(X):
+    if triangle and W is not None and cupyx_sparse().issparse(X):
         raise ValueError("mode='triangle' with whiten=True needs the whitened rows' norms, "
                          "which on sparse GPU input would densify X; pass dense input or "
                          "transform on the CPU.")
@@ -494,7 +244,7 @@ def threshold_transform_gpu(est, X):
                 else:
                     Xw = rows.astype(cp.float64) @ whiten[0] - whiten[1]
                     sq_x = (Xw ** 2).sum(axis=1)
-            return _BACKEND["encode"](C, offset, est.mode, alpha, split, n_keep, sq_x, sq_c)
+            return fused("encode")(C, offset, est.mode, alpha, split, n_keep, sq_x, sq_c)
 
         return _transform_rows(est, X, M, est._n_features_out, activate)
 
@@ -507,7 +257,7 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     own here is the CSR input (cuSPARSE products, sparse row norms)."""
     algorithm = check_arguments(algorithm, l2=l2, positive=positive,
                                 n_nonzero_coefs=n_nonzero_coefs, backend="cupy")
-    cp, csp = _cupy(), _sparse()
+    cp, csp = cupy(), cupyx_sparse()
     X, sparse = _as_float_matrix(cp, csp, X)
     dtype = X.dtype
     n, p = X.shape
@@ -525,7 +275,7 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     width = k
     if algorithm == "omp":
         alpha = omp_tol  # the kernel's target squared residual
-        width = _omp_entries(k, n_nonzero)
+        width = omp_entries(k, n_nonzero)
     if init is not None:
         # C order: the kernels index rows as s * k + j
         init = cp.ascontiguousarray(cp.asarray(init))
@@ -533,11 +283,10 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
         gram = cp.asarray(gram)
     check_shapes(X.shape, D.shape, init_shape=None if init is None else init.shape,
                  gram_shape=None if gram is None else gram.shape)
-    kernels = Kernels(_BACKEND["step"], _BACKEND["gap"], _BACKEND["threshold"],
-                      _BACKEND["omp"])
+    kernels = current().kernels()
     with _device(X):
         codes, n_iter, n_failed = encode(
-            _xp(), kernels, X, D, algorithm=algorithm, alpha=alpha, l2=l2,
+            namespace(), kernels, X, D, algorithm=algorithm, alpha=alpha, l2=l2,
             positive=positive, max_iter=max_iter, tol=tol,
             init=init if algorithm != "omp" else None, gram=gram,
             responses=lambda rows: responses(cp, csp, rows, D.T),
@@ -559,7 +308,7 @@ def autoencoder_transform_gpu(est, X, P=None, threshold=None, sparse_output=None
     the GPU (``cupyx`` CSR with ``sparse_output=True``). ``P`` (host
     parameters, with BatchTopK's ``threshold``) and ``sparse_output``
     replace the fitted ones (the validation score of a fit in progress)."""
-    cp = _cupy()
+    cp = cupy()
     if P is None:
         P, threshold = est._params(), est._threshold()
     W = np.asarray(P["W_enc"], dtype=np.float64)
@@ -576,7 +325,7 @@ def autoencoder_transform_gpu(est, X, P=None, threshold=None, sparse_output=None
         offset = cp.asarray(offset)
 
         def activate(C, rows, sparse):
-            return _BACKEND["encode"](C, offset, mode, alpha, False, n_keep, None, None,
+            return fused("encode")(C, offset, mode, alpha, False, n_keep, None, None,
                                       est.activation_threshold)
 
         return _transform_rows(est, X, W.T, W.shape[0], activate, sparse_output)
@@ -590,7 +339,7 @@ def attention_transform_gpu(est, X, lengths=None):
     CSR rows of ``est._keys_csr`` (built on the host from the sequence
     bounds, and for ``"lsh"`` from the keys' buckets), so their keys are the
     CPU's exactly."""
-    cp, csp = _cupy(), _sparse()
+    cp, csp = cupy(), cupyx_sparse()
     est._check_fitted()
     X, sparse = _as_float_matrix(cp, csp, X)
     check_features(est, X.shape[1])
@@ -598,21 +347,21 @@ def attention_transform_gpu(est, X, lengths=None):
     lengths, offsets = est._sequences(n, None if lengths is None else to_host(lengths))
     with _device(X):
         Q, K, V, bias = est._qkv(X, xp=cp)
-        if V.shape[1] > _MAX_VALUE_DIM:
+        if V.shape[1] > MAX_VALUE_DIM:
             raise ValueError(f"the values have {V.shape[1]} columns; the GPU attention "
-                             f"kernels take at most {_MAX_VALUE_DIM} (use a projection).")
+                             f"kernels take at most {MAX_VALUE_DIM} (use a projection).")
         if est.pattern == "window":
             seq = np.repeat(np.arange(lengths.size), lengths)
             start = offsets[:-1][seq]
-            out = _BACKEND["attention"](Q, K, V, bias, cp.asarray(start),
-                                        cp.asarray(start + lengths[seq]),
-                                        min(est.window_ // 2, int(lengths.max())),
-                                        int(est.dilation), bool(est.causal))
+            out = fused("attention")(Q, K, V, bias, cp.asarray(start),
+                                     cp.asarray(start + lengths[seq]),
+                                     min(est.window_ // 2, int(lengths.max())),
+                                     int(est.dilation), bool(est.causal))
         else:
             # the plan reads the keys for LSH's buckets only
             keys = to_host(K) if est.pattern == "lsh" else np.zeros((n, 1), dtype=K.dtype)
             indptr, indices = est._keys_csr(keys, lengths, offsets)
-            out = _BACKEND["pattern"](Q, K, V, bias, cp.asarray(indptr), cp.asarray(indices))
+            out = fused("pattern")(Q, K, V, bias, cp.asarray(indptr), cp.asarray(indices))
         if not bool(cp.isfinite(out).all()):
             raise ValueError("The attention output is not finite: the scores overflow "
                              f"{X.dtype} (q.k near its largest value). Scale X down.")
@@ -637,7 +386,7 @@ def randomized_svd_gpu(X, k, rng):
 
 
 def _randomized_svd_gpu(X, k, rng):
-    cp, csp = _cupy(), _sparse()
+    cp, csp = cupy(), cupyx_sparse()
     n_random = k + 10
     n_iter = 7 if k < 0.1 * min(X.shape) else 4
     transpose = X.shape[0] < X.shape[1]

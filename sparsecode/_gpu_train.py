@@ -57,7 +57,7 @@ def gate_backward(xp, G, F, add=None, div=None, scale=None):
 
 
 def generic_fused(xp):
-    """The fused parts of a step (``_gpu._BACKEND``'s "relu_forward",
+    """The fused parts of a step (the GPU backend's "relu_forward",
     "gate_backward" and "adam") written in the array API, for namespaces
     without the CUDA kernels (the tests' numpy stand-in)."""
     import functools

@@ -29,6 +29,7 @@ from ._autoencoder_model import (
     dropout_scale,
     kl_loss_grad,
 )
+from ._backend import get_backend
 from ._kernels._autoencoder import (
     adam_update,
     sigmoid_encode,
@@ -267,7 +268,7 @@ class KLSparseEncoder(_AutoencoderBase):
         """``X`` for a fit: numpy / scipy.sparse by scikit-learn's rules, or
         on the GPU (CuPy input, ``device="gpu"``): the loss and its gradient
         computed there, the optimiser on the host."""
-        if _gpu.is_gpu_array(X) or self.device == "gpu":
+        if get_backend(X, self.device, caller=self).name == "cupy":
             return _gpu.validate(self, X, reset=True)[0]
         return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
 

@@ -1,6 +1,7 @@
 """ThresholdEncoder: Coates & Ng feed-forward encoders as a pipeline step."""
 
 import contextlib
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _gpu
 from ._array_api import array_api_method
+from ._backend import get_backend, run_on
 from ._chunks import encode_rows
 from ._kernels._threshold import (
     hard_encode,
@@ -419,7 +421,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             return self._fit(X)
 
     def _fit(self, X):
-        gpu = _gpu.is_gpu_array(X) or self.device == "gpu"
+        gpu = get_backend(X, self.device, caller=self).name == "cupy"
         if gpu:
             X = _gpu.validate(self, X, reset=True)[0]
         else:
@@ -473,12 +475,12 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             ``sparse_output=True``; in ``X``'s float dtype.
         """
         check_is_fitted(self)
-        if _gpu.is_gpu_array(X):  # CuPy input: the features stay on its GPU
-            return _gpu.threshold_transform_gpu(_gpu.check_device(self), X)
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
-                          reset=False)
-        if self.device == "gpu":
-            return _gpu.to_host(_gpu.threshold_transform_gpu(self, _gpu.to_device(X)))
+        check = functools.partial(validate_data, self, accept_sparse="csr",
+                                  dtype=[np.float64, np.float32], reset=False)
+        backend = get_backend(X, self.device, caller=self)
+        if backend.name == "cupy":  # CuPy input: the features stay on its GPU
+            return run_on(backend, X, lambda X: _gpu.threshold_transform_gpu(self, X), check)
+        X = check(X)
         dtype = X.dtype
         rows = Rows(X, self.mean_, self.whitening_)
         X = rows.X  # CSR without duplicate entries

@@ -37,7 +37,7 @@ def validate_data(estimator, X="no_validation", *args, **kwargs):
     message that says what runs where (numpy's conversion would otherwise
     fail inside CuPy with "Implicit conversion to a NumPy array is not
     allowed")."""
-    if _namespace.is_gpu_array(X):  # (looked up per call: tests mark stand-ins as GPU arrays)
+    if _namespace.is_gpu_array(X):  # (a stand-in GPU backend's arrays too, in the tests)
         raise TypeError(
             f"This {type(estimator).__name__} call runs on the CPU only so far: pass numpy "
             "or scipy.sparse data (cupy.asnumpy(X)). CuPy arrays go so far to "

@@ -13,7 +13,9 @@ if os.environ.get("SPARSECODE_FAKE_CUPY") == "1":
     # sources run on the host (fake_cupy.py), for the whole session
     import fake_cupy
 
-    fake_cupy.install(pytest.MonkeyPatch())
+    from sparsecode._namespace import install_gpu_backend
+
+    install_gpu_backend(fake_cupy.install(pytest.MonkeyPatch())[2])
 
 
 def make_problem(n_samples=25, n_features=12, n_components=24, seed=0, dtype=np.float64):
@@ -27,6 +29,19 @@ def make_problem(n_samples=25, n_features=12, n_components=24, seed=0, dtype=np.
     X = Z @ D + 0.1 * rng.standard_normal((n_samples, n_features))
     alpha = 0.2 * float(np.median(np.abs(X @ D.T).max(axis=1)))
     return X.astype(dtype), D.astype(dtype), alpha
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """CuPy stood in (fake_cupy.py) and its GPU backend installed, for one
+    test: yields the stand-in ``cupy`` and ``cupyx.scipy.sparse``."""
+    import fake_cupy
+
+    from sparsecode._backend import use_backend
+
+    cp, csp, backend = fake_cupy.install(monkeypatch)
+    with use_backend(backend):
+        yield cp, csp
 
 
 @pytest.fixture

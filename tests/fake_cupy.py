@@ -297,7 +297,11 @@ def _cupyx_sparse():
 
 
 def install(monkeypatch):
-    from sparsecode import _gpu
+    """Stand-ins for ``cupy`` and ``cupyx.scipy.sparse`` in ``sys.modules``
+    (undone with ``monkeypatch``). Returns ``(cupy, cupyx.scipy.sparse,
+    backend)``: ``backend`` is the GPU backend on them, its CUDA sources
+    built for the host, to install with ``sparsecode._backend.use_backend``."""
+    from sparsecode._cupy_backend import CupyBackend
 
     cupyx = types.ModuleType("cupyx")
     cupyx.scipy = types.ModuleType("cupyx.scipy")
@@ -314,8 +318,4 @@ def install(monkeypatch):
         name: _returning_device_arrays(value, converts=name == "asarray")
         if callable(value) and not isinstance(value, type) else value
         for name, value in vars(compat).items() if not name.startswith("__")})
-    monkeypatch.setattr(_gpu, "_xp", lambda: xp)
-    _gpu._module.cache_clear()
-    monkeypatch.setattr(_gpu, "_module", functools.lru_cache(maxsize=None)(
-        _gpu._module.__wrapped__))
-    return sys.modules["cupy"], sys.modules["cupyx.scipy.sparse"]
+    return sys.modules["cupy"], sys.modules["cupyx.scipy.sparse"], CupyBackend(namespace=xp)

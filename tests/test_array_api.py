@@ -24,8 +24,8 @@ from sparsecode import (
     ThresholdEncoder,
     sparse_encode,
 )
+from sparsecode._backend import NUMPY
 from sparsecode._dense import fista_loop, generic_kernels
-from sparsecode._encode import CPU_KERNELS
 
 HOST, DEVICE = xs.Device("CPU_DEVICE"), xs.Device("device1")
 
@@ -62,7 +62,7 @@ def test_generic_kernels_equal_the_numba_ones(positive, accelerate):
     T = 1.0 + rng.random(n) * 3
     inv_lip = 1.0 / np.linalg.eigvalsh(G)[-1]
     numba_args = [a.copy() for a in (Y @ G, C, Y, Z, T)]
-    CPU_KERNELS.step(*numba_args, inv_lip, 0.3, positive, accelerate)
+    NUMPY.kernels().step(*numba_args, inv_lip, 0.3, positive, accelerate)
     strict_args = [_strict(a) for a in (Y @ G, C, Y, Z, T)]
     generic = generic_kernels(xs)
     generic.step(*strict_args, inv_lip, 0.3, positive, accelerate)
@@ -71,12 +71,12 @@ def test_generic_kernels_equal_the_numba_ones(positive, accelerate):
                                    atol=1e-14, err_msg=name)
     sq = (C ** 2).sum(1) * 3
     for tol in (1e-1, 1e-2, 1e-3):
-        expected = CPU_KERNELS.gap(Z, C, G, sq, 0.3, positive, tol)
+        expected = NUMPY.kernels().gap(Z, C, G, sq, 0.3, positive, tol)
         got = _numpy(generic.gap(_strict(Z), _strict(C), _strict(G), _strict(sq), 0.3,
                                  positive, tol))
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_allclose(_numpy(generic.threshold(_strict(C), 0.3, positive)),
-                               CPU_KERNELS.threshold(C, 0.3, positive), rtol=1e-15)
+                               NUMPY.kernels().threshold(C, 0.3, positive), rtol=1e-15)
 
 
 def test_fista_loop_is_the_same_on_every_namespace():
@@ -89,7 +89,7 @@ def test_fista_loop_is_the_same_on_every_namespace():
     inv_lip = 1.0 / np.linalg.eigvalsh(G)[-1]
     args = (inv_lip, alpha, False, True, 500, 1e-8)
     ref, ref_iter, ref_failed = fista_loop(C.copy(), np.zeros_like(C), sq, G, *args, xp=xnp,
-                                           kernels=CPU_KERNELS)
+                                           kernels=NUMPY.kernels())
     got, got_iter, failed = fista_loop(_strict(C), _strict(np.zeros_like(C)), _strict(sq),
                                        _strict(G), *args, xp=xs, kernels=generic_kernels(xs))
     np.testing.assert_allclose(_numpy(got), ref, rtol=1e-9, atol=1e-12)
@@ -355,7 +355,7 @@ def test_a_device_without_float64_codes_on_the_host(monkeypatch):
     from sparsecode import _array_api, _dense
 
     X, D, alpha = make_problem(n_samples=10)
-    monkeypatch.setattr(_array_api, "_has_float64", lambda xp, dev: False)
+    monkeypatch.setattr(_array_api, "has_float64", lambda xp, dev: False)
 
     def not_here(*args, **kwargs):
         raise AssertionError("the device route ran")

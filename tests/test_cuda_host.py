@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from conftest import assert_solves_lasso, make_problem
 from test_gpu_glue import (
     AUTOENCODERS,
+    HostGPU,
     _check_attention_glue,
     _gpu_arrays,
     _gpu_encode,
@@ -22,18 +23,15 @@ from test_gpu_glue import (
 )
 
 from sparsecode import SparseAutoencoder, _gpu, sparse_encode
+from sparsecode._backend import use_backend
 
 
 @pytest.fixture
-def cuda_on_host(monkeypatch):
-    monkeypatch.setattr(_gpu, "_cupy", lambda: np)
-    monkeypatch.setattr(_gpu, "_sparse", lambda: sp)
-
-    def kernel(name, kernel, dtype):
-        suffix = "f32" if np.dtype(dtype) == np.float32 else "f64"
-        return cuda_host.module(name).get_function(f"{kernel}_{suffix}")
-
-    monkeypatch.setattr(_gpu, "_kernel", kernel)
+def cuda_on_host():
+    """The GPU backend's launchers and glue, numpy standing in for CuPy and
+    the CUDA sources built for the host."""
+    with use_backend(HostGPU(cpu_kernels=False, modules=cuda_host.module)) as backend:
+        yield backend
 
 
 def _encode(X, D, **kw):
@@ -205,7 +203,7 @@ def test_autoencoder_kernels_over_many_tiles(cuda_on_host, dtype):
     b_enc = (0.3 * rng.standard_normal(m)).astype(dtype)
     gates = ((rng.random((n, m)) > 0.25) / 0.75).astype(dtype)
     for g in (None, gates):
-        got = _gpu._relu_forward_gpu(P.copy(), b_enc, g)
+        got = _gpu.fused("relu_forward")(P.copy(), b_enc, g)
         want = _gpu_train.relu_forward(xp, P, b_enc, g)
         np.testing.assert_array_equal(got[0], want[0])
         for a, b in zip(got[1:], want[1:]):
@@ -215,7 +213,7 @@ def test_autoencoder_kernels_over_many_tiles(cuda_on_host, dtype):
     add = rng.random(m).astype(dtype)
     for options in (dict(add=add, scale=1 / 0.8), dict(div=150), dict(div=150, scale=1.25),
                     dict(scale=0.01)):
-        got = _gpu._gate_backward_gpu(G.copy(), F, **options)
+        got = _gpu.fused("gate_backward")(G.copy(), F, **options)
         want = _gpu_train.gate_backward(xp, G, F, **options)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
@@ -225,7 +223,7 @@ def test_autoencoder_kernels_over_many_tiles(cuda_on_host, dtype):
     arrays = [a.copy() for a in (param, grad, m1, m2)]
     twin = [a.copy() for a in (param, grad, m1, m2)]
     hyper = (1e-3, 0.9, 0.999, 1e-8, 1 - 0.9**7, 1 - 0.999**7)
-    _gpu._adam_gpu(*arrays, *hyper)
+    _gpu.fused("adam")(*arrays, *hyper)
     adam_update(*twin, *hyper, 0, size)
     for a, b in zip(arrays, twin):
         np.testing.assert_array_equal(a, b)
@@ -235,11 +233,10 @@ def test_autoencoder_kernels_over_many_tiles(cuda_on_host, dtype):
         np.testing.assert_array_equal(a, b)
 
 
-def test_canonical_csr_on_the_device(monkeypatch):
+def test_canonical_csr_on_the_device(cuda_on_host):
     """_gpu.canonical_csr: a CSR whose indices rise within each row is kept
     as it is (CuPy seldom sets has_canonical_format), one with a duplicate
     or unsorted entry becomes a summed copy, the input untouched."""
-    monkeypatch.setattr(_gpu, "_cupy", lambda: np)
     X = sp.random(30, 8, density=0.4, format="csr", random_state=0)
     X.has_canonical_format = False  # (as CuPy leaves it)
     assert _gpu.canonical_csr(X) is X
@@ -256,14 +253,11 @@ def test_canonical_csr_on_the_device(monkeypatch):
 
 
 # ------------------------------------------------- benchmarks/gpu_check.py
-def _gpu_check_module(monkeypatch):
-    """benchmarks/gpu_check.py, loaded with CuPy stood in (fake_cupy.py)."""
+def _gpu_check_module():
+    """benchmarks/gpu_check.py, loaded (with CuPy stood in: ``fake_gpu``)."""
     import importlib.util
     from pathlib import Path
 
-    import fake_cupy
-
-    fake_cupy.install(monkeypatch)
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
     spec = importlib.util.spec_from_file_location("gpu_check", path)
     gpu_check = importlib.util.module_from_spec(spec)
@@ -271,14 +265,14 @@ def _gpu_check_module(monkeypatch):
     return gpu_check
 
 
-def test_gpu_check_script_runs_through(monkeypatch, capsys):
+def test_gpu_check_script_runs_through(fake_gpu, capsys):
     """The device run's one script, benchmarks/gpu_check.py --quick, end to
     end with CuPy stood in by numpy and the CUDA sources run on the host
     (fake_cupy.py): every check row present and ok, every timing row
     printed. (This found the script's first bug before a device was lent:
     it summed a float, and its float32 lasso checks compared codes that
     tol=1e-8 does not determine to 1e-5.)"""
-    gpu_check = _gpu_check_module(monkeypatch)
+    gpu_check = _gpu_check_module()
     assert gpu_check.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out
@@ -291,11 +285,12 @@ def test_gpu_check_script_runs_through(monkeypatch, capsys):
 
 
 
-def test_gpu_check_keeps_going_past_a_failing_section(monkeypatch, capsys, tmp_path):
+def test_gpu_check_keeps_going_past_a_failing_section(fake_gpu, monkeypatch, capsys,
+                                                      tmp_path):
     """The device run has one try: a check or a timing that raises leaves an
     ERROR row, the others still run, the table under $OUT holds every row
     printed, and the exit status says it failed."""
-    gpu_check = _gpu_check_module(monkeypatch)
+    gpu_check = _gpu_check_module()
     monkeypatch.setenv("OUT", str(tmp_path))
 
     class Unprintable(Exception):
@@ -352,13 +347,11 @@ def test_the_gpu_tests_pass_on_the_host_harness():
 
 
 
-def test_stand_in_refuses_host_arrays_mixed_with_device_ones(monkeypatch):
+def test_stand_in_refuses_host_arrays_mixed_with_device_ones(fake_gpu):
     """fake_cupy refuses what CuPy refuses, so the runs above would catch a
     host array the GPU code forgot to move (CuPy makes no implicit
     host-device copies), and lets through what CuPy takes."""
-    import fake_cupy
-
-    cp, csp = fake_cupy.install(monkeypatch)
+    cp, csp = fake_gpu
     rng = np.random.default_rng(0)
     host = rng.standard_normal((4, 3))
     Z = cp.asarray(host)

@@ -2,14 +2,14 @@
 ``nvidia-cuda-nvrtc-cu12`` and ``nvidia-cuda-nvrtc`` (CUDA 13) wheels of the
 test extra carry the compilers that CuPy's CUDA 12 and CUDA 13 builds use),
 for the architectures the backend targets, with every kernel entry point that
-sparsecode/_gpu.py launches; a broken source fails here, on CI without a GPU."""
+sparsecode/_cupy_backend.py launches; a broken source fails here, on CI without a GPU."""
 
 import re
 from importlib import metadata
 
 import pytest
 
-from sparsecode import _gpu
+from sparsecode import _cupy_backend
 from sparsecode._cuda import (
     CompileError,
     _find_nvrtc,
@@ -34,13 +34,13 @@ def test_source_compiles_with_every_entry_point(name, arch, major):
     ptx = compile_ptx(sources()[name], f"{name}.cu", arch=arch, options=options(name),
                       lib=NVRTC[major])
     entries = set(re.findall(r"\.entry\s+(\w+)\(", ptx))
-    expected = {kernel for module, kernel in _gpu.KERNELS if module == name}
-    assert expected, f"sparsecode/_gpu.py launches nothing from {name}.cu"
+    expected = {kernel for module, kernel in _cupy_backend.KERNELS if module == name}
+    assert expected, f"sparsecode/_cupy_backend.py launches nothing from {name}.cu"
     assert expected <= entries, expected - entries
 
 
 def test_every_launched_kernel_has_a_source():
-    assert {module for module, _ in _gpu.KERNELS} <= set(sources())
+    assert {module for module, _ in _cupy_backend.KERNELS} <= set(sources())
 
 
 def test_a_broken_source_is_reported_with_the_compiler_log():

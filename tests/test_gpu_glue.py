@@ -13,10 +13,12 @@ import pytest
 import scipy.sparse as sp
 from conftest import assert_solves_lasso, make_problem
 
-from sparsecode import KLSparseEncoder, SparseAutoencoder, _dense, _gpu, _namespace, sparse_encode
-from sparsecode._encode import _gap_cpu
+from sparsecode import KLSparseEncoder, SparseAutoencoder, _dense, _gpu, sparse_encode
+from sparsecode._backend import NUMPY, use_backend
+from sparsecode._cupy_backend import CupyBackend
 from sparsecode._kernels._fista import fista_step
 from sparsecode._kernels._omp import omp_batch
+from sparsecode._namespace import is_cupy_type
 
 
 def _threshold_cpu(C, alpha, positive):
@@ -45,18 +47,39 @@ def _c_contiguous(kernel):
     return checked
 
 
-@pytest.fixture
-def cpu_backend(monkeypatch):
-    monkeypatch.setattr(_gpu, "_cupy", lambda: np)
-    monkeypatch.setattr(_gpu, "_sparse", lambda: sp)
-    monkeypatch.setitem(_gpu._BACKEND, "step", _c_contiguous(fista_step))
-    monkeypatch.setitem(_gpu._BACKEND, "gap", _gap_cpu)
-    monkeypatch.setitem(_gpu._BACKEND, "threshold", _c_contiguous(_threshold_cpu))
-    monkeypatch.setitem(_gpu._BACKEND, "omp", _c_contiguous(_omp_cpu))
-    from sparsecode._gpu_train import generic_fused
+class HostGPU(CupyBackend):
+    """The GPU backend with numpy standing in for CuPy, scipy.sparse for
+    ``cupyx.scipy.sparse`` and, with ``cpu_kernels``, the CPU kernels for
+    the CUDA ones (replaced by ``kernels``; else the CUDA launchers run, on
+    ``modules``). ``gpu_arrays(A)`` says which arrays count as GPU arrays:
+    CuPy's at first, no numpy array (the glue's functions are called
+    directly); ``moved``
+    records the shapes ``to_device`` copied."""
 
-    for name, fused in generic_fused(_gpu._xp()).items():  # (after _cupy is numpy)
-        monkeypatch.setitem(_gpu._BACKEND, name, fused)
+    def __init__(self, cpu_kernels=True, modules=None, **kernels):
+        if cpu_kernels:
+            from sparsecode._gpu_train import generic_fused
+
+            kernels = {"step": _c_contiguous(fista_step), "gap": NUMPY.kernels().gap,
+                       "threshold": _c_contiguous(_threshold_cpu),
+                       "omp": _c_contiguous(_omp_cpu), "encode": _c_contiguous(_encode_cpu),
+                       "attention": _c_contiguous(_window_cpu),
+                       "pattern": _c_contiguous(_pattern_cpu),
+                       **generic_fused(__import__("array_api_compat").numpy), **kernels}
+        super().__init__(cupy=np, sparse=sp, kernels=kernels, modules=modules,
+                         owns=lambda A: self.gpu_arrays(A))
+        self.gpu_arrays = is_cupy_type
+        self.moved = []
+
+    def to_device(self, X):
+        self.moved.append(X.shape)
+        return super().to_device(X)
+
+
+@pytest.fixture
+def cpu_backend():
+    with use_backend(HostGPU()) as backend:
+        yield backend
 
 
 def _gpu_encode(X, D, **kw):
@@ -116,18 +139,16 @@ def test_glue_refusals(cpu_backend, bad, match):
     (dict(n_nonzero_coefs=3, algorithm="fista"), "applies to algorithm='omp' only"),
     (dict(algorithm="omp", positive=True), "positive=True"),
 ])
-def test_glue_refuses_arguments_before_the_data(cpu_backend, monkeypatch, bad, match):
+def test_glue_refuses_arguments_before_the_data(cpu_backend, bad, match):
     """The argument rules come first on the GPU path, as on the CPU's: the
     data (here a dictionary of the wrong width) is not read, nor copied to the
     device with device="gpu"."""
     X, D, alpha = make_problem()
-    copies = []
-    monkeypatch.setattr(_gpu, "to_device", lambda A: copies.append(A) or A)
     with pytest.raises(ValueError, match=match):
         _gpu_encode(X, D[:, :-1], alpha=alpha, **bad)
     with pytest.raises(ValueError, match=match):
         sparse_encode(X, D[:, :-1], alpha=alpha, device="gpu", **bad)
-    assert copies == []
+    assert cpu_backend.moved == []
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -166,11 +187,11 @@ def test_glue_omp_chunks_and_dependent_atoms(cpu_backend, monkeypatch):
     X, D, _ = make_problem(n_samples=30)
     monkeypatch.setattr(_dense, "CHUNK_ENTRIES", 7 * (D.shape[0] + 2 * 3 + 9))  # 7 rows
     calls = []
-    omp = _gpu._BACKEND["omp"]
-    monkeypatch.setitem(_gpu._BACKEND, "omp", lambda C, *a: calls.append(len(C)) or omp(C, *a))
-    np.testing.assert_allclose(_gpu_encode(X, D, algorithm="omp", n_nonzero_coefs=3),
-                               sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3),
-                               rtol=1e-10, atol=1e-12)
+    omp = _c_contiguous(_omp_cpu)
+    with use_backend(HostGPU(omp=lambda C, *a: calls.append(len(C)) or omp(C, *a))):
+        np.testing.assert_allclose(_gpu_encode(X, D, algorithm="omp", n_nonzero_coefs=3),
+                                   sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3),
+                                   rtol=1e-10, atol=1e-12)
     assert calls == [7, 7, 7, 7, 2]
     # signals of norm 1e10 on 6 atoms in R^3: after 3 atoms the residual's
     # correlations (~1e-6) still beat the negligible level, and the 4th atom
@@ -296,7 +317,6 @@ def test_glue_threshold_encoder_transform(cpu_backend, monkeypatch, mode, split,
     standing in: the CPU transform's features."""
     from sparsecode import ThresholdEncoder
 
-    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 8)) * (rng.random((60, 8)) < 0.6)
     est = ThresholdEncoder(12, mode=mode, split_sign=split, whiten=whiten, alpha=0.1, k=3,
@@ -343,7 +363,6 @@ def test_glue_autoencoder_transform(cpu_backend, monkeypatch, make, sparse):
     the CPU kernels standing in: the CPU transform's codes."""
     import warnings
 
-    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
     rng = np.random.default_rng(1)
     X = rng.standard_normal((80, 10)) * (rng.random((80, 10)) < 0.5)
     with warnings.catch_warnings():
@@ -422,8 +441,6 @@ def test_fista_loop_budgets():
     """Per-row budgets: each row stops at its own budget (checked there,
     not only every CHECK_EVERY iterations) with the iterates it would have
     had there, and a budget of 0 leaves the start as it is."""
-    from sparsecode._encode import CPU_KERNELS
-
     X, D, alpha = make_problem(n_samples=6)
     C, G = X @ D.T, D @ D.T
     sq = np.einsum("ij,ij->i", X, X)
@@ -433,7 +450,7 @@ def test_fista_loop_budgets():
     def run(max_iter, budget=None, Z0=None):
         Z0 = np.zeros_like(C) if Z0 is None else Z0
         return _dense.fista_loop(C.copy(), Z0.copy(), sq.copy(), G, inv_lip, alpha, False,
-                                 True, max_iter, 1e-300, xp=xp, kernels=CPU_KERNELS,
+                                 True, max_iter, 1e-300, xp=xp, kernels=NUMPY.kernels(),
                                  budget=budget)
 
     budget = np.array([0, 1, 3, 13, 20, 20])
@@ -454,7 +471,6 @@ def test_glue_device_gpu_for_host_input(cpu_backend, monkeypatch):
     device="cpu" refuses GPU arrays rather than copying them."""
     from sparsecode import ThresholdEncoder
 
-    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
     X, D, alpha = make_problem(n_samples=30)
     kw = dict(algorithm="fista", alpha=alpha, tol=1e-10, max_iter=20_000)
     np.testing.assert_allclose(sparse_encode(X.tolist(), D, device="gpu", **kw),
@@ -536,7 +552,6 @@ def test_glue_window_attention(cpu_backend, monkeypatch, params, sparse, dtype):
     """SparseAttentionTransformer.transform's GPU glue (projections, the
     similarity's scale and bias, sequence bounds, outputs) with attention.cu's
     semantics in numpy: the CPU transform's output."""
-    monkeypatch.setitem(_gpu._BACKEND, "attention", _c_contiguous(_window_cpu))
     _check_attention_glue("window", params, sparse, dtype, 0, [25, 1, 34])
 
 
@@ -562,7 +577,6 @@ def _pattern_cpu(Q, K, V, bias, indptr, indices):
 def test_glue_pattern_attention(cpu_backend, monkeypatch, pattern, params, sparse, dtype):
     """Every pattern but the window through the CSR kernel, its keys from
     the CPU's own plan: the CPU transform's output."""
-    monkeypatch.setitem(_gpu._BACKEND, "pattern", _c_contiguous(_pattern_cpu))
     _check_attention_glue(pattern, params, sparse, dtype, 1,
                           [20, 20, 20] if pattern == "window2d" else [25, 1, 34])
 
@@ -613,12 +627,11 @@ def test_glue_dictionary_learner_transform(cpu_backend, monkeypatch, split_sign,
 
 # ------------------------------------------------- SparseAutoencoder training
 def _mark_gpu(monkeypatch, test):
-    """Which arrays count as GPU arrays, for the estimators (through
-    ``_gpu``) and for ``validate_data``'s refusal (through ``_namespace``),
-    as with real CuPy arrays: a GPU path that fell through to the CPU's
-    validation would then fail here as it would on a device."""
-    monkeypatch.setattr(_gpu, "is_gpu_array", test)
-    monkeypatch.setattr(_namespace, "is_gpu_array", test)
+    """Which arrays count as the stand-in backend's GPU arrays: for the
+    estimators (``get_backend``) and for ``validate_data``'s refusal alike,
+    as with real CuPy arrays, so a GPU path that fell through to the CPU's
+    validation would fail here as it would on a device."""
+    monkeypatch.setattr(_gpu.current(), "gpu_arrays", test)
 
 
 def _gpu_arrays(monkeypatch):
@@ -669,7 +682,6 @@ def test_glue_sparse_autoencoder_fit(cpu_backend, monkeypatch, case, dtype, spar
     """The GPU fit follows the CPU fit step for step (same draws, same
     model, dense minibatches and dense codes in place of the CPU's sparse
     ones): equal parameters, losses, dead latents and BatchTopK threshold."""
-    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
     X = _sae_data(dtype, sparse)
     params = dict(n_components=12, max_iter=4, batch_size=32, learning_rate=1e-2,
                   random_state=0, **_SAE_CASES[case])
@@ -721,7 +733,6 @@ def test_glue_sparse_autoencoder_fit(cpu_backend, monkeypatch, case, dtype, spar
 def test_glue_sparse_autoencoder_partial_fit(cpu_backend, monkeypatch):
     """partial_fit resumes on the GPU from a CPU fit (and the CPU from a GPU
     one) with the stored moments, counters and generator."""
-    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
     X = _sae_data()
     params = dict(n_components=12, activation="topk", k=2, aux_k=3, dead_threshold=40,
                   batch_size=32, max_iter=2, random_state=0)
@@ -772,7 +783,6 @@ def test_glue_dropout_gates_follow_the_cpu_codes_order(activation):
                             "ignore:overflow:RuntimeWarning",
                             "ignore:invalid value:RuntimeWarning")
 def test_glue_sparse_autoencoder_fit_diverges_and_keeps_the_model(cpu_backend, monkeypatch):
-    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
     X = _sae_data()
     _gpu_arrays(monkeypatch)
     est = SparseAutoencoder(6, max_iter=2, random_state=0).fit(X)
@@ -798,8 +808,6 @@ def test_glue_sparse_autoencoder_fit_diverges_and_keeps_the_model(cpu_backend, m
 def test_glue_sparse_autoencoder_device_gpu(cpu_backend, monkeypatch):
     """device="gpu" trains numpy input on the GPU: the stand-in's to_device
     is the identity, the result the CPU's."""
-    monkeypatch.setitem(_gpu._BACKEND, "encode", _c_contiguous(_encode_cpu))
-    monkeypatch.setattr(_gpu, "to_device", lambda X: X)
     X = _sae_data()
     calls = []
     from sparsecode import _gpu_train
@@ -874,9 +882,7 @@ def test_glue_device_parameter_on_dictionary_learner_and_attention(cpu_backend, 
     input; device="gpu" without CuPy names the missing extra."""
     from sparsecode import DictionaryLearner, SparseAttentionTransformer
 
-    monkeypatch.setitem(_gpu._BACKEND, "attention", _c_contiguous(_window_cpu))
-    moved = []
-    monkeypatch.setattr(_gpu, "to_device", lambda X: moved.append(X.shape) or X)
+    moved = cpu_backend.moved
     X, _, alpha = make_problem(n_samples=40)
     dl = DictionaryLearner(8, alpha=alpha, max_iter=2, transform_algorithm="fista",
                            random_state=0).fit(X)
@@ -891,17 +897,16 @@ def test_glue_device_parameter_on_dictionary_learner_and_attention(cpu_backend, 
         _gpu_arrays(monkeypatch)
         DictionaryLearner(8, device="cpu").fit(X)
 
-    def no_cupy():
-        raise ImportError("GPU input needs CuPy: pip install 'sparsecode[gpu]'")
+    class NoCupy(CupyBackend):
+        def cupy(self):
+            raise ImportError("GPU input needs CuPy: pip install 'sparsecode[gpu]'")
 
-    _mark_gpu(monkeypatch, lambda A: False)
-    monkeypatch.setattr(_gpu, "_cupy", no_cupy)
-    monkeypatch.setattr(_gpu, "to_device", lambda X: no_cupy())
-    for est in (DictionaryLearner(8, device="gpu"), SparseAutoencoder(4, device="gpu"),
-                KLSparseEncoder(4, device="gpu")):
-        with pytest.raises(ImportError, match=r"sparsecode\[gpu\]"):
-            est.fit(X)
-        assert not hasattr(est, "components_")
+    with use_backend(NoCupy()):
+        for est in (DictionaryLearner(8, device="gpu"), SparseAutoencoder(4, device="gpu"),
+                    KLSparseEncoder(4, device="gpu")):
+            with pytest.raises(ImportError, match=r"sparsecode\[gpu\]"):
+                est.fit(X)
+            assert not hasattr(est, "components_")
 
 
 # ------------------------------------------------------- KLSparseEncoder.fit
