@@ -657,8 +657,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
                 return validate_data(self, X, accept_sparse="csr",
                                      dtype=[np.float64, np.float32], reset=False)
 
-            return run_on(backend, X, lambda X: _gpu.attention_transform_gpu(self, X, lengths),
-                          host_rows)
+            return run_on(backend, X, lambda X: self._transform_gpu(X, lengths), host_rows)
         start = time.perf_counter()
         X, plan, Q, K, V, bias = self._prepare(X, lengths)
         out = _attend(plan, Q, K, V, bias, self.n_jobs)
@@ -678,6 +677,28 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         return np.hstack([X, out])
 
     @array_api_method(fits=True, gpu=True)
+    def _transform_gpu(self, X, lengths):
+        """CuPy input (or host input moved there): the projections in cuBLAS /
+        cuSPARSE, the attention by the GPU's kernels, the output left there.
+        ``pattern="window"`` finds each query's keys in the kernel; the
+        other patterns take them as CSR rows built on the host (for "lsh"
+        from the keys' buckets), the CPU's keys exactly."""
+        self._check_fitted()
+        X, _ = _gpu.device_matrix(self, X)
+        n = X.shape[0]
+        lengths, offsets = self._sequences(n, None if lengths is None else _gpu.to_host(lengths))
+        with _gpu.on_device(X):
+            Q, K, V, bias = self._qkv(X, xp=_gpu.cupy())
+            if self.pattern == "window":
+                keys = dict(half=min(self.window_ // 2, int(lengths.max())),
+                            dilation=int(self.dilation), causal=bool(self.causal))
+            else:
+                # the plan reads the keys for LSH's buckets only
+                host = _gpu.to_host(K) if self.pattern == "lsh" else np.zeros((n, 1), K.dtype)
+                keys = dict(csr=self._keys_csr(host, lengths, offsets))
+            return _gpu.attention_transform_gpu(X, Q, K, V, bias, lengths=lengths,
+                                                offsets=offsets, output=self.output, **keys)
+
     def fit_transform(self, X, y=None, lengths=None):
         """``fit(X, lengths=lengths).transform(X, lengths=lengths)``: unlike
         scikit-learn's default, ``lengths`` reaches ``transform`` too.

@@ -103,7 +103,8 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         check_is_fitted(self)
         backend = get_backend(X, self.device, caller=self)
         if backend.name == "cupy":  # CuPy input: the codes stay on its GPU
-            return run_on(backend, X, lambda X: _gpu.autoencoder_transform_gpu(self, X),
+            return run_on(backend, X,
+                          lambda X: self._encode_gpu(_gpu.device_matrix(self, X)[0]),
                           self._validate_transform)
         X = self._validate_transform(X)
         return self._encode(X, self._params(), self._threshold(), self.sparse_output)
@@ -111,6 +112,19 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _validate_transform(self, X):
         return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                              reset=False)
+
+    def _encode_gpu(self, X, P=None, threshold=None, sparse_output=None):
+        """The codes of checked GPU input by the GPU's kernels, left there.
+        ``P`` (host parameters, with BatchTopK's ``threshold``) and
+        ``sparse_output`` replace the fitted ones (the validation score of a
+        fit in progress)."""
+        if P is None:
+            P, threshold = self._params(), self._threshold()
+        activation = getattr(self, "activation", "sigmoid")
+        return _gpu.autoencoder_transform_gpu(
+            X, P, activation=activation, n_keep=self._k() if activation == "topk" else 0,
+            threshold=threshold, cut=self.activation_threshold,
+            sparse_output=self.sparse_output if sparse_output is None else sparse_output)
 
     @array_api_method()
     def inverse_transform(self, X):

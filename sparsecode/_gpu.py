@@ -61,12 +61,20 @@ def validate(est, X, *, reset):
                                     dtype=[np.float64, np.float32], reset=reset))
         return X, cupyx_sparse().issparse(X)
     check_device(est)
+    if not reset:
+        return device_matrix(est, X)
     X, sparse = _as_float_matrix(cupy(), cupyx_sparse(), X)
-    if reset:
-        est.n_features_in_ = X.shape[1]
-        vars(est).pop("feature_names_in_", None)
-    else:
-        check_features(est, X.shape[1])
+    est.n_features_in_ = X.shape[1]
+    vars(est).pop("feature_names_in_", None)
+    return X, sparse
+
+
+def device_matrix(est, X):
+    """GPU input to a fitted ``est``: a 2-D float32 / float64 matrix (CSR
+    canonical), finite, with the features ``est`` was fitted with; returns
+    ``(X, is_sparse)``."""
+    X, sparse = _as_float_matrix(cupy(), cupyx_sparse(), X)
+    check_features(est, X.shape[1])
     return X, sparse
 
 
@@ -186,14 +194,13 @@ def _device(X):
     return current().device_context(X)
 
 
-def _transform_rows(est, X, M, width, activate, sparse_output=None):
-    """An encoder's ``transform`` on the GPU, by row chunks: the responses
-    ``X @ M`` (cuBLAS / cuSPARSE), refused if they overflow, then
-    ``activate(C, rows)``; dense or ``cupyx`` CSR out (``sparse_output``,
-    default the estimator's), on ``X``'s device."""
+def _transform_rows(X, M, width, activate, sparse_output):
+    """An encoder's ``transform`` of checked GPU input (:func:`device_matrix`)
+    by row chunks: the responses ``X @ M`` (cuBLAS / cuSPARSE), refused if
+    they overflow, then ``activate(C, rows, sparse)``; dense or ``cupyx`` CSR
+    out, on ``X``'s device."""
     cp, csp = cupy(), cupyx_sparse()
-    X, sparse = _as_float_matrix(cp, csp, X)
-    check_features(est, X.shape[1])
+    sparse = csp.issparse(X)
     n = X.shape[0]
     with _device(X):
         out = cp.empty((n, width), dtype=X.dtype)
@@ -203,29 +210,27 @@ def _transform_rows(est, X, M, width, activate, sparse_output=None):
             if not bool(cp.isfinite(C).all()):
                 raise ValueError(f"The responses of X overflow {X.dtype.name}: rescale X.")
             out[start:stop] = activate(C, rows, sparse)
-    if sparse_output is None:
-        sparse_output = est.sparse_output
     return csp.csr_matrix(out) if sparse_output else out
 
 
-def threshold_transform_gpu(est, X):
-    """``ThresholdEncoder.transform`` of CuPy input: the
-    responses by one cuBLAS / cuSPARSE product with the whitening folded in,
-    the activation by the kernels of threshold.cu; features come back on the
-    GPU (``cupyx`` CSR with ``sparse_output=True``)."""
+def threshold_transform_gpu(X, components, *, whitening, mean, mode, alpha, n_keep, split,
+                            sparse_output):
+    """``ThresholdEncoder.transform`` of checked GPU input
+    (:func:`device_matrix`): the responses by one cuBLAS / cuSPARSE product
+    with the whitening ``(X - mean) @ whitening`` folded in, the activation
+    ``mode`` by the kernels of threshold.cu (the ``split`` sign, ``n_keep``
+    atoms for "topk"); features come back on the GPU (``cupyx`` CSR with
+    ``sparse_output``)."""
     cp = cupy()
-    D = est.components_.astype(np.float64)
+    D = components.astype(np.float64)
     k = D.shape[0]
-    split = est._n_features_out == 2 * k
-    W = est.whitening_
+    W = whitening
     if W is None:
         M, offset = D.T, np.zeros(k)
     else:
-        shift = est.mean_ @ W
+        shift = mean @ W
         M, offset = W @ D.T, shift @ D.T
-    alpha = 0.0 if est.alpha_ is None else float(est.alpha_)
-    n_keep = min(est.k or max(1, k // 10), k)
-    triangle = est.mode == "triangle"
+    triangle = mode == "triangle"
     if triangle and W is not None and cupyx_sparse().issparse(X):
         raise ValueError("mode='triangle' with whiten=True needs the whitened rows' norms, "
                          "which on sparse GPU input would densify X; pass dense input or "
@@ -244,9 +249,9 @@ def threshold_transform_gpu(est, X):
                 else:
                     Xw = rows.astype(cp.float64) @ whiten[0] - whiten[1]
                     sq_x = (Xw ** 2).sum(axis=1)
-            return fused("encode")(C, offset, est.mode, alpha, split, n_keep, sq_x, sq_c)
+            return fused("encode")(C, offset, mode, alpha, split, n_keep, sq_x, sq_c)
 
-        return _transform_rows(est, X, M, est._n_features_out, activate)
+        return _transform_rows(X, M, 2 * k if split else k, activate, sparse_output)
 
 
 def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero_coefs,
@@ -301,23 +306,19 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     return (codes, n_iter) if return_n_iter else codes
 
 
-def autoencoder_transform_gpu(est, X, P=None, threshold=None, sparse_output=None):
-    """``transform`` of a fitted SparseAutoencoder or KLSparseEncoder on CuPy
-    input: one cuBLAS / cuSPARSE product with the encoder weights, then the
-    activation kernel (with ``activation_threshold``); codes come back on
-    the GPU (``cupyx`` CSR with ``sparse_output=True``). ``P`` (host
-    parameters, with BatchTopK's ``threshold``) and ``sparse_output``
-    replace the fitted ones (the validation score of a fit in progress)."""
+def autoencoder_transform_gpu(X, P, *, activation, n_keep, threshold, cut, sparse_output):
+    """The codes of a SparseAutoencoder or KLSparseEncoder with host
+    parameters ``P`` for checked GPU input (:func:`device_matrix`): one
+    cuBLAS / cuSPARSE product with the encoder weights, then the kernel of
+    ``activation`` ("relu", "topk" keeping ``n_keep``, "batchtopk" with its
+    ``threshold``, "sigmoid"), codes below ``cut`` zeroed when it is given;
+    codes come back on the GPU (``cupyx`` CSR with ``sparse_output``)."""
     cp = cupy()
-    if P is None:
-        P, threshold = est._params(), est._threshold()
     W = np.asarray(P["W_enc"], dtype=np.float64)
     # the pre-activation is X W^T - offset, the encoder's input shift folded in
     offset = P["b_dec"].astype(np.float64) @ W.T - P["b_enc"].astype(np.float64)
-    activation = getattr(est, "activation", "sigmoid")
     mode = {"relu": "jump", "topk": "topk_value", "batchtopk": "jump",
             "sigmoid": "sigmoid"}[activation]
-    n_keep = est._k() if activation == "topk" else 0
     alpha = 0.0
     if activation == "batchtopk" and threshold is not None:
         alpha = float(threshold)
@@ -325,53 +326,43 @@ def autoencoder_transform_gpu(est, X, P=None, threshold=None, sparse_output=None
         offset = cp.asarray(offset)
 
         def activate(C, rows, sparse):
-            return fused("encode")(C, offset, mode, alpha, False, n_keep, None, None,
-                                      est.activation_threshold)
+            return fused("encode")(C, offset, mode, alpha, False, n_keep, None, None, cut)
 
-        return _transform_rows(est, X, W.T, W.shape[0], activate, sparse_output)
+        return _transform_rows(X, W.T, W.shape[0], activate, sparse_output)
 
 
-def attention_transform_gpu(est, X, lengths=None):
-    """``SparseAttentionTransformer.transform`` of CuPy input (fitted on the
-    CPU): the projections in cuBLAS / cuSPARSE, the attention by
-    attention.cu; the output stays on the GPU. ``pattern="window"`` finds
-    each query's keys in the kernel; the other patterns take them as the
-    CSR rows of ``est._keys_csr`` (built on the host from the sequence
-    bounds, and for ``"lsh"`` from the keys' buckets), so their keys are the
-    CPU's exactly."""
+def attention_transform_gpu(X, Q, K, V, bias, *, lengths, offsets, output, half=None,
+                            dilation=1, causal=False, csr=None):
+    """``SparseAttentionTransformer.transform`` of checked GPU input
+    (:func:`device_matrix`) with its projections ``Q, K, V, bias`` on the
+    device, by attention.cu: each query's keys found in the kernel (window
+    of ``half`` keys each side, ``dilation``, ``causal``, inside the
+    sequences of ``lengths`` starting at ``offsets``) or given as the CSR
+    rows ``csr = (indptr, indices)`` (built on the host, so the keys are the
+    CPU's exactly); ``output`` "attention", "residual" or "concat". The
+    output stays on the GPU."""
     cp, csp = cupy(), cupyx_sparse()
-    est._check_fitted()
-    X, sparse = _as_float_matrix(cp, csp, X)
-    check_features(est, X.shape[1])
-    n = X.shape[0]
-    lengths, offsets = est._sequences(n, None if lengths is None else to_host(lengths))
-    with _device(X):
-        Q, K, V, bias = est._qkv(X, xp=cp)
-        if V.shape[1] > MAX_VALUE_DIM:
-            raise ValueError(f"the values have {V.shape[1]} columns; the GPU attention "
-                             f"kernels take at most {MAX_VALUE_DIM} (use a projection).")
-        if est.pattern == "window":
-            seq = np.repeat(np.arange(lengths.size), lengths)
-            start = offsets[:-1][seq]
-            out = fused("attention")(Q, K, V, bias, cp.asarray(start),
-                                     cp.asarray(start + lengths[seq]),
-                                     min(est.window_ // 2, int(lengths.max())),
-                                     int(est.dilation), bool(est.causal))
-        else:
-            # the plan reads the keys for LSH's buckets only
-            keys = to_host(K) if est.pattern == "lsh" else np.zeros((n, 1), dtype=K.dtype)
-            indptr, indices = est._keys_csr(keys, lengths, offsets)
-            out = fused("pattern")(Q, K, V, bias, cp.asarray(indptr), cp.asarray(indices))
-        if not bool(cp.isfinite(out).all()):
-            raise ValueError("The attention output is not finite: the scores overflow "
-                             f"{X.dtype} (q.k near its largest value). Scale X down.")
-        if est.output == "attention":
-            return out
-        if est.output == "residual":
-            return out + (X.toarray() if sparse else X)
-        if sparse:
-            return csp.hstack([X, csp.csr_matrix(out)], format="csr")
-        return cp.hstack([X, out])
+    if V.shape[1] > MAX_VALUE_DIM:
+        raise ValueError(f"the values have {V.shape[1]} columns; the GPU attention "
+                         f"kernels take at most {MAX_VALUE_DIM} (use a projection).")
+    if csr is None:
+        seq = np.repeat(np.arange(lengths.size), lengths)
+        start = offsets[:-1][seq]
+        out = fused("attention")(Q, K, V, bias, cp.asarray(start),
+                                 cp.asarray(start + lengths[seq]), half, dilation, causal)
+    else:
+        out = fused("pattern")(Q, K, V, bias, cp.asarray(csr[0]), cp.asarray(csr[1]))
+    if not bool(cp.isfinite(out).all()):
+        raise ValueError("The attention output is not finite: the scores overflow "
+                         f"{X.dtype} (q.k near its largest value). Scale X down.")
+    if output == "attention":
+        return out
+    sparse = csp.issparse(X)
+    if output == "residual":
+        return out + (X.toarray() if sparse else X)
+    if sparse:
+        return csp.hstack([X, csp.csr_matrix(out)], format="csr")
+    return cp.hstack([X, out])
 
 
 def randomized_svd_gpu(X, k, rng):

@@ -289,7 +289,7 @@ def explained_variance_gpu(est, X, P, threshold):
     res, sq, total = 0.0, 0.0, cp.zeros(d)
     for start, stop in row_chunks(n, max(W.shape)):
         rows = X[start:stop]
-        codes = _gpu.autoencoder_transform_gpu(est, rows, host, threshold, sparse_output=False)
+        codes = est._encode_gpu(rows, host, threshold, sparse_output=False)
         Xd = (rows.toarray() if sparse else rows).astype(cp.float64)
         D = Xd - (codes.astype(cp.float64) @ W + bias)
         res += float((D * D).sum())

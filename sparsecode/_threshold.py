@@ -479,7 +479,7 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                                   dtype=[np.float64, np.float32], reset=False)
         backend = get_backend(X, self.device, caller=self)
         if backend.name == "cupy":  # CuPy input: the features stay on its GPU
-            return run_on(backend, X, lambda X: _gpu.threshold_transform_gpu(self, X), check)
+            return run_on(backend, X, self._transform_gpu, check)
         X = check(X)
         dtype = X.dtype
         rows = Rows(X, self.mean_, self.whitening_)
@@ -488,14 +488,13 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         M, b = rows.fold(D.T, dtype)
         k = D.shape[0]
         width = self._n_features_out
-        split = width == 2 * k
+        alpha, n_keep, split = self._activation()
         mode = self.mode
         if mode == "triangle":
             sq_c = np.einsum("ij,ij->i", D, D)
         else:
             b = b.astype(dtype)
-            alpha = dtype.type(0.0 if self.alpha_ is None else self.alpha_)
-            n_keep = min(self.k or max(1, k // 10), k)
+            alpha = dtype.type(alpha)
         def activate(cov, dest, Xc, scratch):
             if mode == "soft":
                 soft_encode(cov, b, alpha, split, dest)
@@ -509,6 +508,22 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         return encode_rows(X, M, width, activate, sparse_output=self.sparse_output,
                            n_jobs=self.n_jobs)
+
+    def _activation(self):
+        """``(alpha, n_keep, split)``: the activation's threshold, the atoms
+        "topk" keeps, and whether the sign is split."""
+        k = self.components_.shape[0]
+        alpha = 0.0 if self.alpha_ is None else float(self.alpha_)
+        return alpha, min(self.k or max(1, k // 10), k), self._n_features_out == 2 * k
+
+    def _transform_gpu(self, X):
+        """CuPy input (or host input moved there, ``device="gpu"``): the
+        features by the GPU's kernels, left there."""
+        X, _ = _gpu.device_matrix(self, X)
+        alpha, n_keep, split = self._activation()
+        return _gpu.threshold_transform_gpu(
+            X, self.components_, whitening=self.whitening_, mean=self.mean_, mode=self.mode,
+            alpha=alpha, n_keep=n_keep, split=split, sparse_output=self.sparse_output)
 
     @property
     def _n_features_out(self):

@@ -19,6 +19,7 @@ from test_gpu_glue import (
     _check_attention_glue,
     _gpu_arrays,
     _gpu_encode,
+    _gpu_transform,
     _sae_data,
 )
 
@@ -115,7 +116,7 @@ def test_threshold_encoder_kernels(cuda_on_host, mode, split, whiten, dtype):
     X[5] = 0.0  # (a row of zeros: every response ties)
     est = ThresholdEncoder(40, mode=mode, split_sign=split, whiten=whiten, alpha=0.1, k=3,
                            random_state=0).fit(X)
-    out = _gpu.threshold_transform_gpu(est, X)
+    out = _gpu_transform(est, X)
     ref = est.transform(X)
     tol = 1e-12 if dtype == np.float64 else 1e-5
     if mode == "triangle":  # (norm-wise: see test_gpu_glue)
@@ -134,7 +135,7 @@ def test_autoencoder_activation_kernels(cuda_on_host, make):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = make().fit(X)
-    np.testing.assert_allclose(_gpu.autoencoder_transform_gpu(est, X), est.transform(X),
+    np.testing.assert_allclose(_gpu_transform(est, X), est.transform(X),
                                rtol=1e-12, atol=1e-12)
 
 
