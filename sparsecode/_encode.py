@@ -1,9 +1,10 @@
-"""``sparse_encode``: validation, Gram / covariance, algorithm dispatch and
-chunking over samples. The solvers themselves live in ``sparsecode._kernels``."""
+"""``sparse_encode``: validation, Gram / covariance, chunking over samples,
+and dispatch to the backend and, on numpy, to the solver registry
+(:mod:`sparsecode._solvers`, one module per algorithm, whose kernels live in
+``sparsecode/_kernels``)."""
 
 from numbers import Integral, Real
 
-import array_api_compat.numpy
 import numpy as np
 import scipy.sparse as sp
 from scipy import linalg
@@ -11,14 +12,13 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from . import _array_api, _gpu
-from ._backend import NUMPY, get_backend, run_on
+from ._backend import get_backend, run_on
 from ._dense import (
     check_codes_finite,
     check_gram_finite,
     check_responses_finite,
     warn_failed,
 )
-from ._dense import fista_loop as _fista_loop
 from ._encode_rules import (
     ALGORITHMS,
     SUPPORTED,
@@ -28,34 +28,15 @@ from ._encode_rules import (
     solver_settings,
     warn_dependent,
 )
-from ._kernels._cd import cd_batch
-from ._kernels._fista import fista_batch
-from ._kernels._lars import lars_batch
-from ._kernels._omp import omp_batch
-from ._kernels._threshold import (
-    row_sq_norms_dense,
-    row_sq_norms_sparse,
-    threshold_batch,
-)
-from ._threads import kernel_threads, run_blocks
+from ._kernels._threshold import row_sq_norms_dense, row_sq_norms_sparse
+from ._solvers import SOLVERS, Chunk, solve_chunk
+from ._threads import kernel_threads
 from ._validation import ANY_INT, IntInterval
 
 # Rows per chunk are chosen so that one chunk's dense covariance holds about
 # this many entries (4 MiB in float64): memory stays bounded for any n_samples,
 # and the kernels read each covariance row while the GEMM left it in cache.
 _CHUNK_ENTRIES = 1 << 19
-
-# Above this share of correlations beating alpha the (F)ISTA iteration is done
-# as BLAS products on the whole batch; below it, per sample on the support.
-# The share overestimates the final density (0.43 for 7.5% non-zeros on
-# problem A, where the support path was still 1.1x faster).
-_GEMM_DENSITY = 0.5
-
-# Sample blocks per thread and chunk: enough to even out uneven per-sample cost
-# (the threads take blocks as they come free), few enough that each block's
-# workspaces pay off.
-_BLOCKS_PER_THREAD = 4
-
 
 def canonical_csr(X):
     """``X`` as CSR without duplicate entries (summed on a copy when there
@@ -84,74 +65,6 @@ def _lipschitz(gram):
     return top if top > 0 else 1.0
 
 
-def _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
-                max_iter, tol, init):
-    """(F)ISTA as BLAS products on the batch plus one fused kernel per step
-    (the loop every backend shares, :func:`sparsecode._dense.fista_loop`);
-    converged rows leave the batch at each gap check."""
-    C = np.array(cov, dtype=np.float64, order="C")
-    Z = np.array(init, dtype=np.float64, order="C")
-    # One thread pool at a time: BLAS does the products, the fused kernels run
-    # serially between them. Both pools at once on 2 cores spin against each
-    # other (measured 16.4 s against 3.2 s on 4000 samples of problem A).
-    return _fista_loop(C, Z, sq_norms, gram, inv_lip, alpha, positive, accelerate,
-                       max_iter, tol, xp=array_api_compat.numpy, kernels=NUMPY.kernels())
-
-
-def _solve_chunk(algorithm, cov, sq_norms, gram, *, alpha, positive, n_nonzero,
-                 omp_tol, max_iter, tol, init, max_active, inv_lip, fista_path,
-                 out):
-    """Solve one chunk into ``out`` (C-contiguous, ``cov``'s shape); returns
-    ``(n_iter, n_failed)``."""
-    n, k = cov.shape
-    if algorithm != "threshold" and cov.dtype != np.float64:
-        # The solvers work in float64 whatever the data (DESIGN.md), and take
-        # float64 only: one compiled signature each, so float32 data costs no
-        # second compilation (seconds each, benchmarks/README.md, "Time to
-        # first result"). The copies are one chunk's, at most 4 MiB.
-        codes = np.empty((n, k))
-        result = _solve_chunk(algorithm, cov.astype(np.float64), sq_norms, gram, alpha=alpha,
-                              positive=positive, n_nonzero=n_nonzero, omp_tol=omp_tol,
-                              max_iter=max_iter, tol=tol, init=init, max_active=max_active,
-                              inv_lip=inv_lip, fista_path=fista_path, out=codes)
-        out[:] = codes
-        return result
-    n_iter = np.zeros(n, dtype=np.int64)
-    # a few sample blocks per thread balance uneven per-sample cost; each block
-    # allocates its workspaces once
-
-    def rows(kernel, *args):
-        return run_blocks(kernel, n, *args, blocks_per_thread=_BLOCKS_PER_THREAD)
-
-    if algorithm == "threshold":
-        rows(threshold_batch, cov, alpha, positive, out)
-        return n_iter, 0
-    if algorithm == "omp":
-        out[:] = 0
-        return n_iter, rows(omp_batch, cov, sq_norms, gram, n_nonzero, omp_tol, out, n_iter)
-    if algorithm == "lars":
-        out[:] = 0
-        return n_iter, rows(lars_batch, cov, gram, alpha, positive, max_iter, max_active, out,
-                            n_iter)
-    init = np.zeros((n, k)) if init is None else np.ascontiguousarray(init, dtype=np.float64)
-    if algorithm == "cd":
-        return n_iter, rows(cd_batch, cov, sq_norms, gram, alpha, positive, max_iter, tol, init,
-                            out, n_iter)
-    accelerate = algorithm == "fista"
-    if fista_path == "auto":
-        # share of atoms whose correlation already beats alpha: a cheap proxy
-        # for how dense the iterates will be
-        density = np.mean(np.abs(cov) > alpha) if cov.size else 0.0
-        fista_path = "gemm" if density > _GEMM_DENSITY else "support"
-    if fista_path == "gemm":
-        codes, n_iter, failed = _fista_gemm(cov, sq_norms, gram, inv_lip, alpha, positive,
-                                            accelerate, max_iter, tol, init)
-        out[:] = codes
-        return n_iter, failed
-    return n_iter, rows(fista_batch, cov, sq_norms, gram, inv_lip, alpha, positive, accelerate,
-                        max_iter, tol, init, out, n_iter)
-
-
 def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol,
             max_iter, tol, init, sparse_output, fista_path="auto", gram=None):
     """The work of ``sparse_encode`` on validated inputs: returns the codes
@@ -168,11 +81,12 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
         gram = np.array(gram, dtype=np.float64, order="C")  # a copy: l2 is added below
     check_gram_finite(gram, dictionary, np)
     algorithm = pick_algorithm(algorithm, None, gram)
+    solver = SOLVERS[algorithm]
     if l2 > 0:
         gram[np.diag_indices_from(gram)] += l2
     # Without a ridge term at most rank(D) <= n_features atoms can be active.
     max_active = n_components if l2 > 0 else min(n_components, n_features)
-    inv_lip = 1.0 / _lipschitz(gram) if algorithm in ("fista", "ista") else 0.0
+    inv_lip = 1.0 / _lipschitz(gram) if solver.lipschitz else 0.0
 
     if sp.issparse(X):
         X = X.tocsr()
@@ -188,15 +102,13 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
         with np.errstate(over="ignore", invalid="ignore"):  # refused below, by name
             cov = np.ascontiguousarray(Xc @ DT, dtype=dtype)
         check_responses_finite(cov, Xc, dictionary, np)
-        # (lars and thresholding need no ||x||^2: their first call compiles less)
-        sq_norms = None if algorithm in ("lars", "threshold") else _row_sq_norms(Xc)
+        sq_norms = _row_sq_norms(Xc) if solver.sq_norms else None
         out = np.empty(cov.shape, dtype=dtype) if sparse_output else codes_out[start:stop]
-        it, failed = _solve_chunk(
-            algorithm, cov, sq_norms, gram, alpha=alpha, positive=positive,
-            n_nonzero=n_nonzero, omp_tol=omp_tol, max_iter=max_iter, tol=tol,
-            init=None if init is None else init[start:stop], max_active=max_active,
-            inv_lip=inv_lip, fista_path=fista_path, out=out,
-        )
+        it, failed = solve_chunk(algorithm, Chunk(
+            cov, sq_norms, gram, out, alpha=alpha, positive=positive, n_nonzero=n_nonzero,
+            omp_tol=omp_tol, max_iter=max_iter, tol=tol,
+            init=None if init is None or not solver.warm_start else init[start:stop],
+            max_active=max_active, inv_lip=inv_lip, fista_path=fista_path))
         n_iter[start:stop] = it
         n_failed += failed
         if sparse_output:
@@ -426,12 +338,11 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
         init = check_array(init, dtype=[np.float64, np.float32], input_name="init")
     check_shapes(X.shape, dictionary.shape, init_shape=None if init is None else init.shape,
                  gram_shape=None if gram is None else gram.shape)
-    if algorithm not in ("auto", "cd", "fista", "ista"):
+    if algorithm != "auto" and not SOLVERS[algorithm].warm_start:
         init = None
 
-    # Only the (F)ISTA GEMM path spends its time in BLAS; elsewhere BLAS makes
-    # a few products and its idle workers must not spin beside the kernels.
-    blas_threads = None if algorithm in ("fista", "ista") else 1
+    # (auto picks lars or cd, whose kernels hold the threads)
+    blas_threads = 1 if algorithm == "auto" else SOLVERS[algorithm].blas_threads
     with kernel_threads(n_jobs, blas_threads):
         codes_out, n_iter, n_failed = _encode(
             X, dictionary, algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,

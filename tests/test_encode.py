@@ -438,3 +438,32 @@ def test_precomputed_gram_gives_the_same_codes(algorithm, problem):
     )
     with pytest.raises(ValueError, match="gram has shape"):
         sparse_encode(X, D, algorithm=algorithm, gram=np.eye(3), **kw)
+
+
+def test_the_registry_has_one_solver_per_algorithm_and_says_who_takes_init(problem):
+    """sparse_encode dispatches through sparsecode._solvers: one entry per
+    algorithm, and only the entries that take a warm start read ``init``
+    (the others give the same codes from any start)."""
+    from sparsecode._encode_rules import ALGORITHMS
+    from sparsecode._solvers import SOLVERS
+
+    assert set(SOLVERS) == set(ALGORITHMS) - {"auto"}
+    assert all(solver.name == name for name, solver in SOLVERS.items())
+    assert {name for name, s in SOLVERS.items() if s.warm_start} == {"cd", "fista", "ista"}
+    X, D, alpha = problem
+    garbage = np.full((X.shape[0], D.shape[0]), 1e3)
+    for name, solver in SOLVERS.items():
+        kw = dict(algorithm=name, alpha=alpha, max_iter=20_000, tol=1e-10)
+        if name == "omp":
+            kw = dict(algorithm=name, n_nonzero_coefs=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Z, n_iter = sparse_encode(X, D, return_n_iter=True, **kw)
+            Zg, n_iter_g = sparse_encode(X, D, init=garbage, return_n_iter=True, **kw)
+        if solver.warm_start:
+            # (the same optimum from far away, by more iterations)
+            assert n_iter_g.sum() > n_iter.sum()
+            np.testing.assert_allclose(Zg, Z, atol=1e-5)
+        else:
+            np.testing.assert_array_equal(Zg, Z)
+            np.testing.assert_array_equal(n_iter_g, n_iter)

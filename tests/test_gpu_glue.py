@@ -19,6 +19,7 @@ from sparsecode._cupy_backend import CupyBackend
 from sparsecode._kernels._fista import fista_step
 from sparsecode._kernels._omp import omp_batch
 from sparsecode._namespace import is_cupy_type
+from sparsecode._solvers import _fista as fista_solver
 
 
 def _threshold_cpu(C, alpha, positive):
@@ -846,9 +847,9 @@ def test_glue_dictionary_learner_fit(cpu_backend, monkeypatch, method, sparse, o
     GEMM route: the same dictionary and objectives up to the solver's
     stopping point. n_components=30 > 12 features leaves atoms unused in the
     online fit: resampling from the device's rows is exercised too."""
-    from sparsecode import DictionaryLearner, _encode
+    from sparsecode import DictionaryLearner
 
-    monkeypatch.setattr(_encode, "_GEMM_DENSITY", -1.0)  # every CPU FISTA on the GEMM route
+    monkeypatch.setattr(fista_solver, "GEMM_DENSITY", -1.0)  # every CPU FISTA: GEMM route
     X, _, alpha = make_problem(n_samples=80)
     Xin = sp.csr_matrix(X) if sparse else X
     params = dict(n_components=10, alpha=alpha, method=method, max_iter=3, batch_size=16,
@@ -867,9 +868,9 @@ def test_glue_dictionary_learner_fit(cpu_backend, monkeypatch, method, sparse, o
 
 
 def test_glue_dictionary_learner_partial_fit_and_refusals(cpu_backend, monkeypatch):
-    from sparsecode import DictionaryLearner, _encode
+    from sparsecode import DictionaryLearner
 
-    monkeypatch.setattr(_encode, "_GEMM_DENSITY", -1.0)
+    monkeypatch.setattr(fista_solver, "GEMM_DENSITY", -1.0)
     X, _, alpha = make_problem(n_samples=60)
     params = dict(n_components=8, alpha=alpha, fit_algorithm="fista", random_state=0)
     ref = DictionaryLearner(**params).partial_fit(X[:30]).partial_fit(X[30:])
@@ -1099,9 +1100,9 @@ def test_glue_threshold_encoder_fits_its_dictionary_estimator_on_the_gpu(
     the estimator is left unfitted. device="gpu" takes host input there."""
     from sklearn.decomposition import MiniBatchDictionaryLearning
 
-    from sparsecode import DictionaryLearner, ThresholdEncoder, _encode
+    from sparsecode import DictionaryLearner, ThresholdEncoder
 
-    monkeypatch.setattr(_encode, "_GEMM_DENSITY", -1.0)  # the CPU's FISTA on the GEMM route
+    monkeypatch.setattr(fista_solver, "GEMM_DENSITY", -1.0)  # the CPU's FISTA on the GEMM route
     X, _, _ = make_problem(n_samples=60)
     inner = DictionaryLearner(6, alpha=0.1, max_iter=2, fit_algorithm="fista", random_state=0)
     params = dict(dictionary=inner, whiten=whiten, target_sparsity=0.7)

@@ -105,7 +105,7 @@ def fista_step(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate):
 
     Updates ``Z`` (codes), ``Y`` (extrapolated point) and ``T`` (momentum) in
     place, each row on its own restart schedule. Serial: the GEMM route runs
-    it between BLAS calls, which hold the threads (see ``_fista_gemm``)."""
+    it between BLAS calls, which hold the threads (see ``sparsecode._solvers._fista``)."""
     k = Z.shape[1]
     thresh = alpha * inv_lip
     for s in range(Z.shape[0]):
