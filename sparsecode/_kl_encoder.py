@@ -200,7 +200,7 @@ class KLSparseEncoder(_AutoencoderBase):
 
     def _loss(self, theta, X, scale=None):
         if _gpu.is_gpu_array(X):
-            from ._gpu_train import kl_loss_grad_gpu
+            from ._autoencoder_xp import kl_loss_grad_gpu
 
             return kl_loss_grad_gpu(theta, X, self.n_components, self.rho, self.beta,
                                     self.weight_decay, dropout_scale=scale)

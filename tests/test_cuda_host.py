@@ -194,7 +194,7 @@ def test_autoencoder_kernels_over_many_tiles(cuda_on_host, dtype):
     their order of addition; Adam bit for bit with the CPU's Numba step."""
     import array_api_compat
 
-    from sparsecode import _gpu_train
+    from sparsecode import _autoencoder_xp
     from sparsecode._kernels._autoencoder import adam_update
 
     xp = array_api_compat.numpy
@@ -205,7 +205,7 @@ def test_autoencoder_kernels_over_many_tiles(cuda_on_host, dtype):
     gates = ((rng.random((n, m)) > 0.25) / 0.75).astype(dtype)
     for g in (None, gates):
         got = _gpu.fused("relu_forward")(P.copy(), b_enc, g)
-        want = _gpu_train.relu_forward(xp, P, b_enc, g)
+        want = _autoencoder_xp.relu_forward(xp, P, b_enc, g)
         np.testing.assert_array_equal(got[0], want[0])
         for a, b in zip(got[1:], want[1:]):
             np.testing.assert_allclose(a, b, rtol=1e-12)
@@ -215,7 +215,7 @@ def test_autoencoder_kernels_over_many_tiles(cuda_on_host, dtype):
     for options in (dict(add=add, scale=1 / 0.8), dict(div=150), dict(div=150, scale=1.25),
                     dict(scale=0.01)):
         got = _gpu.fused("gate_backward")(G.copy(), F, **options)
-        want = _gpu_train.gate_backward(xp, G, F, **options)
+        want = _autoencoder_xp.gate_backward(xp, G, F, **options)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
     size = 1000
@@ -229,7 +229,7 @@ def test_autoencoder_kernels_over_many_tiles(cuda_on_host, dtype):
     for a, b in zip(arrays, twin):
         np.testing.assert_array_equal(a, b)
     numpy_twin = [a.copy() for a in (param, grad, m1, m2)]
-    _gpu_train.adam_update(xp, *numpy_twin, *hyper)
+    _autoencoder_xp.adam_update(xp, *numpy_twin, *hyper)
     for a, b in zip(arrays, numpy_twin):
         np.testing.assert_array_equal(a, b)
 

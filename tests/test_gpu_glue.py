@@ -59,7 +59,7 @@ class HostGPU(CupyBackend):
 
     def __init__(self, cpu_kernels=True, modules=None, **kernels):
         if cpu_kernels:
-            from sparsecode._gpu_train import generic_fused
+            from sparsecode._autoencoder_xp import generic_fused
 
             kernels = {"step": _c_contiguous(fista_step), "gap": NUMPY.kernels().gap,
                        "threshold": _c_contiguous(_threshold_cpu),
@@ -775,7 +775,7 @@ def test_glue_dropout_gates_follow_the_cpu_codes_order(activation):
     above the threshold by index): the GPU's dense gates put each draw on
     the entry the CPU gives it, on rows full of ties and negatives."""
     from sparsecode._autoencoder_model import _select_above, _select_topk
-    from sparsecode._gpu_train import _gates
+    from sparsecode._autoencoder_xp import dropout_gates as _gates
 
     rng = np.random.default_rng(0)
     pre = rng.integers(-2, 3, size=(40, 9)).astype(np.float64)  # many ties
@@ -951,7 +951,7 @@ def test_glue_kl_loss_gradient_matches_the_cpu(cpu_backend):
     """kl_loss_grad_gpu against the CPU's kl_loss_grad on the same theta,
     with and without a dropout scale, dense and CSR."""
     from sparsecode._autoencoder_model import kl_loss_grad
-    from sparsecode._gpu_train import kl_loss_grad_gpu
+    from sparsecode._autoencoder_xp import kl_loss_grad_gpu
 
     rng = np.random.default_rng(0)
     m, d = 4, 7

@@ -54,7 +54,7 @@ __device__ void relu_forward(T* __restrict__ P, const T* __restrict__ b_enc,
 // The gradient through the codes' gate, in place of G = R W_dec^T: where
 // the code F_ij > 0 (active and, with dropout, kept), g = G_ij (+ add_j when
 // use_add) (/ div when use_div) (* scale when use_scale), else 0, each step
-// rounded to T (as sparsecode._gpu_train.gate_backward computes it; the
+// rounded to T (as sparsecode._autoencoder_xp.gate_backward computes it; the
 // CPU's kernels order some of these roundings differently, within an ulp a
 // step); the tile's column sums of g in `colsum` (tiles x m).
 template <typename T>
