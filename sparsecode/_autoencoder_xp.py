@@ -6,13 +6,14 @@ autoencoder.cu), Adam, the decoder's row operations, and KLSparseEncoder's
 loss and gradient on the GPU.
 
 The CPU computes the same model in :mod:`sparsecode._autoencoder_model`,
-differently: sparse codes, row blocks on the kernel threads and Numba
-kernels. Written once, the CPU would run this form on numpy, measured
-slower per minibatch step (d=256, 2,048 latents, 1,024 rows, float32):
-52 ms against 61 ms for ReLU, 50 ms against 70 ms for TopK k=32 (the
-dense codes), which would give back the CPU's lead over PyTorch
-(benchmarks/README.md). The tests hold the two forms to each other
-(``tests/test_gpu_glue.py``, ``tests/test_cuda_host.py``).
+differently: sparse codes, row blocks on the kernel threads, Numba kernels,
+and CSR minibatches never densified (this form densifies them). Written
+once, the CPU would run this form on numpy: per TopK (k=32) minibatch step
+of d=256, 2,048 latents, 1,024 rows, 1.5-1.8x slower (median 69 ms against
+38-46 ms: the dense codes), giving back the CPU's lead over PyTorch; for
+ReLU the two are even (benchmarks/autoencoder_forms.py, benchmarks/README.md).
+The tests hold the two forms to each other (``tests/test_gpu_glue.py``,
+``tests/test_cuda_host.py``).
 """
 
 import functools
