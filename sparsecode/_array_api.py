@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import config_context, get_config
 
-from ._encode_rules import SUPPORTED, check_arguments, check_shapes, solver_settings
+from ._encode_rules import check_arguments, check_shapes, solver_settings
 from ._namespace import to_numpy
 
 NUMPY_WHERE = ("numpy", None)
@@ -208,18 +208,20 @@ def _call(self, method, fits, gpu, foreign, X, args, kwargs):
     return to_namespace(result, array_api_compat.array_namespace(X), array_api_compat.device(X))
 
 
-def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
-    """``sparse_encode`` of a non-numpy, non-CuPy ``X`` under dispatch: the
-    dense FISTA, ISTA and threshold in ``X``'s namespace on its device (the
-    generic kernels of :mod:`sparsecode._dense`) when that device is not
-    the host; otherwise, and for the other algorithms and CSR output, on
-    numpy and back. Codes (and ``n_iter``) in ``X``'s namespace."""
+def sparse_encode_any(sparse_encode, backend, X, dictionary, *, init, gram, **kwargs):
+    """``sparse_encode`` of a non-numpy ``X`` under dispatch (CuPy's with an
+    algorithm the GPU does not run): the dense FISTA, ISTA and threshold in
+    ``X``'s namespace on its device when ``backend`` (``get_backend(X)``) is
+    that namespace's, with its kernels (the generic ones of
+    :mod:`sparsecode._dense`); otherwise, and for the other algorithms and
+    CSR output, on numpy and back. Codes (and ``n_iter``) in ``X``'s
+    namespace."""
     from . import _dense
 
     xp = array_api_compat.array_namespace(X)
     dev = array_api_compat.device(X)
-    on_device = (not on_host(X) and kwargs["device"] is None
-                 and kwargs["algorithm"] in SUPPORTED["namespace"]
+    on_device = (backend.name == "namespace" and kwargs["device"] is None
+                 and kwargs["algorithm"] in backend.supports
                  and kwargs["n_nonzero_coefs"] is None and not kwargs["sparse_output"]
                  and has_float64(xp, dev))
     if not on_device:
@@ -233,7 +235,7 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
     check_shapes(X.shape, D.shape)
     algorithm = check_arguments(kwargs["algorithm"], l2=kwargs["l2"],
                                 positive=kwargs["positive"], n_nonzero_coefs=None,
-                                backend="namespace")
+                                backend=backend.name)
     alpha, _, _ = solver_settings(algorithm, alpha=kwargs["alpha"], n_nonzero_coefs=None,
                                   n_features=p, n_components=k)
     if init is not None:
@@ -243,8 +245,9 @@ def sparse_encode_any(sparse_encode, X, dictionary, *, init, gram, **kwargs):
     check_shapes(X.shape, D.shape, init_shape=None if init is None else init.shape,
                  gram_shape=None if gram is None else gram.shape)
     codes, n_iter, n_failed = _dense.encode(
-        xp, _dense.generic_kernels(xp), X, D, algorithm=algorithm, alpha=alpha, l2=kwargs["l2"],
-        positive=kwargs["positive"], max_iter=kwargs["max_iter"], tol=kwargs["tol"], init=init,
+        backend.namespace(), backend.kernels(), X, D, algorithm=algorithm, alpha=alpha,
+        l2=kwargs["l2"], positive=kwargs["positive"], max_iter=kwargs["max_iter"],
+        tol=kwargs["tol"], init=init,
         gram=gram, responses=lambda rows: rows @ D.T,
         sq_norms=lambda rows: xp.sum(xp.astype(rows, xp.float64) ** 2, axis=1),
         chunks=_dense.row_chunks(n, k))

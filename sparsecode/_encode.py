@@ -21,7 +21,6 @@ from ._dense import (
 )
 from ._encode_rules import (
     ALGORITHMS,
-    SUPPORTED,
     check_arguments,
     check_shapes,
     pick_algorithm,
@@ -291,11 +290,12 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
                       sparse_output=sparse_output, return_n_iter=return_n_iter)
     # under array API dispatch, what the GPU backend does not run goes to
     # the namespaces' route (on their device, or the host and back)
-    if _array_api.is_foreign(X) and not (get_backend(X).name == "cupy"
-                                         and algorithm in SUPPORTED["cupy"]):
-        return _array_api.sparse_encode_any(sparse_encode, X, dictionary, init=init,
-                                            gram=gram, n_jobs=n_jobs, device=device,
-                                            **gpu_kwargs)
+    if _array_api.is_foreign(X):
+        backend = get_backend(X)
+        if not (backend.name == "cupy" and algorithm in backend.supports):
+            return _array_api.sparse_encode_any(sparse_encode, backend, X, dictionary,
+                                                init=init, gram=gram, n_jobs=n_jobs,
+                                                device=device, **gpu_kwargs)
     backend = get_backend(X, device)
     if backend.name == "cupy":
         # the arguments are refused before any data is read or copied
