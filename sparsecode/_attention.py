@@ -15,28 +15,23 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from . import _gpu
 from ._array_api import array_api_method, host_view, to_numpy
-from ._attention_plan import _attend, _expand_ranges, _keys_of, _Plan
+from ._attention_model import (
+    global_tokens,
+    nearest_key_bandwidth,
+    projections,
+    qkv,
+    sequences,
+)
+from ._attention_plan import _attend, _Plan, pattern_csr
 from ._backend import get_backend, run_on
 from ._kernels._attention import csr_softmax
 from ._validation import IntInterval, restore_on_error, validate_data
-
-# The "dense" pattern refuses more (query, key) pairs than this (2^26: one
-# sequence of 8,192 tokens).
-_DENSE_PAIRS = 1 << 26
-
-# Tokens whose nearest-key distances set bandwidth=None's h: the median of 256
-# is within a few percent of the whole image's for non-local means.
-_BANDWIDTH_SAMPLE = 256
-
-# More global tokens than this is dense attention by another name.
-_MAX_GLOBAL = 1 << 16
 
 # Parameters that define the pattern and the scores: changed after fit, they
 # would mix with fitted attributes drawn under the old values.
@@ -46,34 +41,6 @@ _FIT_TIME = ("pattern", "window", "dilation", "causal", "global_tokens", "n_rand
              "random_state")
 
 _PATTERNS = ("window", "window2d", "longformer", "bigbird", "lsh", "dense")
-
-
-def _check_lengths(lengths, n):
-    """The sequence lengths as int64 (one sequence of ``n`` tokens when None)
-    and the sequences' first rows, ``offsets`` (length ``n_sequences + 1``)."""
-    if lengths is None:
-        lengths = np.array([n], dtype=np.int64)
-    else:
-        raw = np.asarray(lengths)
-        if raw.ndim != 1 or raw.size == 0:
-            raise ValueError(f"lengths must be a non-empty 1-D array of sequence lengths, "
-                             f"got shape {raw.shape}.")
-        if not np.issubdtype(raw.dtype, np.integer):
-            if not (np.issubdtype(raw.dtype, np.floating) and np.all(np.isfinite(raw))
-                    and np.all(raw == np.round(raw))):
-                raise ValueError(f"lengths must hold integers, got dtype {raw.dtype}.")
-        if raw.size > n or np.any(raw > n):
-            raise ValueError(f"lengths must sum to the {n} rows (tokens) of X, got "
-                             f"{raw.size} lengths up to {raw.max()}.")
-        lengths = raw.astype(np.int64)
-        if lengths.min() < 1:
-            raise ValueError("lengths must be positive: every sequence holds a token.")
-        if lengths.sum() != n:
-            raise ValueError(f"lengths sum to {int(lengths.sum())} but X has {n} rows "
-                             "(tokens).")
-    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return lengths, offsets
 
 
 class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
@@ -381,57 +348,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             raise ValueError("dilation applies to windows, not to pattern='dense'.")
 
     def _global_tokens(self):
-        if self.pattern not in ("longformer", "bigbird"):
-            return np.zeros(0, dtype=np.int64)
-        g = self.global_tokens
-        if g is None:
-            g = 1
-        if isinstance(g, Integral):
-            g = np.arange(min(int(g), _MAX_GLOBAL + 1), dtype=np.int64)
-        g = np.asarray(g)
-        if g.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        if g.ndim != 1 or not np.issubdtype(g.dtype, np.integer):
-            raise ValueError("global_tokens must be an int or a 1-D array of int positions.")
-        if g.min() < 0:
-            raise ValueError("global_tokens positions must be non-negative.")
-        g = np.unique(g).astype(np.int64)
-        if g.size > _MAX_GLOBAL:
-            raise ValueError(f"global_tokens asks for {g.size} global tokens, more than "
-                             f"{_MAX_GLOBAL}: each attends to its whole sequence, so that "
-                             f"many make the attention dense; use pattern='dense'.")
-        return g
-
-    def _projections(self, X, rng):
-        p = X.shape[1]
-        proj = self.projection
-        if isinstance(proj, str):
-            if proj == "identity":
-                return None, None, None
-            k = min(64, p) if self.n_components is None else self.n_components
-            if proj == "pca":
-                if k > min(X.shape):
-                    raise ValueError(f"n_components={k} must be at most min(n_samples, "
-                                     f"n_features) for projection='pca', got n_samples = "
-                                     f"{X.shape[0]} and n_features = {X.shape[1]}.")
-                Vt = (_gpu.randomized_svd_gpu(X, k, rng) if _gpu.is_gpu_array(X)
-                      else randomized_svd(X, k, random_state=rng)[2])
-                W = np.ascontiguousarray(Vt.T, dtype=np.float64)
-            else:
-                W = rng.normal(scale=1 / np.sqrt(k), size=(p, k))
-            return W, W, W
-        if len(proj) != 3:
-            raise ValueError("projection as a tuple must hold three arrays (W_q, W_k, W_v).")
-        Ws = [check_array(W, dtype=np.float64, input_name=name)
-              for W, name in zip(proj, ("W_q", "W_k", "W_v"))]
-        for W, name in zip(Ws, ("W_q", "W_k", "W_v")):
-            if W.shape[0] != p:
-                raise ValueError(f"projection {name} has {W.shape[0]} rows, X has {p} "
-                                 f"features.")
-        if Ws[0].shape[1] != Ws[1].shape[1]:
-            raise ValueError(f"W_q and W_k must have as many columns, got {Ws[0].shape[1]} "
-                             f"and {Ws[1].shape[1]}.")
-        return tuple(W.copy() for W in Ws)
+        return global_tokens(self.pattern, self.global_tokens)
 
     @array_api_method(fits=True, gpu=True)
     def fit(self, X, y=None, lengths=None):
@@ -471,7 +388,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32])
         self._check_params()
         rng = check_random_state(self.random_state)
-        Wq, Wk, Wv = self._projections(X, rng)
+        Wq, Wk, Wv = projections(X, self.projection, self.n_components, rng)
         d = X.shape[1] if Wq is None else Wq.shape[1]
         dv = X.shape[1] if Wv is None else Wv.shape[1]
         if self.output == "residual" and dv != X.shape[1]:
@@ -496,121 +413,21 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         self._sequences(X.shape[0], lengths)
         if self.similarity == "neg_sq_dist" and self.bandwidth is None:
             # (drawn after the pattern's draws, which stay those of a given h)
-            self.bandwidth_ = self._nearest_key_bandwidth(X, lengths, rng)
+            self.bandwidth_ = nearest_key_bandwidth(self, X, lengths, rng)
         return self
-
-    def _nearest_key_bandwidth(self, X, lengths, rng):
-        """``bandwidth=None``: the median over up to ``_BANDWIDTH_SAMPLE``
-        tokens of ``X`` of the distance to their nearest other key, in the
-        projected space (``sqrt(d)`` when every such distance is 0)."""
-        n = X.shape[0]
-        lengths, offsets = self._sequences(n, lengths)
-        rows = np.sort(rng.choice(n, size=min(n, _BANDWIDTH_SAMPLE), replace=False))
-
-        def project(Xr, W):
-            Xr = Xr.toarray() if sp.issparse(Xr) else np.asarray(Xr)
-            Xr = Xr.astype(np.float64)
-            return Xr if W is None else Xr @ np.asarray(W, dtype=np.float64)
-
-        def keys_of_lsh(Q):  # Reformer's shared query-key, as in _qkv
-            norms = np.sqrt((Q * Q).sum(axis=1, keepdims=True))
-            return np.where(norms > 0, Q / np.where(norms > 0, norms, 1), 0)
-
-        if self.pattern == "lsh":  # the buckets need every key, as transform has them
-            self.bandwidth_ = 1.0  # (_qkv's scaling; the buckets do not depend on it)
-            Qs, K, _, _ = self._qkv(_gpu.to_host(X))
-            plan = _Plan(self, Qs, K, lengths, offsets)
-        else:
-            stand_in = np.zeros((n, 1))
-            plan = _Plan(self, stand_in, stand_in, lengths, offsets)
-        keys = _keys_of(plan, rows)
-        used = np.unique(np.concatenate([rows, *keys]))
-        Xu = _gpu.host_rows(X, used)
-        Qu = project(Xu, self.query_projection_)
-        Ku = (keys_of_lsh(Qu) if self.pattern == "lsh" else
-              Qu if self.key_projection_ is self.query_projection_ else
-              project(Xu, self.key_projection_))
-        nearest = []
-        for i, k in zip(rows, keys):
-            k = k[k != i]
-            if k.size:
-                diff = Ku[np.searchsorted(used, k)] - Qu[np.searchsorted(used, i)]
-                nearest.append(np.einsum("ij,ij->i", diff, diff).min())
-        nearest = np.asarray(nearest)
-        nearest = nearest[nearest > 0]
-        if nearest.size == 0:
-            return float(np.sqrt(Qu.shape[1]))
-        return float(np.sqrt(np.median(nearest)))
 
     def _pattern_params(self):
         return {name: repr(getattr(self, name)) for name in _FIT_TIME}
 
     # ------------------------------------------------------------ transform
     def _sequences(self, n, lengths):
-        if lengths is None and self.pattern == "window2d":
-            size = self.grid_shape_[0] * self.grid_shape_[1]
-            if n % size:
-                raise ValueError(f"X has {n} rows, not a whole number of "
-                                 f"grid_shape={self.grid_shape_} grids ({size} tokens "
-                                 f"each): give lengths or a matching grid_shape.")
-            lengths = np.full(n // size, size, dtype=np.int64)
-        lengths, offsets = _check_lengths(lengths, n)
-        if self.pattern == "window2d":
-            size = self.grid_shape_[0] * self.grid_shape_[1]
-            if np.any(lengths != size):
-                raise ValueError(f"pattern='window2d': every sequence must hold the "
-                                 f"{size} tokens of grid_shape={self.grid_shape_}.")
-        if self.pattern == "dense":
-            pairs = int((lengths.astype(np.float64) ** 2).sum())
-            if pairs > _DENSE_PAIRS:
-                raise ValueError(
-                    f"pattern='dense' would score {pairs} (query, key) pairs, over its "
-                    f"limit of {_DENSE_PAIRS}: use a sparse pattern ('window', "
-                    f"'longformer', 'bigbird' or 'lsh'), or shorter sequences.")
-        return lengths, offsets
+        return sequences(n, lengths, self.pattern, self.grid_shape_)
 
     def _qkv(self, X, xp=np):
-        """Queries (scaled), keys, values and the per-key score bias, in
-        ``X``'s dtype; ``xp`` the array module ``X`` lives in (numpy, or
-        CuPy for the GPU path)."""
-        dtype = X.dtype
-
-        def project(W):
-            if W is None:
-                return X.toarray() if hasattr(X, "toarray") else xp.ascontiguousarray(X)
-            return xp.ascontiguousarray(X @ xp.asarray(W, dtype=dtype), dtype=dtype)
-
-        Q = project(self.query_projection_)
-        if self.pattern == "lsh":
-            # Reformer's shared query-key: the keys are the unit-norm queries
-            norms = xp.sqrt((Q * Q).sum(axis=1, keepdims=True))
-            K = xp.where(norms > 0, Q / xp.where(norms > 0, norms, 1), 0).astype(Q.dtype)
-        elif self.key_projection_ is self.query_projection_:
-            K = Q
-        else:
-            K = project(self.key_projection_)
-        if self.value_projection_ is self.query_projection_:
-            V = Q
-        elif self.value_projection_ is self.key_projection_ and self.pattern != "lsh":
-            V = K
-        else:
-            V = project(self.value_projection_)
-        d = Q.shape[1]
-        if self.similarity == "dot":
-            Qs = Q * dtype.type(1 / np.sqrt(d))
-            bias = xp.zeros(K.shape[0], dtype=dtype)
-        else:
-            # -||q - k||^2 is the same for q - c and k - c: centring both on
-            # the keys' mean keeps float32 exact when the data sit far from
-            # zero (pixel values), where the folded 2 q.k - ||k||^2 cancels
-            c = K.mean(axis=0, dtype=np.float64).astype(dtype)
-            Q, K = Q - c, K - c
-            h2 = self.bandwidth_ ** 2
-            Qs = Q * dtype.type(2 / h2)
-            sq = (np.einsum("ij,ij->i", K, K, dtype=np.float64) if xp is np
-                  else (K.astype(xp.float64) ** 2).sum(axis=1))
-            bias = (-sq / h2).astype(dtype)
-        return xp.ascontiguousarray(Qs), xp.ascontiguousarray(K), xp.ascontiguousarray(V), bias
+        """Queries (scaled), keys, values and the score bias of ``X``."""
+        return qkv(X, self.query_projection_, self.key_projection_, self.value_projection_,
+                   lsh=self.pattern == "lsh", similarity=self.similarity,
+                   bandwidth=self.bandwidth_, xp=xp)
 
     def _check_fitted(self):
         check_is_fitted(self)
@@ -718,39 +535,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
     def _keys_csr(self, keys, lengths, offsets):
         """The pattern's key sets as a CSR, planned on the host for ``keys``
         (the GPU transform's: the backend takes the rows, not the plan)."""
-        return self._pattern_csr(_Plan(self, keys, keys, lengths, offsets))
-
-    def _pattern_csr(self, plan):
-        """The pattern of ``plan`` as a CSR (int64 indices), rows sorted."""
-        n = plan.n
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        row_ids, col_ids = [], []
-        if plan.band:
-            for a in range(0, n, 1 << 14):
-                b = min(n, a + (1 << 14))
-                lo, hi = plan.band_range(a, b)
-                rows, cols = _expand_ranges(np.arange(a, b, dtype=np.int64), lo, hi)
-                if plan.perm is not None:
-                    rows, cols = plan.perm[rows], plan.perm[cols]
-                row_ids.append(rows)
-                col_ids.append(cols)
-        if plan.extra is not None:
-            for keys, counts, a, b in plan.iter_lists():
-                mask = np.arange(keys.shape[1]) < counts[:, None]
-                row_ids.append(np.repeat(np.arange(a, b, dtype=np.int64), counts))
-                col_ids.append(keys[mask])
-        rows = np.concatenate(row_ids) if row_ids else np.zeros(0, np.int64)
-        cols = np.concatenate(col_ids) if col_ids else np.zeros(0, np.int64)
-        if plan.global_rows.size:
-            keep = ~np.isin(rows, plan.global_rows)
-            g_rows, g_cols = _expand_ranges(plan.global_rows,
-                                            *plan.global_range(plan.global_rows))
-            rows = np.concatenate([rows[keep], g_rows])
-            cols = np.concatenate([cols[keep], g_cols])
-        order = np.lexsort((cols, rows))
-        rows, cols = rows[order], cols[order]
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-        return indptr, cols
+        return pattern_csr(_Plan(self, keys, keys, lengths, offsets))
 
     def attention_pattern(self, n_tokens=None, *, X=None, lengths=None):
         """The pattern as a sparse matrix: entry ``(i, j)`` is 1 when token
@@ -792,7 +577,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             if n_tokens is not None and n_tokens != X.shape[0]:
                 raise ValueError(f"n_tokens={n_tokens} but X has {X.shape[0]} rows.")
             n = X.shape[0]
-        indptr, indices = self._pattern_csr(plan)
+        indptr, indices = pattern_csr(plan)
         data = np.ones(indices.size, dtype=np.int8)
         return sp.csr_array((data, indices, indptr), shape=(n, n))
 
@@ -813,7 +598,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             float64, int64 indices.
         """
         X, plan, Q, K, V, bias = self._prepare(X, lengths)
-        indptr, indices = self._pattern_csr(plan)
+        indptr, indices = pattern_csr(plan)
         data = np.empty(indices.size, dtype=np.float64)
         csr_softmax(Q, K, bias.astype(np.float64), indptr, indices, data)
         return sp.csr_array((data, indices, indptr), shape=(plan.n, plan.n))

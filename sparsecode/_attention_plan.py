@@ -469,3 +469,36 @@ def _global_rows_blocked(plan, Q, K, V, bias, out, rows):
             part = S @ V[k0:k1]  # normalised weights (rows of empty bands 0)
             merge_lse(acc, acc_lse, part, part_lse)
         out[r] = acc
+
+
+def pattern_csr(plan):
+    """The pattern of ``plan`` as a CSR (int64 indices), rows sorted."""
+    n = plan.n
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    row_ids, col_ids = [], []
+    if plan.band:
+        for a in range(0, n, 1 << 14):
+            b = min(n, a + (1 << 14))
+            lo, hi = plan.band_range(a, b)
+            rows, cols = _expand_ranges(np.arange(a, b, dtype=np.int64), lo, hi)
+            if plan.perm is not None:
+                rows, cols = plan.perm[rows], plan.perm[cols]
+            row_ids.append(rows)
+            col_ids.append(cols)
+    if plan.extra is not None:
+        for keys, counts, a, b in plan.iter_lists():
+            mask = np.arange(keys.shape[1]) < counts[:, None]
+            row_ids.append(np.repeat(np.arange(a, b, dtype=np.int64), counts))
+            col_ids.append(keys[mask])
+    rows = np.concatenate(row_ids) if row_ids else np.zeros(0, np.int64)
+    cols = np.concatenate(col_ids) if col_ids else np.zeros(0, np.int64)
+    if plan.global_rows.size:
+        keep = ~np.isin(rows, plan.global_rows)
+        g_rows, g_cols = _expand_ranges(plan.global_rows,
+                                        *plan.global_range(plan.global_rows))
+        rows = np.concatenate([rows[keep], g_rows])
+        cols = np.concatenate([cols[keep], g_cols])
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return indptr, cols

@@ -39,6 +39,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _attention, _dictionary
+from ._attention_model import nearest_key_bandwidth
 from ._dictionary_model import code_statistics, lasso_objective, worst_rows
 from ._encode import sparse_encode
 from ._threads import kernel_threads
@@ -577,7 +578,7 @@ class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
         try:
             if grid is not None:
                 self.grid_shape_ = grid
-            self.bandwidth_ = self._nearest_key_bandwidth(Xh, None, rng)
+            self.bandwidth_ = nearest_key_bandwidth(self, Xh, None, rng)
         finally:
             self.grid_shape_ = saved
         return self

@@ -14,6 +14,7 @@ distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
 import sparsecode  # noqa: E402
+from sparsecode._attention_model import nearest_key_bandwidth  # noqa: E402
 from sparsecode.dask import (  # noqa: E402
     DictionaryLearner,
     SparseAttentionTransformer,
@@ -207,7 +208,7 @@ def test_attention_learns_the_bandwidth_from_the_head_of_a_dask_array(client, kw
     head = 4096 if kw["pattern"] == "window" else 68 * 60
     grid = dict(grid_shape=(68, 60)) if kw["pattern"] == "window2d" else {}
     ref = sparsecode.SparseAttentionTransformer(**{**kw, **grid}).fit(X[:head])
-    rule = ref._nearest_key_bandwidth(X[:head], None, check_random_state(0))
+    rule = nearest_key_bandwidth(ref, X[:head], None, check_random_state(0))
     assert sat.bandwidth_ == rule != np.sqrt(5)
     if n <= 4096:  # the whole array, each token sampled: the in-memory fit's h
         assert sat.bandwidth_ == ref.bandwidth_

@@ -7,7 +7,7 @@
 // window_attention: pattern="window", the keys of the query's (dilated,
 // optionally causal) window inside its own sequence, computed in place.
 // pattern_attention: any pattern, the keys of each query given as a CSR
-// row (SparseAttentionTransformer._pattern_csr: longformer, bigbird with
+// row (sparsecode._attention_plan.pattern_csr: longformer, bigbird with
 // its global and random keys, window2d, lsh buckets, dense).
 
 #define WARP 32
