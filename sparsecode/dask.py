@@ -27,161 +27,39 @@ import scipy.sparse as sp
 
 try:
     import dask.array as da
+    import distributed  # noqa: F401 (the extra, checked here for its message)
     from dask.array.overlap import ensure_minimum_chunksize
     from dask.base import is_dask_collection
-    from distributed import default_client
 except ImportError as exc:  # pragma: no cover - exercised without the extra only
     raise ImportError("sparsecode.dask needs dask.distributed: pip install "
                       "'sparsecode[dask]'") from exc
 
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _attention, _dictionary
 from ._attention_model import nearest_key_bandwidth
-from ._dictionary_model import code_statistics, lasso_objective, worst_rows
-from ._encode import sparse_encode
+from ._dask_tasks import (
+    Rows,
+    batch_stats,
+    check_n_features,
+    current_client,
+    encode_block,
+    hold_dictionary,
+    online_stats,
+    row_blocks,
+    tree_sum,
+    worst,
+)
 from ._threads import kernel_threads
 from ._validation import IntInterval, restore_on_error
 
 __all__ = ["DictionaryLearner", "SparseAttentionTransformer", "transform"]
 
-# Fan-in of the tree that sums the statistics on the workers.
-_FAN_IN = 4
-
 # SparseAttentionTransformer.fit learns bandwidth=None from this many first
 # tokens of a dask array (whole grid rows for "window2d"), computed in memory.
 _HEAD_TOKENS = 4096
-
-
-# ---------------------------------------------------------------- helpers
-def _client():
-    try:
-        return default_client()
-    except ValueError:
-        raise ValueError("sparsecode.dask works on a dask.distributed cluster: create a "
-                         "distributed.Client first (a LocalCluster will do).") from None
-
-
-def _row_blocks(X, name="X"):
-    """``X`` as a 2-D dask array with one chunk across the columns and a
-    float dtype (int becomes float64)."""
-    if not isinstance(X, da.Array):
-        raise TypeError(f"{name} must be a dask.array.Array of row blocks, got "
-                        f"{type(X).__name__} (for a dask DataFrame: "
-                        f".to_dask_array(lengths=True)).")
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D dask array of row blocks, got {X.ndim} "
-                         "dimensions.")
-    if np.issubdtype(X.dtype, np.complexfloating) or not (
-            np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
-            or X.dtype == np.bool_):
-        raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}.")
-    if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
-    if len(X.chunks[1]) > 1:
-        X = X.rechunk({1: -1})
-    if any(np.isnan(c) for c in X.chunks[0]):
-        raise ValueError(f"{name} has unknown chunk sizes: call {name}.compute_chunk_sizes() "
-                         "first.")
-    return X
-
-
-def _check_n_features(estimator, X):
-    """``X`` if it has the features ``estimator`` was fitted on (scikit-learn's
-    message), else a ValueError."""
-    if X.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-                         f"expecting {estimator.n_features_in_} features as input.")
-    return X
-
-
-def _check_block(X):
-    """The worker-side check of a block: finite, 2-D, CSR when sparse."""
-    return check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
-
-
-def _tree_sum(client, futures):
-    """Sum a list of futures of tuples of arrays/floats on the workers, in a
-    fixed order (so the result does not depend on timing)."""
-    while len(futures) > 1:
-        futures = [client.submit(_sum_tuples, *futures[i:i + _FAN_IN], pure=False)
-                   for i in range(0, len(futures), _FAN_IN)]
-    return futures[0]
-
-
-def _sum_tuples(*parts):
-    total = list(parts[0])
-    for part in parts[1:]:
-        for i, value in enumerate(part):
-            total[i] = total[i] + value
-    return tuple(total)
-
-
-class _Rows:
-    """Row access to a list of block futures, for the dictionary's
-    initialisation (which draws rows of ``X``)."""
-
-    def __init__(self, client, blocks, sizes, n_features, dtype):
-        self.client, self.blocks = client, blocks
-        self.offsets = np.concatenate(([0], np.cumsum(sizes)))
-        self.shape = (int(self.offsets[-1]), n_features)
-        self.dtype = dtype
-
-    def __getitem__(self, rows):
-        rows = np.asarray(rows)
-        which = np.searchsorted(self.offsets, rows, side="right") - 1
-        out = np.empty((rows.size, self.shape[1]), dtype=self.dtype)
-        used = np.unique(which)
-        takes = [np.flatnonzero(which == b) for b in used]
-        parts = self.client.gather([
-            self.client.submit(_take_rows, self.blocks[b], rows[take] - self.offsets[b],
-                               pure=False) for b, take in zip(used, takes)])
-        for take, part in zip(takes, parts):
-            out[take] = part
-        return out
-
-
-def _take_rows(X, rows):
-    part = X[rows]
-    return np.asarray(part.todense() if sp.issparse(part) else part)
-
-
-# ------------------------------------------------------------ worker tasks
-def _hold_dictionary(client, D):
-    """The step's dictionary as one task that holds it: sent to the
-    scheduler once per step (not once per block) and fetched once per
-    worker; being a task, not scattered data, it is recomputed if the
-    worker holding it dies, and so are the codes that depend on it."""
-    return client.submit(_identity, np.asarray(D, dtype=np.float64), pure=False)
-
-
-def _identity(value):
-    return value
-
-
-def _encode_block(X, D64, params, init):
-    X = _check_block(X)
-    D = D64.astype(X.dtype, copy=False)
-    gram = D64 @ D64.T
-    with kernel_threads(1, 1):
-        return sparse_encode(X, D, gram=gram, init=init, n_jobs=1, **params)
-
-
-def _batch_stats(X, codes, D64, alpha, l2):
-    X = _check_block(X)
-    D = D64
-    ZtZ, ZtX, sq, l1 = code_statistics(X, codes)
-    return ZtZ, ZtX, sq, l1, float(lasso_objective(X, codes, D, alpha, l2).sum())
-
-
-def _online_stats(X, codes):
-    return code_statistics(_check_block(X), codes)
-
-
-def _worst(X, codes, D, m):
-    return worst_rows(_check_block(X), codes, D, m)
 
 
 # ------------------------------------------------------------- estimators
@@ -315,15 +193,15 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
 
     # --------------------------------------------------------- internals
     def _setup(self, X, reset=True):
-        X = _row_blocks(X)
-        client = _client()
+        X = row_blocks(X)
+        client = current_client()
         blocks = client.compute(X.to_delayed().ravel().tolist())
         if reset:
             self.n_features_in_ = X.shape[1]
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
         else:
-            _check_n_features(self, X)
+            check_n_features(self, X)
         return X, client, blocks, np.asarray(X.chunks[0], dtype=np.int64)
 
     def _encode_params(self):
@@ -337,7 +215,7 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         if n == 0:
             raise ValueError("Found array with 0 sample(s) (shape=(0, "
                              f"{X.shape[1]})) while a minimum of 1 is required.")
-        D, rng = self._start(_Rows(client, blocks, sizes, X.shape[1], X.dtype))
+        D, rng = self._start(Rows(client, blocks, sizes, X.shape[1], X.dtype))
         k = D.shape[0]
         # to the cluster: the dictionary; back: A, B and 3 sums
         self.bytes_per_iteration_ = 8 * (k * k + 2 * k * X.shape[1] + 3)
@@ -361,12 +239,12 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         it = 0
         for it in range(1, self.max_iter + 1):
             D64 = D.astype(np.float64)
-            held = _hold_dictionary(client, D64)
-            codes = [client.submit(_encode_block, b, held, params, c, pure=False)
+            held = hold_dictionary(client, D64)
+            codes = [client.submit(encode_block, b, held, params, c, pure=False)
                      for b, c in zip(blocks, codes)]
-            stats = [client.submit(_batch_stats, b, c, held, self.alpha, self.l2, pure=False)
+            stats = [client.submit(batch_stats, b, c, held, self.alpha, self.l2, pure=False)
                      for b, c in zip(blocks, codes)]
-            ZtZ, ZtX, _, _, objective = _tree_sum(client, stats).result()
+            ZtZ, ZtX, _, _, objective = tree_sum(client, stats).result()
             cost = objective / n
             self.objective_.append(cost)
             if self.verbose > 1:
@@ -413,11 +291,11 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         D64 = D.astype(np.float64)
         gram = D64 @ D64.T
         params = self._encode_params()
-        held = _hold_dictionary(client, D64)
-        codes = [client.submit(_encode_block, b, held, params, None, pure=False)
+        held = hold_dictionary(client, D64)
+        codes = [client.submit(encode_block, b, held, params, None, pure=False)
                  for b in blocks]
-        stats = [client.submit(_online_stats, b, c, pure=False) for b, c in zip(blocks, codes)]
-        total = _tree_sum(client, stats).result()
+        stats = [client.submit(online_stats, b, c, pure=False) for b, c in zip(blocks, codes)]
+        total = tree_sum(client, stats).result()
         cost, _, unused = self._online_update(total, n, D64, gram, A, B, step)
         n_new = _resample(self, client, blocks, codes, sizes, D64, unused, rng)
         D[:] = D64
@@ -427,7 +305,7 @@ class DictionaryLearner(_dictionary.DictionaryLearner):
         first = not hasattr(self, "components_")
         X, client, blocks, sizes = self._setup(X, reset=first)
         # the block futures are released with this frame, never cancelled
-        rows = _Rows(client, blocks, sizes, X.shape[1], X.dtype)
+        rows = Rows(client, blocks, sizes, X.shape[1], X.dtype)
         rng, D, A, B, step = self._resume(rows, first)
         cost, n_new = self._dask_step(client, blocks, sizes, D, A, B, step, rng)
         return self._commit_step(rng, D, A, B, step, cost, n_new, first)
@@ -443,8 +321,8 @@ def _resample(est, client, blocks, codes, sizes, D64, unused, rng):
     if idx.size == 0:
         return 0
     m = idx.size
-    held = _hold_dictionary(client, D64)
-    parts = client.gather([client.submit(_worst, b, c, held, m, pure=False)
+    held = hold_dictionary(client, D64)
+    parts = client.gather([client.submit(worst, b, c, held, m, pure=False)
                            for b, c in zip(blocks, codes)])
     offsets = np.concatenate(([0], np.cumsum(sizes)))
     residual = np.concatenate([p[0] for p in parts])
@@ -478,7 +356,7 @@ def transform(estimator, X):
         raise TypeError("Attention mixes rows: use sparsecode.dask.SparseAttentionTransformer, "
                         "which adds the pattern's reach around each block.")
     check_is_fitted(estimator)
-    X = _check_n_features(estimator, _row_blocks(X))
+    X = check_n_features(estimator, row_blocks(X))
     sample = estimator.transform(np.zeros((1, X.shape[1]), dtype=X.dtype))
     n_out = sample.shape[1]
     if sp.issparse(sample):
@@ -533,7 +411,7 @@ class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
             return self._fit_dask(X)
 
     def _fit_dask(self, X):
-        X = _row_blocks(X)
+        X = row_blocks(X)
         # the projections need only the number of features (and one grid)
         rows = 1
         if self.pattern == "window2d" and self.grid_shape is not None:
@@ -614,7 +492,7 @@ class SparseAttentionTransformer(_attention.SparseAttentionTransformer):
         if self.output == "concat":
             raise ValueError("output='concat' is in-memory only; use 'attention' or "
                              "'residual' on a dask array.")
-        X = _check_n_features(self, _row_blocks(X))
+        X = check_n_features(self, row_blocks(X))
         reach = self._reach()
         if self.pattern == "window2d":
             size = self.grid_shape_[0] * self.grid_shape_[1]

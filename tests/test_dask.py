@@ -237,12 +237,12 @@ def test_bad_input_is_refused_and_fitted_state_kept(client):
 
 
 def test_no_client_gives_a_clear_error(monkeypatch):
-    import sparsecode.dask
+    from sparsecode import _dask_tasks
 
     def no_client():  # what distributed.default_client does without a client
         raise ValueError("No clients found")
 
-    monkeypatch.setattr(sparsecode.dask, "default_client", no_client)
+    monkeypatch.setattr(_dask_tasks, "default_client", no_client)
     X = da.from_array(_data(), chunks=(100, 10))
     with pytest.raises(ValueError, match="Client"):
         DictionaryLearner(4, method="batch").fit(X)
