@@ -40,15 +40,18 @@ def current():
 
 
 
-def _cupy():
+def cupy():
+    """The ``cupy`` module of the GPU backend in use, imported on first use."""
     return current().cupy()
 
 
-def _sparse():
+def cupyx_sparse():
+    """The ``cupyx.scipy.sparse`` module of the GPU backend in use."""
     return current().sparse()
 
 
-def _xp():
+def namespace():
+    """``array_api_compat``'s namespace for the GPU backend's arrays."""
     return current().namespace()
 
 
@@ -78,7 +81,7 @@ def _gap_gpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
     """Converged rows by their duality gap, computed in float64 whatever the
     iterates' dtype (``gram64``: the float64 Gram): in float32 the gap's own
     rounding, ~1e-7 ||x||^2, would otherwise hide convergence below that."""
-    cp = _cupy()
+    cp = cupy()
     n, k = Z.shape
     if Z.dtype != np.float64:
         Z, C = Z.astype(cp.float64), C.astype(cp.float64)
@@ -93,7 +96,7 @@ def _gap_gpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
 
 
 def _threshold_gpu(C, alpha, positive):
-    codes = _cupy().empty_like(C)
+    codes = cupy().empty_like(C)
     _kernel("fista", "threshold", C.dtype)(
         *_entry_grid(C.size),
         (C, codes, np.int64(C.size), np.float64(alpha), np.int32(bool(positive))))
@@ -106,7 +109,7 @@ _SHRINK_KINDS = {"soft": 0, "hard": 1, "jump": 2, "sigmoid": 3}
 def _omp_gpu(C, sq, gram64, n_nonzero, tol):
     """Batch OMP, a warp per row (omp.cu): ``(codes, n_atoms, n_dependent)``;
     the workspace is :func:`omp_entries` doubles a row."""
-    cp = _cupy()
+    cp = cupy()
     n, k = C.shape
     codes = cp.zeros((n, k), dtype=C.dtype)
     n_iter = cp.zeros(n, dtype=cp.int64)
@@ -132,7 +135,7 @@ def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
     "hard", "topk", "triangle") and the autoencoders' ("jump": ReLU or
     BatchTopK's threshold ``alpha``; "topk_value": TopK then ReLU;
     "sigmoid"); codes below ``cut`` become 0 when it is given."""
-    cp = _cupy()
+    cp = cupy()
     n, k = C.shape
     out = cp.empty((n, 2 * k if split else k), dtype=C.dtype)
     use_cut, cut = np.int32(cut is not None), np.float64(0.0 if cut is None else cut)
@@ -160,7 +163,7 @@ def _attention_gpu(kernel, Q, K, V, bias, keys_a, keys_b, *scalars):
     """An attention kernel of attention.cu, a warp per query: its arguments
     are ``Q, K, V, bias``, two int64 arrays that give the keys, the output,
     ``n, d, dv`` and the kernel's own ``scalars``."""
-    cp = _cupy()
+    cp = cupy()
     n, d = Q.shape
     dv = V.shape[1]
     out = cp.empty((n, dv), dtype=Q.dtype)
@@ -199,7 +202,7 @@ def _relu_forward_gpu(P, b_enc, gates):
     then the dropout ``gates`` when given): ``(F, fired, mass)``, the column
     sums in float64 before and after the gates (the tiles' partial sums
     added in a fixed order: the same bits run to run)."""
-    cp = _cupy()
+    cp = cupy()
     n, m = P.shape
     grid, block, tiles = _column_tiles(n, m)
     fired, mass = cp.empty((tiles, m)), cp.empty((tiles, m))
@@ -213,7 +216,7 @@ def _gate_backward_gpu(G, F, add=None, div=None, scale=None):
     """The gradient through the codes' gate, in place of ``G``: where ``F >
     0``, ``G (+ add) (/ div) (* scale)``, else 0; returns ``(G, column sums
     in float64)``."""
-    cp = _cupy()
+    cp = cupy()
     n, m = G.shape
     grid, block, tiles = _column_tiles(n, m)
     colsum = cp.empty((tiles, m))

@@ -20,7 +20,14 @@ written yet and say so.
 
 import numpy as np
 
-from ._cupy_backend import MAX_VALUE_DIM, current, omp_entries
+from ._cupy_backend import (
+    MAX_VALUE_DIM,
+    cupy,
+    cupyx_sparse,
+    current,
+    namespace,
+    omp_entries,
+)
 from ._dense import encode, row_chunks, warn_failed
 from ._encode_rules import check_arguments, check_shapes, solver_settings, warn_dependent
 from ._namespace import is_gpu_array
@@ -95,23 +102,9 @@ def check_device(est):
 
 
 # What the layers above use of this backend (README.md, "Developing": no
-# module outside the backends reaches a backend's private names): the
-# backend in use's parts, looked up at each call.
-
-def cupy():
-    """The ``cupy`` module, imported on first use."""
-    return current().cupy()
-
-
-def cupyx_sparse():
-    """The ``cupyx.scipy.sparse`` module."""
-    return current().sparse()
-
-
-def namespace():
-    """``array_api_compat``'s namespace for CuPy's arrays."""
-    return current().namespace()
-
+# module outside the backends reaches a backend's private names): with
+# cupy(), cupyx_sparse() and namespace() (imported above), the parts of the
+# backend in use, looked up at each call.
 
 def on_device(X):
     """A context in which ``X``'s GPU is the current device."""
