@@ -28,57 +28,19 @@ import functools
 
 import array_api_compat
 import numpy as np
-import scipy.sparse as sp
-from sklearn import config_context, get_config
+from sklearn import config_context
 
+from ._backend import get_backend
 from ._encode_rules import check_arguments, check_shapes, solver_settings
-from ._namespace import to_numpy
-
-NUMPY_WHERE = ("numpy", None)
-
-
-def dispatching():
-    return bool(get_config().get("array_api_dispatch", False))
-
-
-def where(X):
-    """``(namespace name, device name)`` of ``X`` for comparing fit and
-    transform: ``NUMPY_WHERE`` for numpy, ``scipy.sparse`` and anything
-    that is not an array-API array (lists, DataFrames)."""
-    if sp.issparse(X) or array_api_compat.is_numpy_array(X) or \
-            not array_api_compat.is_array_api_obj(X):
-        return NUMPY_WHERE
-    xp = array_api_compat.array_namespace(X)
-    return xp.__name__.replace("array_api_compat.", ""), str(array_api_compat.device(X))
-
-
-def is_foreign(X):
-    """Under dispatch, whether ``X`` is an array of a namespace other than
-    numpy's (CuPy included)."""
-    return dispatching() and where(X) != NUMPY_WHERE
-
-
-def on_host(X):
-    """Whether a (non-numpy) array lives in host memory."""
-    if array_api_compat.is_cupy_array(X):
-        return False
-    dev = array_api_compat.device(X)
-    if array_api_compat.is_torch_array(X):
-        return dev.type == "cpu"
-    xp = array_api_compat.array_namespace(X)
-    if array_api_compat.is_array_api_strict_namespace(xp):
-        return dev == xp.Device("CPU_DEVICE")
-    return "cpu" in str(dev).lower()
-
-
-def to_namespace(x, xp, dev):
-    """A numpy result in ``xp`` on ``dev`` (sparse matrices, scalars and
-    everything else unchanged: the array API has no sparse arrays)."""
-    if isinstance(x, tuple):
-        return tuple(to_namespace(v, xp, dev) for v in x)
-    if not isinstance(x, np.ndarray):
-        return x
-    return xp.asarray(np.ascontiguousarray(x), device=dev)
+from ._namespace import (
+    NUMPY_WHERE,
+    dispatching,
+    has_float64,
+    is_foreign,
+    to_namespace,
+    to_numpy,
+    where,
+)
 
 
 def _state_arrays(est):
@@ -179,7 +141,7 @@ def array_api_method(*, fits=False, gpu=False):
 def _call(self, method, fits, gpu, foreign, X, args, kwargs):
     # CuPy goes to the GPU path where it covers the estimator's settings
     # (_gpu_supports), else to the host like the other namespaces
-    native = (foreign and gpu and array_api_compat.is_cupy_array(X)
+    native = (foreign and gpu and get_backend(X).name == "cupy"
               and getattr(self, "_gpu_supports", lambda name: True)(method.__name__))
     Xin = X if native or not foreign else to_numpy(X)
     # y, lengths: numpy whatever their namespace (the fits ignore y)
@@ -253,16 +215,6 @@ def sparse_encode_any(sparse_encode, backend, X, dictionary, *, init, gram, **kw
         chunks=_dense.row_chunks(n, k))
     _dense.warn_failed(algorithm, kwargs["max_iter"], n_failed, n)
     return (codes, n_iter) if kwargs["return_n_iter"] else codes
-
-
-def has_float64(xp, dev):
-    """Whether ``dev`` holds float64 arrays (the gap and Gram are float64;
-    PyTorch's MPS has none: computed on the host there)."""
-    try:
-        xp.zeros(1, dtype=xp.float64, device=dev)
-    except (TypeError, ValueError, RuntimeError):
-        return False
-    return True
 
 
 def _device_matrix(xp, dev, A, name, dtype=None):

@@ -23,12 +23,20 @@ from typing import Protocol
 import array_api_compat
 import numpy as np
 
-from . import _array_api, _gpu
+from . import _gpu
 from ._dense import Kernels, generic_kernels
 from ._encode_rules import SUPPORTED
 from ._kernels._fista import fista_step, gap_batch
 from ._kernels._threshold import threshold_batch
-from ._namespace import install_gpu_backend, to_numpy
+from ._namespace import (
+    NUMPY_WHERE,
+    install_gpu_backend,
+    is_foreign,
+    on_host,
+    to_namespace,
+    to_numpy,
+    where,
+)
 
 
 class Backend(Protocol):
@@ -83,7 +91,7 @@ class NumpyBackend:
     _KERNELS = Kernels(fista_step, _gap_cpu, _threshold_cpu)
 
     def owns(self, X):
-        return not _gpu.is_gpu_array(X) and _array_api.where(X) == _array_api.NUMPY_WHERE
+        return not _gpu.is_gpu_array(X) and where(X) == NUMPY_WHERE
 
     def namespace(self):
         return array_api_compat.numpy
@@ -113,7 +121,7 @@ class NamespaceBackend:
         self.xp, self.device = xp, device
 
     def owns(self, X):
-        return (_array_api.where(X) != _array_api.NUMPY_WHERE
+        return (where(X) != NUMPY_WHERE
                 and array_api_compat.array_namespace(X) is self.xp
                 and array_api_compat.device(X) == self.device)
 
@@ -121,7 +129,7 @@ class NamespaceBackend:
         return self.xp
 
     def to_device(self, X):
-        return _array_api.to_namespace(np.asarray(X), self.xp, self.device)
+        return to_namespace(np.asarray(X), self.xp, self.device)
 
     def to_host(self, result):
         if isinstance(result, tuple):
@@ -157,7 +165,7 @@ def get_backend(X, device=None, *, caller=None):
         return gpu
     if device == "gpu":
         return gpu
-    if _array_api.is_foreign(X) and not _array_api.on_host(X):
+    if is_foreign(X) and not on_host(X):
         return NamespaceBackend(array_api_compat.array_namespace(X),
                                 array_api_compat.device(X))
     return NUMPY

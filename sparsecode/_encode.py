@@ -28,6 +28,7 @@ from ._encode_rules import (
     warn_dependent,
 )
 from ._kernels._threshold import row_sq_norms_dense, row_sq_norms_sparse
+from ._namespace import is_foreign
 from ._solvers import SOLVERS, Chunk, solve_chunk
 from ._threads import kernel_threads
 from ._validation import ANY_INT, IntInterval
@@ -290,7 +291,7 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
                       sparse_output=sparse_output, return_n_iter=return_n_iter)
     # under array API dispatch, what the GPU backend does not run goes to
     # the namespaces' route (on their device, or the host and back)
-    if _array_api.is_foreign(X):
+    if is_foreign(X):
         backend = get_backend(X)
         if not (backend.name == "cupy" and algorithm in backend.supports):
             return _array_api.sparse_encode_any(sparse_encode, backend, X, dictionary,
