@@ -99,3 +99,62 @@ def test_use_backend_installs_a_stand_in_and_restores_on_error():
 def test_a_stand_in_names_only_kernels_that_exist():
     with pytest.raises(ValueError, match="no GPU kernel has"):
         CupyBackend(kernels={"stepp": None})
+
+
+# ------------------------------------------- one oracle test, every backend
+def _encode_on(backend, X, D, **kwargs):
+    """``sparse_encode`` with ``X`` and ``D`` as ``backend``'s arrays, the
+    codes back as numpy: "cupy" is the GPU glue with numpy and the CPU
+    kernels standing in (test_gpu_glue.HostGPU), "namespace" array_api_strict
+    on a device under dispatch."""
+    from sparsecode import sparse_encode
+
+    if backend == "cpu":
+        return sparse_encode(X, D, **kwargs)
+    if backend == "cupy":
+        from test_gpu_glue import HostGPU
+
+        with use_backend(HostGPU()) as gpu:
+            gpu.gpu_arrays = lambda A: A is X
+            assert get_backend(X) is gpu  # (so sparse_encode takes the GPU glue)
+            return sparse_encode(X, D, **kwargs)
+    from test_array_api import _numpy
+
+    with _dispatch():
+        Z = sparse_encode(_strict(X, DEVICE), _strict(D, DEVICE), **kwargs)
+    assert Z.device == DEVICE
+    return _numpy(Z)
+
+
+def _cases():
+    from sparsecode._encode_rules import SUPPORTED
+
+    return [(backend, algorithm) for backend in ("cpu", "cupy", "namespace")
+            for algorithm in SUPPORTED[backend]]
+
+
+@pytest.mark.parametrize("backend, algorithm", _cases())
+def test_every_backend_solves_what_it_supports(backend, algorithm):
+    """Each (backend, algorithm) pair SUPPORTED lists, against an oracle:
+    the lasso's objective at LARS's optimum (and the KKT conditions), OMP's
+    least-squares fit on its own support, the threshold's formula."""
+    from conftest import assert_solves_lasso, kkt_violation, make_problem
+
+    X, D, alpha = make_problem(n_samples=20)
+    if algorithm == "omp":
+        Z = _encode_on(backend, X, D, algorithm="omp", n_nonzero_coefs=3)
+        assert ((Z != 0).sum(axis=1) <= 3).all() and (Z != 0).any()
+        for x, z in zip(X, Z):
+            support = np.flatnonzero(z)
+            best = np.linalg.lstsq(D[support].T, x, rcond=None)[0]
+            np.testing.assert_allclose(z[support], best, rtol=1e-8, atol=1e-10)
+        return
+    Z = _encode_on(backend, X, D, algorithm=algorithm, alpha=alpha, tol=1e-10,
+                   max_iter=50_000)
+    if algorithm == "threshold":
+        C = X @ D.T
+        np.testing.assert_allclose(Z, np.sign(C) * np.maximum(np.abs(C) - alpha, 0),
+                                   rtol=1e-12, atol=1e-12)
+        return
+    assert_solves_lasso(X, D, Z, alpha, np.float64)
+    assert kkt_violation(X, D, Z, alpha) < 1e-4
