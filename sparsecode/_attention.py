@@ -469,12 +469,12 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         backend = get_backend(X, self.device, caller=self)
         if backend.name == "cupy":  # CuPy input (or device="gpu"): on the GPU
 
-            def host_rows(X):
+            def check_host(X):
                 self._check_fitted()
                 return validate_data(self, X, accept_sparse="csr",
                                      dtype=[np.float64, np.float32], reset=False)
 
-            return run_on(backend, X, lambda X: self._transform_gpu(X, lengths), host_rows)
+            return run_on(backend, X, lambda X: self._transform_gpu(X, lengths), check_host)
         start = time.perf_counter()
         X, plan, Q, K, V, bias = self._prepare(X, lengths)
         out = _attend(plan, Q, K, V, bias, self.n_jobs)
@@ -493,7 +493,6 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             return sp.hstack([X, sp.csr_matrix(out)], format="csr", dtype=X.dtype)
         return np.hstack([X, out])
 
-    @array_api_method(fits=True, gpu=True)
     def _transform_gpu(self, X, lengths):
         """CuPy input (or host input moved there): the projections in cuBLAS /
         cuSPARSE, the attention by the GPU's kernels, the output left there.
@@ -506,6 +505,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         lengths, offsets = self._sequences(n, None if lengths is None else _gpu.to_host(lengths))
         with _gpu.on_device(X):
             Q, K, V, bias = self._qkv(X, xp=_gpu.cupy())
+            _gpu.check_value_width(V)  # (before any key set is planned)
             if self.pattern == "window":
                 keys = dict(half=min(self.window_ // 2, int(lengths.max())),
                             dilation=int(self.dilation), causal=bool(self.causal))
@@ -516,6 +516,7 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             return _gpu.attention_transform_gpu(X, Q, K, V, bias, lengths=lengths,
                                                 offsets=offsets, output=self.output, **keys)
 
+    @array_api_method(fits=True, gpu=True)
     def fit_transform(self, X, y=None, lengths=None):
         """``fit(X, lengths=lengths).transform(X, lengths=lengths)``: unlike
         scikit-learn's default, ``lengths`` reaches ``transform`` too.

@@ -19,10 +19,11 @@ _DENSE_PAIRS = 1 << 26
 
 # Tokens whose nearest-key distances set bandwidth=None's h: the median of 256
 # is within a few percent of the whole image's for non-local means.
-BANDWIDTH_SAMPLE = 256
+_BANDWIDTH_SAMPLE = 256
 
 # More global tokens than this is dense attention by another name.
 _MAX_GLOBAL = 1 << 16
+
 
 def check_lengths(lengths, n):
     """The sequence lengths as int64 (one sequence of ``n`` tokens when None)
@@ -186,20 +187,20 @@ def qkv(X, W_q, W_k, W_v, *, lsh, similarity, bandwidth, xp=np):
 
 
 def nearest_key_bandwidth(est, X, lengths, rng):
-    """``bandwidth=None``: the median over up to ``BANDWIDTH_SAMPLE``
+    """``bandwidth=None``: the median over up to ``_BANDWIDTH_SAMPLE``
     tokens of ``X`` of the distance to their nearest other key (the keys of
     ``est``'s pattern, fitted but for the bandwidth), in the projected space
     (``sqrt(d)`` when every such distance is 0)."""
     n = X.shape[0]
     lengths, offsets = sequences(n, lengths, est.pattern, est.grid_shape_)
-    rows = np.sort(rng.choice(n, size=min(n, BANDWIDTH_SAMPLE), replace=False))
+    rows = np.sort(rng.choice(n, size=min(n, _BANDWIDTH_SAMPLE), replace=False))
 
     def project(Xr, W):
         Xr = Xr.toarray() if sp.issparse(Xr) else np.asarray(Xr)
         Xr = Xr.astype(np.float64)
         return Xr if W is None else Xr @ np.asarray(W, dtype=np.float64)
 
-    def keys_of_lsh(Q):  # Reformer's shared query-key, as in _qkv
+    def keys_of_lsh(Q):  # Reformer's shared query-key, as in qkv
         norms = np.sqrt((Q * Q).sum(axis=1, keepdims=True))
         return np.where(norms > 0, Q / np.where(norms > 0, norms, 1), 0)
 

@@ -87,7 +87,7 @@ class NumpyBackend:
     """numpy and ``scipy.sparse`` on the host, with the Numba kernels."""
 
     name = "numpy"
-    supports = SUPPORTED["cpu"]
+    supports = SUPPORTED["numpy"]
     _KERNELS = Kernels(fista_step, _gap_cpu, _threshold_cpu)
 
     def owns(self, X):

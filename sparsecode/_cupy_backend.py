@@ -8,6 +8,7 @@ imports CuPy: a backend imports it at first use.
 """
 
 import contextlib
+import functools
 
 import array_api_compat
 import numpy as np
@@ -33,11 +34,12 @@ KERNELS = tuple((source, f"{kernel}_{suffix}")
 _WARPS_PER_BLOCK = 8
 _THREADS = 256
 
+
 def current():
     """The GPU backend in use: CuPy's (:data:`CUPY`), or the stand-in that
     :func:`sparsecode._backend.use_backend` installed."""
-    return installed_gpu_backend() or CUPY
-
+    installed = installed_gpu_backend()
+    return CUPY if installed is None else installed
 
 
 def cupy():
@@ -55,10 +57,6 @@ def namespace():
     return current().namespace()
 
 
-def _kernel(name, kernel, dtype):
-    return current().kernel(name, kernel, dtype)
-
-
 def _row_grid(n):
     """A warp per row."""
     return (max(1, -(-n // _WARPS_PER_BLOCK)),), (32 * _WARPS_PER_BLOCK,)
@@ -69,19 +67,19 @@ def _entry_grid(size):
     return (max(1, -(-size // _THREADS)),), (_THREADS,)
 
 
-def _step_gpu(YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate):
+def _step_gpu(backend, YG, C, Y, Z, T, inv_lip, alpha, positive, accelerate):
     n, k = Z.shape
     grid, block = _row_grid(n)
-    _kernel("fista", "fista_step", Z.dtype)(
+    backend.kernel("fista", "fista_step", Z.dtype)(
         grid, block, (C, YG, Y, Z, T, np.int64(n), np.int64(k), np.float64(inv_lip),
                       np.float64(alpha), np.int32(bool(positive)), np.int32(bool(accelerate))))
 
 
-def _gap_gpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
+def _gap_gpu(backend, Z, C, gram, sq, alpha, positive, tol, gram64=None):
     """Converged rows by their duality gap, computed in float64 whatever the
     iterates' dtype (``gram64``: the float64 Gram): in float32 the gap's own
     rounding, ~1e-7 ||x||^2, would otherwise hide convergence below that."""
-    cp = cupy()
+    cp = backend.cupy()
     n, k = Z.shape
     if Z.dtype != np.float64:
         Z, C = Z.astype(cp.float64), C.astype(cp.float64)
@@ -89,15 +87,15 @@ def _gap_gpu(Z, C, gram, sq, alpha, positive, tol, gram64=None):
     ZG = Z @ gram
     done = cp.empty(n, dtype=cp.uint8)
     grid, block = _row_grid(n)
-    _kernel("fista", "lasso_gap", np.float64)(
+    backend.kernel("fista", "lasso_gap", np.float64)(
         grid, block, (Z, C, ZG, sq, np.int64(n), np.int64(k), np.float64(alpha),
                       np.int32(bool(positive)), np.float64(tol), done))
     return done.astype(cp.bool_)
 
 
-def _threshold_gpu(C, alpha, positive):
-    codes = cupy().empty_like(C)
-    _kernel("fista", "threshold", C.dtype)(
+def _threshold_gpu(backend, C, alpha, positive):
+    codes = backend.cupy().empty_like(C)
+    backend.kernel("fista", "threshold", C.dtype)(
         *_entry_grid(C.size),
         (C, codes, np.int64(C.size), np.float64(alpha), np.int32(bool(positive))))
     return codes
@@ -106,10 +104,10 @@ def _threshold_gpu(C, alpha, positive):
 _SHRINK_KINDS = {"soft": 0, "hard": 1, "jump": 2, "sigmoid": 3}
 
 
-def _omp_gpu(C, sq, gram64, n_nonzero, tol):
+def _omp_gpu(backend, C, sq, gram64, n_nonzero, tol):
     """Batch OMP, a warp per row (omp.cu): ``(codes, n_atoms, n_dependent)``;
     the workspace is :func:`omp_entries` doubles a row."""
-    cp = cupy()
+    cp = backend.cupy()
     n, k = C.shape
     codes = cp.zeros((n, k), dtype=C.dtype)
     n_iter = cp.zeros(n, dtype=cp.int64)
@@ -117,7 +115,7 @@ def _omp_gpu(C, sq, gram64, n_nonzero, tol):
     work = cp.empty(n * omp_entries(k, n_nonzero), dtype=cp.float64)
     active = cp.empty(n * n_nonzero, dtype=cp.int64)
     grid, block = _row_grid(n)
-    _kernel("omp", "omp_batch", C.dtype)(
+    backend.kernel("omp", "omp_batch", C.dtype)(
         grid, block, (C, sq, gram64, np.int64(n), np.int64(k), np.int64(n_nonzero),
                       np.float64(tol), codes, n_iter, dependent, work, active))
     return codes, n_iter, int(dependent.sum())
@@ -129,29 +127,29 @@ def omp_entries(k, n_nonzero):
     return k + 2 * n_nonzero + n_nonzero * n_nonzero
 
 
-def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
+def _encode_gpu(backend, C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
     """The activation of the responses ``C`` (shifted by ``offset``) on the
     GPU, sparsecode/_cuda/threshold.cu: ThresholdEncoder's modes ("soft",
     "hard", "topk", "triangle") and the autoencoders' ("jump": ReLU or
     BatchTopK's threshold ``alpha``; "topk_value": TopK then ReLU;
     "sigmoid"); codes below ``cut`` become 0 when it is given."""
-    cp = cupy()
+    cp = backend.cupy()
     n, k = C.shape
     out = cp.empty((n, 2 * k if split else k), dtype=C.dtype)
     use_cut, cut = np.int32(cut is not None), np.float64(0.0 if cut is None else cut)
     if mode in _SHRINK_KINDS:
-        _kernel("threshold", "shrink", C.dtype)(
+        backend.kernel("threshold", "shrink", C.dtype)(
             *_entry_grid(n * k), (C, offset, out, np.int64(n), np.int64(k), np.float64(alpha),
              np.int32(_SHRINK_KINDS[mode]), np.int32(bool(split)), use_cut, cut))
         return out
     work = cp.empty((n, k), dtype=cp.float64)
     grid, block = _row_grid(n)
     if mode in ("topk", "topk_value"):
-        _kernel("threshold", "topk", C.dtype)(
+        backend.kernel("threshold", "topk", C.dtype)(
             grid, block, (C, offset, out, work, np.int64(n), np.int64(k), np.int64(n_keep),
                           np.int32(bool(split)), np.int32(mode == "topk_value"), use_cut, cut))
     else:
-        _kernel("threshold", "triangle", C.dtype)(
+        backend.kernel("threshold", "triangle", C.dtype)(
             grid, block, (C, offset, sq_x, sq_c, out, work, np.int64(n), np.int64(k)))
     return out
 
@@ -159,31 +157,31 @@ def _encode_gpu(C, offset, mode, alpha, split, n_keep, sq_x, sq_c, cut=None):
 MAX_VALUE_DIM = 32 * 32  # attention.cu: MAX_PER_LANE values in each of 32 lanes
 
 
-def _attention_gpu(kernel, Q, K, V, bias, keys_a, keys_b, *scalars):
+def _attention_gpu(backend, kernel, Q, K, V, bias, keys_a, keys_b, *scalars):
     """An attention kernel of attention.cu, a warp per query: its arguments
     are ``Q, K, V, bias``, two int64 arrays that give the keys, the output,
     ``n, d, dv`` and the kernel's own ``scalars``."""
-    cp = cupy()
+    cp = backend.cupy()
     n, d = Q.shape
     dv = V.shape[1]
     out = cp.empty((n, dv), dtype=Q.dtype)
     grid, block = _row_grid(n)
-    _kernel("attention", kernel, Q.dtype)(
+    backend.kernel("attention", kernel, Q.dtype)(
         grid, block, (Q, K, V, bias, keys_a, keys_b, out, np.int64(n), np.int64(d),
                       np.int64(dv), *scalars))
     return out
 
 
-def _window_gpu(Q, K, V, bias, start, end, half, dilation, causal):
+def _window_gpu(backend, Q, K, V, bias, start, end, half, dilation, causal):
     """Window attention: the keys of each query's window inside its
     sequence ``[start, end)``."""
-    return _attention_gpu("window_attention", Q, K, V, bias, start, end, np.int64(half),
-                          np.int64(dilation), np.int32(bool(causal)))
+    return _attention_gpu(backend, "window_attention", Q, K, V, bias, start, end,
+                          np.int64(half), np.int64(dilation), np.int32(bool(causal)))
 
 
-def _pattern_gpu(Q, K, V, bias, indptr, indices):
+def _pattern_gpu(backend, Q, K, V, bias, indptr, indices):
     """Attention over each query's keys given as a CSR row."""
-    return _attention_gpu("pattern_attention", Q, K, V, bias, indptr, indices)
+    return _attention_gpu(backend, "pattern_attention", Q, K, V, bias, indptr, indices)
 
 
 _ROWS = 64  # autoencoder.cu: rows a thread sums one column of
@@ -197,30 +195,30 @@ def _column_tiles(n, m):
     return ((-(-m // _THREADS)) * tiles,), (_THREADS,), tiles
 
 
-def _relu_forward_gpu(P, b_enc, gates):
+def _relu_forward_gpu(backend, P, b_enc, gates):
     """The ReLU codes in place of the pre-activations ``P`` (``P + b_enc``,
     then the dropout ``gates`` when given): ``(F, fired, mass)``, the column
     sums in float64 before and after the gates (the tiles' partial sums
     added in a fixed order: the same bits run to run)."""
-    cp = cupy()
+    cp = backend.cupy()
     n, m = P.shape
     grid, block, tiles = _column_tiles(n, m)
     fired, mass = cp.empty((tiles, m)), cp.empty((tiles, m))
-    _kernel("autoencoder", "relu_forward", P.dtype)(
+    backend.kernel("autoencoder", "relu_forward", P.dtype)(
         grid, block, (P, cp.ascontiguousarray(b_enc), P if gates is None else gates,
                       np.int64(n), np.int64(m), np.int32(gates is not None), fired, mass))
     return P, fired.sum(axis=0), mass.sum(axis=0)
 
 
-def _gate_backward_gpu(G, F, add=None, div=None, scale=None):
+def _gate_backward_gpu(backend, G, F, add=None, div=None, scale=None):
     """The gradient through the codes' gate, in place of ``G``: where ``F >
     0``, ``G (+ add) (/ div) (* scale)``, else 0; returns ``(G, column sums
     in float64)``."""
-    cp = cupy()
+    cp = backend.cupy()
     n, m = G.shape
     grid, block, tiles = _column_tiles(n, m)
     colsum = cp.empty((tiles, m))
-    _kernel("autoencoder", "gate_backward", G.dtype)(
+    backend.kernel("autoencoder", "gate_backward", G.dtype)(
         grid, block, (G, F, G if add is None else cp.ascontiguousarray(add), np.int64(n),
                       np.int64(m), np.int32(add is not None), np.int32(div is not None),
                       np.float64(div or 1.0), np.int32(scale is not None),
@@ -228,11 +226,11 @@ def _gate_backward_gpu(G, F, add=None, div=None, scale=None):
     return G, colsum.sum(axis=0)
 
 
-def _adam_gpu(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
+def _adam_gpu(backend, param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2):
     """One Adam step in place (C-contiguous arrays of one dtype), in float64
     arithmetic as the CPU's."""
     size = param.size
-    _kernel("autoencoder", "adam_step", param.dtype)(
+    backend.kernel("autoencoder", "adam_step", param.dtype)(
         *_entry_grid(size), (param, grad, m1, m2, np.int64(size), *(np.float64(v) for v in (
             lr, beta1, beta2, eps, bias1, bias2))))
 
@@ -283,7 +281,10 @@ class CupyBackend:
             raise ValueError(f"kernels has names no GPU kernel has: {unknown}; the kernels "
                              f"are {sorted(_LAUNCHERS)}.")
         self._cupy, self._sparse, self._namespace = cupy, sparse, namespace
-        self._launchers = {**_LAUNCHERS, **(kernels or {})}
+        # the launchers launch on this backend, whichever is in use
+        self._launchers = {name: functools.partial(launch, self)
+                           for name, launch in _LAUNCHERS.items()}
+        self._launchers.update(kernels or {})
         self._load, self._owns = modules, owns
         self._modules = {}  # (source, device id) -> compiled module
 

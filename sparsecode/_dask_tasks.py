@@ -19,6 +19,8 @@ _FAN_IN = 4
 
 
 def current_client():
+    """The current ``dask.distributed`` client, or a ValueError that says
+    to create one."""
     try:
         return default_client()
     except ValueError:
@@ -124,6 +126,9 @@ def _identity(value):
 
 
 def encode_block(X, D64, params, init):
+    """Worker task: the codes of block ``X`` under the float64 dictionary
+    ``D64`` (``sparse_encode`` with ``params``, warm-started from ``init``),
+    on one thread."""
     X = check_block(X)
     D = D64.astype(X.dtype, copy=False)
     gram = D64 @ D64.T
@@ -132,6 +137,9 @@ def encode_block(X, D64, params, init):
 
 
 def batch_stats(X, codes, D64, alpha, l2):
+    """Worker task: the block's sufficient statistics ``(Z^T Z, Z^T X, sum
+    ||x||^2, sum |z|)`` and its summed lasso objective, for the batch
+    update."""
     X = check_block(X)
     D = D64
     ZtZ, ZtX, sq, l1 = code_statistics(X, codes)
@@ -139,8 +147,11 @@ def batch_stats(X, codes, D64, alpha, l2):
 
 
 def online_stats(X, codes):
+    """Worker task: the block's statistics for the online update."""
     return code_statistics(check_block(X), codes)
 
 
 def worst(X, codes, D, m):
+    """Worker task: the block's ``m`` worst-fitted rows (for resampling
+    unused atoms)."""
     return worst_rows(check_block(X), codes, D, m)

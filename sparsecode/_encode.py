@@ -12,7 +12,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from . import _array_api, _gpu
-from ._backend import get_backend, run_on
+from ._backend import get_backend
 from ._dense import (
     check_codes_finite,
     check_gram_finite,
@@ -299,23 +299,21 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
                                                 device=device, **gpu_kwargs)
     backend = get_backend(X, device)
     if backend.name == "cupy":
-        # the arguments are refused before any data is read or copied
+        if backend.owns(X):
+            return _gpu.sparse_encode_gpu(X, dictionary, init=init, gram=gram, **gpu_kwargs)
+        # device="gpu": the arguments are refused before any data is read, the
+        # host arrays checked here, then copied there and the codes back
         check_arguments(algorithm, l2=l2, positive=positive, n_nonzero_coefs=n_nonzero_coefs,
                         backend="cupy")
-
-        def host_arrays(X):  # (device="gpu": checked here, then copied there)
-            nonlocal dictionary, init
-            X = check_array(X, accept_sparse=True, accept_large_sparse=True,
-                            dtype=[np.float64, np.float32], input_name="X")
-            dictionary = check_array(dictionary, dtype=[np.float64, np.float32],
-                                     input_name="dictionary")
-            if init is not None:
-                init = backend.to_device(check_array(init, dtype=[np.float64, np.float32],
-                                                     input_name="init"))
-            return X
-
-        return run_on(backend, X, lambda X: _gpu.sparse_encode_gpu(
-            X, dictionary, init=init, gram=gram, **gpu_kwargs), host_arrays)
+        X = check_array(X, accept_sparse=True, accept_large_sparse=True,
+                        dtype=[np.float64, np.float32], input_name="X")
+        dictionary = check_array(dictionary, dtype=[np.float64, np.float32],
+                                 input_name="dictionary")
+        if init is not None:
+            init = backend.to_device(check_array(init, dtype=[np.float64, np.float32],
+                                                 input_name="init"))
+        return backend.to_host(_gpu.sparse_encode_gpu(backend.to_device(X), dictionary,
+                                                      init=init, gram=gram, **gpu_kwargs))
     X_was_sparray = isinstance(X, sp.sparray) if hasattr(sp, "sparray") else False
     X = check_array(X, accept_sparse=True, accept_large_sparse=True,
                     dtype=[np.float64, np.float32], input_name="X")

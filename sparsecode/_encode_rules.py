@@ -16,11 +16,11 @@ import numpy as np
 
 ALGORITHMS = ("auto", "lars", "cd", "fista", "ista", "omp", "threshold")
 
-# What each backend runs: "cpu" (numpy and SciPy: the Numba kernels), "cupy"
+# What each backend runs (by its name): "numpy" (numpy and SciPy: the Numba kernels), "cupy"
 # (the CUDA kernels), "namespace" (any other array-API namespace on its own
 # device: the generic kernels of sparsecode._dense).
 SUPPORTED = {
-    "cpu": ALGORITHMS,
+    "numpy": ALGORITHMS,
     "cupy": ("auto", "fista", "ista", "omp", "threshold"),
     "namespace": ("auto", "fista", "ista", "threshold"),
 }
@@ -49,7 +49,7 @@ def _gram_coherence(gram):
     return float(cos.max(axis=1).mean())
 
 
-def pick_algorithm(algorithm, n_nonzero_coefs, gram=None, backend="cpu"):
+def pick_algorithm(algorithm, n_nonzero_coefs, gram=None, backend="numpy"):
     """The rule behind ``algorithm="auto"``, for every backend.
 
     An L0 budget asks for OMP. Off the CPU the l1 problem is FISTA's: the
@@ -65,14 +65,14 @@ def pick_algorithm(algorithm, n_nonzero_coefs, gram=None, backend="cpu"):
         return algorithm
     if n_nonzero_coefs is not None:
         return "omp"
-    if backend != "cpu":
+    if backend != "numpy":
         return "fista"
     if gram is None:
         return "auto"
     return "cd" if _gram_coherence(gram) < _CD_COHERENCE else "lars"
 
 
-def check_arguments(algorithm, *, l2, positive, n_nonzero_coefs, backend="cpu"):
+def check_arguments(algorithm, *, l2, positive, n_nonzero_coefs, backend="numpy"):
     """Refuse an algorithm the backend does not run and arguments that do
     not go together, before any data is read; returns :func:`pick_algorithm`'s
     algorithm (a CPU l1 "auto" stays "auto")."""

@@ -121,7 +121,6 @@ def fused_kernels():
     return current().fused_kernels()
 
 
-
 def _check_finite(cp, values, name):
     if values.size and not bool(cp.isfinite(values).all()):
         raise ValueError(f"Input {name} contains NaN or infinity.")
@@ -183,10 +182,6 @@ def row_sq_norms(cp, X, sparse):
     return (X64 ** 2).sum(axis=1)
 
 
-def _device(X):
-    return current().device_context(X)
-
-
 def _transform_rows(X, M, width, activate, sparse_output):
     """An encoder's ``transform`` of checked GPU input (:func:`device_matrix`)
     by row chunks: the responses ``X @ M`` (cuBLAS / cuSPARSE), refused if
@@ -195,7 +190,7 @@ def _transform_rows(X, M, width, activate, sparse_output):
     cp, csp = cupy(), cupyx_sparse()
     sparse = csp.issparse(X)
     n = X.shape[0]
-    with _device(X):
+    with on_device(X):
         out = cp.empty((n, width), dtype=X.dtype)
         for start, stop in row_chunks(n, width):
             rows = X[start:stop]
@@ -224,12 +219,8 @@ def threshold_transform_gpu(X, components, *, whitening, mean, mode, alpha, n_ke
         shift = mean @ W
         M, offset = W @ D.T, shift @ D.T
     triangle = mode == "triangle"
-    if triangle and W is not None and cupyx_sparse().issparse(X):
-        raise ValueError("mode='triangle' with whiten=True needs the whitened rows' norms, "
-                         "which on sparse GPU input would densify X; pass dense input or "
-                         "transform on the CPU.")
 
-    with _device(X):  # the constants on X's device, once for every chunk
+    with on_device(X):  # the constants on X's device, once for every chunk
         offset = cp.asarray(offset, dtype=cp.float64)
         sq_c = cp.asarray(np.einsum("ij,ij->i", D, D)) if triangle else None
         whiten = (cp.asarray(W), cp.asarray(shift)) if triangle and W is not None else None
@@ -282,7 +273,7 @@ def sparse_encode_gpu(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzer
     check_shapes(X.shape, D.shape, init_shape=None if init is None else init.shape,
                  gram_shape=None if gram is None else gram.shape)
     kernels = current().kernels()
-    with _device(X):
+    with on_device(X):
         codes, n_iter, n_failed = encode(
             namespace(), kernels, X, D, algorithm=algorithm, alpha=alpha, l2=l2,
             positive=positive, max_iter=max_iter, tol=tol,
@@ -315,13 +306,20 @@ def autoencoder_transform_gpu(X, P, *, activation, n_keep, threshold, cut, spars
     alpha = 0.0
     if activation == "batchtopk" and threshold is not None:
         alpha = float(threshold)
-    with _device(X):  # the offset on X's device, once for every chunk
+    with on_device(X):  # the offset on X's device, once for every chunk
         offset = cp.asarray(offset)
 
         def activate(C, rows, sparse):
             return fused("encode")(C, offset, mode, alpha, False, n_keep, None, None, cut)
 
         return _transform_rows(X, W.T, W.shape[0], activate, sparse_output)
+
+
+def check_value_width(V):
+    """The GPU attention kernels' limit on the values' width."""
+    if V.shape[1] > MAX_VALUE_DIM:
+        raise ValueError(f"the values have {V.shape[1]} columns; the GPU attention "
+                         f"kernels take at most {MAX_VALUE_DIM} (use a projection).")
 
 
 def attention_transform_gpu(X, Q, K, V, bias, *, lengths, offsets, output, half=None,
@@ -335,9 +333,7 @@ def attention_transform_gpu(X, Q, K, V, bias, *, lengths, offsets, output, half=
     CPU's exactly); ``output`` "attention", "residual" or "concat". The
     output stays on the GPU."""
     cp, csp = cupy(), cupyx_sparse()
-    if V.shape[1] > MAX_VALUE_DIM:
-        raise ValueError(f"the values have {V.shape[1]} columns; the GPU attention "
-                         f"kernels take at most {MAX_VALUE_DIM} (use a projection).")
+    check_value_width(V)
     if csr is None:
         seq = np.repeat(np.arange(lengths.size), lengths)
         start = offsets[:-1][seq]
@@ -365,7 +361,7 @@ def randomized_svd_gpu(X, k, rng):
     from ``rng`` (so later draws match the CPU's) and sign convention, with
     QR in place of LU between the power iterations (CuPy has no LU with
     permuted L); the products on the GPU. Returns ``Vt[:k]`` on the host."""
-    with _device(X):
+    with on_device(X):
         return _randomized_svd_gpu(X, k, rng)
 
 

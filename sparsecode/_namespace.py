@@ -64,6 +64,7 @@ NUMPY_WHERE = ("numpy", None)
 
 
 def dispatching():
+    """Whether scikit-learn's array API dispatch is on."""
     return bool(get_config().get("array_api_dispatch", False))
 
 

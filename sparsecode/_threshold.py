@@ -519,6 +519,11 @@ class ThresholdEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _transform_gpu(self, X):
         """CuPy input (or host input moved there, ``device="gpu"``): the
         features by the GPU's kernels, left there."""
+        if self.mode == "triangle" and self.whitening_ is not None and \
+                _gpu.cupyx_sparse().issparse(X):
+            raise ValueError("mode='triangle' with whiten=True needs the whitened rows' "
+                             "norms, which on sparse GPU input would densify X; pass dense "
+                             "input or transform on the CPU.")
         X, _ = _gpu.device_matrix(self, X)
         alpha, n_keep, split = self._activation()
         return _gpu.threshold_transform_gpu(

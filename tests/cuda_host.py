@@ -1,7 +1,7 @@
 """The CUDA sources of sparsecode/_cuda run on the CPU (see cuda_host.h):
 each ``.cu`` file is compiled by g++ after that header into a shared
 library with one launcher per kernel, so that the backend's own Python
-launchers (sparsecode/_gpu.py, with numpy standing in for CuPy) drive the
+launchers (sparsecode/_cupy_backend.py, with numpy standing in for CuPy) drive the
 kernels' own code in CI, where there is no GPU.
 
 ``module(name)`` is a stand-in for ``cupy.RawModule`` (``get_function``),

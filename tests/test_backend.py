@@ -109,7 +109,7 @@ def _encode_on(backend, X, D, **kwargs):
     on a device under dispatch."""
     from sparsecode import sparse_encode
 
-    if backend == "cpu":
+    if backend == "numpy":
         return sparse_encode(X, D, **kwargs)
     if backend == "cupy":
         from test_gpu_glue import HostGPU
@@ -129,7 +129,7 @@ def _encode_on(backend, X, D, **kwargs):
 def _cases():
     from sparsecode._encode_rules import SUPPORTED
 
-    return [(backend, algorithm) for backend in ("cpu", "cupy", "namespace")
+    return [(backend, algorithm) for backend in ("numpy", "cupy", "namespace")
             for algorithm in SUPPORTED[backend]]
 
 

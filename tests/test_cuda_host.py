@@ -1,5 +1,5 @@
 """The CUDA sources themselves, run on the CPU (cuda_host.h, cuda_host.py),
-behind the backend's own launchers in sparsecode/_gpu.py with numpy
+behind the backend's own launchers in sparsecode/_cupy_backend.py with numpy
 standing in for CuPy: every kernel's results against the CPU's, each launch
 also run with its lanes in reverse order (a race between lanes fails it).
 What this cannot see is what differs on a device (memory coherence across

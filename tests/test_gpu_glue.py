@@ -498,8 +498,10 @@ def test_glue_device_gpu_for_host_input(cpu_backend, monkeypatch):
             warnings.simplefilter("ignore")
             est.fit(X)
         ref = est.transform(X)
+        moved = len(cpu_backend.moved)
         np.testing.assert_allclose(est.set_params(device="gpu").transform(X), ref,
                                    rtol=1e-12, atol=1e-12)
+        assert cpu_backend.moved[moved:] == [X.shape]  # (through the GPU path)
 
     class FakeCupyArray:
         shape, ndim = (3, 3), 2
@@ -509,6 +511,30 @@ def test_glue_device_gpu_for_host_input(cpu_backend, monkeypatch):
         sparse_encode(FakeCupyArray(), D[:, :3], device="cpu")
     with pytest.raises(ValueError, match="device='cpu'"):
         est.set_params(device="cpu").transform(FakeCupyArray())
+
+
+def test_glue_attention_under_array_api_dispatch(cpu_backend):
+    """device="gpu" inside the array API adapter: fitted on another
+    namespace's arrays (array_api_strict on a device) by fit_transform, then
+    transform, the attention through the GPU path both times, the output in
+    that namespace and the CPU's."""
+    import array_api_strict as xs
+    from sklearn import config_context
+
+    from sparsecode import SparseAttentionTransformer
+
+    X = np.random.default_rng(0).standard_normal((30, 4))
+    ref = SparseAttentionTransformer("window", window=4).fit_transform(X)
+    device = xs.Device("device1")
+    Xs = xs.asarray(X, device=device)
+    est = SparseAttentionTransformer("window", window=4, device="gpu")
+    with config_context(array_api_dispatch=True):
+        outs = [est.fit_transform(Xs), est.transform(Xs)]
+    assert cpu_backend.moved == [X.shape, X.shape]
+    for out in outs:
+        assert out.device == device
+        np.testing.assert_allclose(np.asarray(xs.asarray(out, device=xs.Device("CPU_DEVICE"))),
+                                   ref, rtol=1e-10, atol=1e-12)
 
 
 def _window_cpu(Q, K, V, bias, start, end, half, dilation, causal):

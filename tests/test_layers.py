@@ -14,17 +14,26 @@ TESTS = pathlib.Path(__file__).parent
 
 
 def _private_backend_uses(source):
-    """``(line, text)`` of each ``from ._backend import _name`` and each
-    ``_backend._name`` (after ``from . import _backend``) in ``source``, or
-    the same through ``sparsecode`` (a test's imports)."""
+    """``(line, text)`` of each private name of a backend that ``source``
+    reaches: ``from ._backend import _name`` (at any relative level, or
+    through ``sparsecode.``), ``_backend._name`` after ``from . import
+    _backend`` or ``import sparsecode._backend as b``, a ``"_name"`` given
+    with such a module (``monkeypatch.setattr(_backend, "_name", ...)``),
+    and a ``"sparsecode._backend._name"`` string."""
     tree = ast.parse(source)
     aliases, uses = {}, []
     for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                root, _, module = a.name.partition(".")
+                if root == "sparsecode" and module in BACKENDS and a.asname:
+                    aliases[a.asname] = module
+            continue
         if not isinstance(node, ast.ImportFrom):
             continue
-        if node.level == 1:
-            module, prefix = node.module or "", "."
-        elif node.level == 0 and (node.module or "").split(".")[0] == "sparsecode":
+        if node.level >= 1:
+            module, prefix = node.module or "", "." * node.level
+        elif (node.module or "").split(".")[0] == "sparsecode":
             module, prefix = node.module.partition(".")[2], "sparsecode."
         else:
             continue
@@ -34,17 +43,21 @@ def _private_backend_uses(source):
         elif module == "":
             aliases.update({a.asname or a.name: a.name for a in node.names
                             if a.name in BACKENDS})
-    uses += [(node.lineno, f"{node.value.id}.{node.attr}") for node in ast.walk(tree)
-             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-             and node.value.id in aliases and node.attr.startswith("_")]
-    # monkeypatch.setattr(_gpu, "_name", ...) and the like
-    uses += [(node.lineno, f"{node.args[0].id}.{node.args[1].value}")
-             for node in ast.walk(tree)
-             if isinstance(node, ast.Call) and len(node.args) >= 2
-             and isinstance(node.args[0], ast.Name) and node.args[0].id in aliases
-             and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
-             and node.args[1].value.startswith("_")]
-    return uses
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in aliases and node.attr.startswith("_")):
+            uses.append((node.lineno, f"{node.value.id}.{node.attr}"))
+        elif (isinstance(node, ast.Call) and len(node.args) >= 2
+              and isinstance(node.args[0], ast.Name) and node.args[0].id in aliases
+              and isinstance(node.args[1], ast.Constant)
+              and str(node.args[1].value).startswith("_")):
+            uses.append((node.lineno, f"{node.args[0].id}.{node.args[1].value}"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            parts = node.value.split(".")
+            if (len(parts) >= 3 and parts[0] == "sparsecode" and parts[1] in BACKENDS
+                    and parts[2].startswith("_")):
+                uses.append((node.lineno, node.value))
+    return sorted(uses)
 
 
 def test_the_scan_finds_private_uses():
@@ -57,12 +70,17 @@ def test_the_scan_finds_private_uses():
               "from sparsecode._encode import _private\n"
               "monkeypatch.setattr(g, '_cupy', None)\nx = g._BACKEND['step']\n")
     assert _private_backend_uses(source) == [(2, "from sparsecode._backend import _gap_cpu"),
-                                             (5, "g._BACKEND"), (4, "g._cupy")]
+                                             (4, "g._cupy"), (5, "g._BACKEND")]
+    source = ("from .._dense import _private\nimport sparsecode._gpu as g\n"
+              "x = g._xp()\nmonkeypatch.setattr('sparsecode._gpu._cupy', None)\n")
+    assert _private_backend_uses(source) == [(1, "from .._dense import _private"),
+                                             (3, "g._xp"), (4, "sparsecode._gpu._cupy")]
 
 
 def test_no_module_outside_the_backends_reaches_their_private_names():
-    found = {path.name: _private_backend_uses(path.read_text())
-             for path in sorted(PACKAGE.glob("*.py")) if path.stem not in BACKENDS}
+    found = {str(path.relative_to(PACKAGE)): _private_backend_uses(path.read_text())
+             for path in sorted(PACKAGE.rglob("*.py"))
+             if path.parent != PACKAGE or path.stem not in BACKENDS}
     assert {name: uses for name, uses in found.items() if uses} == {}
 
 

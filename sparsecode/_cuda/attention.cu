@@ -1,7 +1,7 @@
 // Sparse attention on the GPU (SparseAttentionTransformer): one warp per
 // query, scores q.k + bias_k over the query's keys, softmax by the online
 // (running max) rule, all in double. Q is pre-scaled and the bias holds the
-// similarity's per-key term (sparsecode/_attention.py, _qkv). The value
+// similarity's per-key term (sparsecode/_attention_model.py, qkv). The value
 // dimension is split over the lanes, MAX_PER_LANE entries each.
 //
 // window_attention: pattern="window", the keys of the query's (dilated,

@@ -1,5 +1,5 @@
 // SparseAutoencoder training on the GPU: the element-wise parts of a
-// minibatch step fused around cuBLAS's GEMMs (sparsecode/_gpu_train.py), as
+// minibatch step fused around cuBLAS's GEMMs (sparsecode/_autoencoder_xp.py), as
 // the CPU's Numba kernels compute them (sparsecode/_kernels/_autoencoder.py:
 // relu_forward, relu_backward, adam_update): entries in the parameters' type
 // T, column sums and Adam's arithmetic in double. Compiled with

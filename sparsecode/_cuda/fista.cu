@@ -2,7 +2,7 @@
 // per-row duality gap of sparsecode/_kernels/_fista.py (fista_step,
 // gap_batch), one warp per row. The products Y @ G and Z @ G run in cuBLAS
 // between the launches. T is the input's float type; the momentum, the
-// reductions and the scalars are double. Compiled by sparsecode/_gpu.py
+// reductions and the scalars are double. Compiled by sparsecode/_cupy_backend.py
 // through NVRTC (cupy.RawModule); tests/test_cuda_sources.py compiles it
 // without a GPU.
 

@@ -11,7 +11,7 @@
 // residual term by term) and the file is compiled without fused
 // multiply-adds (sparsecode/_cuda OPTIONS), so that the pursuit makes the
 // CPU's choices to the bit: on duplicate atoms or rank-deficient data a
-// rounding apart would pick another atom. Compiled by sparsecode/_gpu.py
+// rounding apart would pick another atom. Compiled by sparsecode/_cupy_backend.py
 // through NVRTC; tests/test_cuda_sources.py compiles it without a GPU.
 
 #define WARP 32
