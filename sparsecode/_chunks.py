@@ -25,6 +25,11 @@ _CHUNK_ENTRIES = 1 << 16
 
 
 def rows_per_chunk(n_columns, entries=_CHUNK_ENTRIES):
+    """Rows of ``n_columns`` that make at most ``entries`` entries (at least
+    one row). The package's three budgets differ by what they bound: 512 KiB
+    of responses in a core's L2 here, a solver chunk's 4 MiB covariance in
+    ``sparsecode._encode``, 0.5 GiB of device memory in
+    ``sparsecode._dense``."""
     return max(1, entries // max(n_columns, 1))
 
 

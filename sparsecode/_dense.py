@@ -29,6 +29,7 @@ import array_api_compat
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ._chunks import rows_per_chunk
 from ._kernels._fista import CHECK_EVERY
 from ._namespace import to_numpy
 
@@ -293,7 +294,7 @@ def encode(xp, kernels, X, D, *, algorithm, alpha, l2, positive, max_iter, tol, 
 
 def row_chunks(n, k):
     """``(start, stop)`` row chunks of at most :data:`CHUNK_ENTRIES` codes."""
-    step = max(1, CHUNK_ENTRIES // max(k, 1))
+    step = rows_per_chunk(k, CHUNK_ENTRIES)
     return [(start, min(start + step, n)) for start in range(0, n, step)]
 
 

@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from . import _array_api, _gpu
 from ._backend import get_backend
+from ._chunks import rows_per_chunk
 from ._dense import (
     check_codes_finite,
     check_gram_finite,
@@ -91,7 +92,7 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
     if sp.issparse(X):
         X = X.tocsr()
     DT = np.ascontiguousarray(dictionary.T)
-    chunk = max(1, _CHUNK_ENTRIES // max(n_components, 1))
+    chunk = rows_per_chunk(n_components, _CHUNK_ENTRIES)
     pieces = []
     codes_out = None if sparse_output else np.empty((n_samples, n_components), dtype=dtype)
     n_iter = np.empty(n_samples, dtype=np.int64)
