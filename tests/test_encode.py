@@ -467,3 +467,20 @@ def test_the_registry_has_one_solver_per_algorithm_and_says_who_takes_init(probl
         else:
             np.testing.assert_array_equal(Zg, Z)
             np.testing.assert_array_equal(n_iter_g, n_iter)
+
+
+@pytest.mark.parametrize("fista_path", ["gemm", "support"])
+@pytest.mark.parametrize("algorithm", ["cd", "fista", "ista"])
+def test_a_warm_start_is_read_not_written(algorithm, fista_path, problem):
+    """The solvers that take ``init`` leave the caller's array as it was
+    (the GEMM route iterates in a copy of it)."""
+    X, D, alpha = problem
+    init = np.full((X.shape[0], D.shape[0]), 0.01)
+    before = init.copy()
+    kw = dict(algorithm=algorithm, alpha=alpha, l2=0.0, positive=False, n_nonzero=0,
+              omp_tol=-1.0, max_iter=500, tol=1e-8, init=init, sparse_output=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Z, _, _ = encode_module._encode(X, D, fista_path=fista_path, **kw)
+    np.testing.assert_array_equal(init, before)
+    assert not np.array_equal(Z, init)

@@ -61,10 +61,13 @@ def rows(kernel, n, *args):
     return run_blocks(kernel, n, *args, blocks_per_thread=BLOCKS_PER_THREAD)
 
 
-def start(chunk):
-    """The warm start as a C-contiguous float64 array (zeros without one)."""
+def start(chunk, copy=False):
+    """The warm start as a C-contiguous float64 array (zeros without one);
+    ``copy``: one the solver may write into, never the caller's."""
     if chunk.init is None:
         return np.zeros(chunk.cov.shape)
+    if copy:
+        return np.array(chunk.init, dtype=np.float64, order="C")
     return np.ascontiguousarray(chunk.init, dtype=np.float64)
 
 
