@@ -45,11 +45,28 @@ def _run(code_or_args, env_extra, cwd):
                           cwd=cwd, timeout=900)
 
 
+# The command, then the signatures Numba compiled a kernel for with a literal
+# argument type (a kernel passing a plain ``0`` to another gets a second
+# compilation of the callee for ``Literal[int](0)``: 0.1 s of a first call).
+COMPILE = """
+import sys
+from numba.core import types
+import sparsecode._compile
+from sparsecode.__main__ import main
+code = main(["compile", "--quiet"])
+print("literal signatures:", sorted(
+    f"{name}{sig}" for name, kernel in sparsecode._compile.kernels().items()
+    for sig in kernel.signatures if any(isinstance(t, types.Literal) for t in sig)))
+sys.exit(code)
+"""
+
+
 def test_compile_leaves_nothing_to_compile(tmp_path):
     cache = tmp_path / "cache"
     env = {"NUMBA_CACHE_DIR": str(cache)}
-    out = _run(["-m", "sparsecode", "compile", "--quiet"], env, tmp_path)
+    out = _run(COMPILE, env, tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "literal signatures: []" in out.stdout, out.stdout
     assert f"Numba cache: {cache}" in out.stdout
     assert "(NUMBA_CACHE_DIR)" in out.stdout
     n_kernels = int(out.stdout.split(": ")[1].split()[0])

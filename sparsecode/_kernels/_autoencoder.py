@@ -24,7 +24,9 @@ def topk_select(pre, k, mask, use_mask, idx, val, start, stop):
     m = pre.shape[1]
     cand = np.empty(m)
     for i in range(start, stop):
-        n_cand = 0
+        # (not a plain 0: Numba would type the first pass's count as the
+        # literal 0 and compile _kth_largest for it too, 0.1 s of the first fit)
+        n_cand = np.int64(0)
         for j in range(m):
             if use_mask and not mask[j]:
                 continue

@@ -137,8 +137,10 @@ def _topk_threshold(values, k, n_keep, cand):
     for s in range(_SAMPLE):
         cand[s] = values[s * stride]
     rank = min(_SAMPLE, (3 * n_keep * _SAMPLE) // (2 * k) + 2)
-    bound = _kth_largest(cand, _SAMPLE, rank)
-    m = 0
+    # (np.int64, not the constant or a plain 0: Numba would compile
+    # _kth_largest again for each literal it sees, 0.1 s of a first call each)
+    bound = _kth_largest(cand, np.int64(_SAMPLE), rank)
+    m = np.int64(0)
     for j in range(k):
         a = values[j]
         cand[m] = a
