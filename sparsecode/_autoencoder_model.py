@@ -232,19 +232,18 @@ def sae_loss_grad(P, Xb, *, activation, k, l1, aux_k, aux_coef, dead=None,
         def block(start, stop, scratch):
             # everything but the final sums, for one block of rows
             F = Xc.times_t(W_enc, start, stop)  # becomes the codes in place
-            penalty = np.empty(stop - start)
             mass = np.zeros(m)
-            relu_forward(F, b_enc, norms, l1, penalty, mass)
+            relu_forward(F, b_enc, mass)
             fired = mass
             if scale is not None:
                 F *= scale[start:stop]
-                penalty = l1 * (F @ norms)
                 mass = F.sum(axis=0, dtype=np.float64)
+            # the L1 term sum_ij F_ij norms_j, from the column sums
+            penalty = l1 * float(mass @ norms)
             R = F @ W_dec
             R += b_dec
             R = Xc.residual(R, start)
-            part = (0.5 * float(np.einsum("ij,ij->", R, R)) + float(penalty.sum()), mass,
-                    fired)
+            part = (0.5 * float(np.einsum("ij,ij->", R, R)) + penalty, mass, fired)
             if not need_grad:
                 return part
             R *= 1.0 / b  # scale the (b, d) residual, not the (b, m) products

@@ -200,21 +200,19 @@ def subtract_csr(R, start, indptr, idx, val):
 
 
 @njit(cache=True, nogil=True)
-def relu_forward(F, b_enc, weights, l1, penalty_rows, colsum):
-    """``F = max(F + b_enc, 0)`` in place; ``penalty_rows[i] = l1 * sum_j
-    F_ij * weights[j]`` (the decoder-norm-weighted L1); ``colsum[j] +=
-    sum_i F_ij``."""
+def relu_forward(F, b_enc, colsum):
+    """``F = max(F + b_enc, 0)`` in place; ``colsum[j] += sum_i F_ij``
+    (float64), from which the caller has the decoder-norm-weighted L1 term
+    ``l1 * colsum @ norms``. (A per-row sum here, one float64 chain per row,
+    kept the loop from vectorising: 1.0 ms per 512 x 2048 block, not 0.2.)"""
     b, m = F.shape
     zero = F[0, 0] * 0
     for i in range(b):
-        acc = 0.0
         for j in range(m):
             v = F[i, j] + b_enc[j]
             v = v if v > zero else zero
             F[i, j] = v
-            acc += v * weights[j]
             colsum[j] += v
-        penalty_rows[i] = l1 * acc
 
 
 @njit(cache=True, nogil=True)
@@ -230,16 +228,26 @@ def relu_backward(G, F, add, colsum):
             colsum[j] += g
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def adam_update(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2, start, stop):
-    """One Adam step on flat arrays, in place (``bias*``: 1 - beta**t)."""
-    for s in range(start, stop):
-        g = grad[s]
-        a = beta1 * m1[s] + (1 - beta1) * g
-        v = beta2 * m2[s] + (1 - beta2) * g * g
-        m1[s] = a
-        m2[s] = v
-        param[s] -= lr * (a / bias1) / (np.sqrt(v / bias2) + eps)
+    """One Adam step on flat arrays, in place (``bias*``: 1 - beta**t).
+
+    The loop runs over views of ``start:stop`` from 0: indexed from
+    ``start`` itself LLVM cannot prove the index non-negative (Numba wraps
+    negative ones), and with Python's error model each division checks for
+    zero: either leaves the loop scalar, 6 ns per entry instead of about 1.
+    (The same operations, so the same bits; the divisors are positive.)"""
+    p = param[start:stop]
+    gr = grad[start:stop]
+    r1 = m1[start:stop]
+    r2 = m2[start:stop]
+    for s in range(p.shape[0]):
+        g = gr[s]
+        a = beta1 * r1[s] + (1 - beta1) * g
+        v = beta2 * r2[s] + (1 - beta2) * g * g
+        r1[s] = a
+        r2[s] = v
+        p[s] -= lr * (a / bias1) / (np.sqrt(v / bias2) + eps)
 
 
 @njit(cache=True, nogil=True)
