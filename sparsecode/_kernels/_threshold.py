@@ -196,12 +196,14 @@ def triangle_encode(cov, offset, sq_x, sq_c, out, work):
     ``sqrt(||x||^2 - 2 x.c_j + ||c_j||^2)``; ``work`` holds ``k`` floats."""
     n, k = cov.shape
     for i in range(n):
-        total = 0.0
+        # the distances in a pass of their own, which vectorises (the running
+        # sum, in order, is a chain that kept the square roots scalar)
         for j in range(k):
             d2 = sq_x[i] - 2.0 * (np.float64(cov[i, j]) - offset[j]) + sq_c[j]
-            z = np.sqrt(d2) if d2 > 0.0 else 0.0
-            work[j] = z
-            total += z
+            work[j] = np.sqrt(d2) if d2 > 0.0 else 0.0
+        total = 0.0
+        for j in range(k):
+            total += work[j]
         mean = total / k
         for j in range(k):
             out[i, j] = max(mean - work[j], 0.0)
