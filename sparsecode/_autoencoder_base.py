@@ -162,7 +162,8 @@ class _AutoencoderBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Xc = X[start:start + rows]
             # dense codes made CSR by SciPy, not by encode_rows' sparse_output:
             # a fit's validation score then compiles no CSR kernels (0.3 s of
-            # a cold first fit; the conversion is small beside the GEMM)
+            # a cold first fit; the conversion is small beside the encoding's
+            # GEMM that made the codes)
             codes = sp.csr_matrix(self._encode(Xc, P, threshold))
             X_hat = np.asarray(codes @ W) + P.get("b_out", P["b_dec"])
             if sp.issparse(Xc):
