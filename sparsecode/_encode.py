@@ -318,24 +318,42 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
     X_was_sparray = isinstance(X, sp.sparray) if hasattr(sp, "sparray") else False
     X = check_array(X, accept_sparse=True, accept_large_sparse=True,
                     dtype=[np.float64, np.float32], input_name="X")
-    dtype = X.dtype
     dictionary = check_array(dictionary, dtype=[np.float64, np.float32],
                              input_name="dictionary")
-    n_samples, n_features = X.shape
-    n_components = dictionary.shape[0]
     check_shapes(X.shape, dictionary.shape)
-    # X's dtype decides the result's; the Gram is formed in float64 anyway.
-    dictionary = dictionary.astype(dtype, copy=False)
-
     algorithm = check_arguments(algorithm, l2=l2, positive=positive,
                                 n_nonzero_coefs=n_nonzero_coefs)
-    alpha, n_nonzero, omp_tol = solver_settings(
-        algorithm, alpha=alpha, n_nonzero_coefs=n_nonzero_coefs, n_features=n_features,
-        n_components=n_components)
     if gram is not None:
         gram = check_array(gram, dtype=np.float64, input_name="gram")
     if init is not None:
         init = check_array(init, dtype=[np.float64, np.float32], input_name="init")
+    codes_out, n_iter = encode_checked(
+        X, dictionary, algorithm=algorithm, alpha=alpha, l2=l2, positive=positive,
+        n_nonzero_coefs=n_nonzero_coefs, max_iter=max_iter, tol=tol, init=init,
+        sparse_output=sparse_output, n_jobs=n_jobs, gram=gram)
+    if sparse_output and X_was_sparray:
+        codes_out = sp.csr_array(codes_out)
+    if return_n_iter:
+        return codes_out, n_iter
+    return codes_out
+
+
+def encode_checked(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero_coefs,
+                   max_iter, tol, init, sparse_output, n_jobs, gram):
+    """``sparse_encode`` on the host after its checks: ``X`` and
+    ``dictionary`` as ``check_array`` returns them, ``algorithm`` as
+    ``check_arguments`` does, ``gram`` (float64) and ``init`` checked when
+    given. Returns the codes and the iterations per sample. For callers whose
+    arrays are already checked (a dictionary-learning step: the three
+    ``check_array`` calls cost 0.3 ms of a 6 ms minibatch)."""
+    dtype = X.dtype
+    n_samples, n_features = X.shape
+    n_components = dictionary.shape[0]
+    # X's dtype decides the result's; the Gram is formed in float64 anyway.
+    dictionary = dictionary.astype(dtype, copy=False)
+    alpha, n_nonzero, omp_tol = solver_settings(
+        algorithm, alpha=alpha, n_nonzero_coefs=n_nonzero_coefs, n_features=n_features,
+        n_components=n_components)
     check_shapes(X.shape, dictionary.shape, init_shape=None if init is None else init.shape,
                  gram_shape=None if gram is None else gram.shape)
     if algorithm != "auto" and not SOLVERS[algorithm].warm_start:
@@ -355,9 +373,4 @@ def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positi
         warn_dependent(n_failed, n_samples)
     else:
         warn_failed(algorithm, max_iter, n_failed, n_samples)
-
-    if sparse_output and X_was_sparray:
-        codes_out = sp.csr_array(codes_out)
-    if return_n_iter:
-        return codes_out, n_iter
-    return codes_out
+    return codes_out, n_iter

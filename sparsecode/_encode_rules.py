@@ -44,9 +44,14 @@ def _gram_coherence(gram):
     keep = norms > 0
     if keep.sum() < 2:
         return 0.0
-    cos = np.abs(gram[np.ix_(keep, keep)]) / np.outer(norms[keep], norms[keep])
+    if not keep.all():
+        gram, norms = gram[np.ix_(keep, keep)], norms[keep]
+    # max_j |G_ij| / (n_i n_j) = max_j (|G_ij| / n_j) / n_i: one k x k
+    # temporary, not four (a dictionary-learning step asks for this each time)
+    cos = np.abs(gram)
+    cos /= norms
     np.fill_diagonal(cos, 0.0)
-    return float(cos.max(axis=1).mean())
+    return float((cos.max(axis=1) / norms).mean())
 
 
 def pick_algorithm(algorithm, n_nonzero_coefs, gram=None, backend="numpy"):
