@@ -437,10 +437,13 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
             raise ValueError(f"{', '.join(changed)} changed since fit: they define the "
                              f"pattern drawn at fit; call fit again.")
 
-    def _prepare(self, X, lengths):
+    def _validate_transform(self, X):
         self._check_fitted()
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
-                          reset=False)
+        return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                             reset=False)
+
+    def _prepare(self, X, lengths):
+        X = self._validate_transform(X)
         lengths, offsets = self._sequences(X.shape[0], lengths)
         Q, K, V, bias = self._qkv(X)
         return X, _Plan(self, Q, K, lengths, offsets), Q, K, V, bias
@@ -468,13 +471,8 @@ class SparseAttentionTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMix
         """
         backend = get_backend(X, self.device, caller=self)
         if backend.name == "cupy":  # CuPy input (or device="gpu"): on the GPU
-
-            def check_host(X):
-                self._check_fitted()
-                return validate_data(self, X, accept_sparse="csr",
-                                     dtype=[np.float64, np.float32], reset=False)
-
-            return run_on(backend, X, lambda X: self._transform_gpu(X, lengths), check_host)
+            return run_on(backend, X, lambda X: self._transform_gpu(X, lengths),
+                          self._validate_transform)
         start = time.perf_counter()
         X, plan, Q, K, V, bias = self._prepare(X, lengths)
         out = _attend(plan, Q, K, V, bias, self.n_jobs)

@@ -139,6 +139,13 @@ def sequences(n, lengths, pattern, grid_shape):
     return lengths, offsets
 
 
+def _unit_rows(xp, Q):
+    """The rows of ``Q`` scaled to unit norm (zero rows stay zero): LSH's
+    keys, Reformer's shared query-key."""
+    norms = xp.sqrt((Q * Q).sum(axis=1, keepdims=True))
+    return xp.where(norms > 0, Q / xp.where(norms > 0, norms, 1), 0)
+
+
 def qkv(X, W_q, W_k, W_v, *, lsh, similarity, bandwidth, xp=np):
     """Queries (scaled), keys, values and the per-key score bias, in
     ``X``'s dtype, under the projections ``W_q, W_k, W_v`` (None: ``X``
@@ -156,8 +163,7 @@ def qkv(X, W_q, W_k, W_v, *, lsh, similarity, bandwidth, xp=np):
     Q = project(W_q)
     if lsh:
         # Reformer's shared query-key: the keys are the unit-norm queries
-        norms = xp.sqrt((Q * Q).sum(axis=1, keepdims=True))
-        K = xp.where(norms > 0, Q / xp.where(norms > 0, norms, 1), 0).astype(Q.dtype)
+        K = _unit_rows(xp, Q).astype(Q.dtype)
     elif W_k is W_q:
         K = Q
     else:
@@ -200,10 +206,6 @@ def nearest_key_bandwidth(est, X, lengths, rng):
         Xr = Xr.astype(np.float64)
         return Xr if W is None else Xr @ np.asarray(W, dtype=np.float64)
 
-    def keys_of_lsh(Q):  # Reformer's shared query-key, as in qkv
-        norms = np.sqrt((Q * Q).sum(axis=1, keepdims=True))
-        return np.where(norms > 0, Q / np.where(norms > 0, norms, 1), 0)
-
     if est.pattern == "lsh":  # the buckets need every key, as transform has them
         # (any bandwidth: the buckets do not depend on it)
         Qs, K, _, _ = qkv(_gpu.to_host(X), est.query_projection_, est.key_projection_,
@@ -217,7 +219,7 @@ def nearest_key_bandwidth(est, X, lengths, rng):
     used = np.unique(np.concatenate([rows, *keys]))
     Xu = _gpu.host_rows(X, used)
     Qu = project(Xu, est.query_projection_)
-    Ku = (keys_of_lsh(Qu) if est.pattern == "lsh" else
+    Ku = (_unit_rows(np, Qu) if est.pattern == "lsh" else
           Qu if est.key_projection_ is est.query_projection_ else
           project(Xu, est.key_projection_))
     nearest = []

@@ -10,6 +10,7 @@ from dask import array as da
 from distributed import default_client
 from sklearn.utils import check_array
 
+from . import _gpu
 from ._dictionary_model import code_statistics, lasso_objective, worst_rows
 from ._encode import sparse_encode
 from ._threads import kernel_threads
@@ -55,9 +56,7 @@ def row_blocks(X, name="X"):
 def check_n_features(estimator, X):
     """``X`` if it has the features ``estimator`` was fitted on (scikit-learn's
     message), else a ValueError."""
-    if X.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-                         f"expecting {estimator.n_features_in_} features as input.")
+    _gpu.check_features(estimator, X.shape[1])
     return X
 
 
@@ -141,9 +140,8 @@ def batch_stats(X, codes, D64, alpha, l2):
     ||x||^2, sum |z|)`` and its summed lasso objective, for the batch
     update."""
     X = check_block(X)
-    D = D64
     ZtZ, ZtX, sq, l1 = code_statistics(X, codes)
-    return ZtZ, ZtX, sq, l1, float(lasso_objective(X, codes, D, alpha, l2).sum())
+    return ZtZ, ZtX, sq, l1, float(lasso_objective(X, codes, D64, alpha, l2).sum())
 
 
 def online_stats(X, codes):

@@ -59,15 +59,14 @@ def host_rows(X, idx):
 
 def validate(est, X, *, reset):
     """``X`` for ``est`` on the GPU, as ``(X, is_sparse)``. CuPy input is
-    checked there (``device="cpu"`` refused; 2-D, finite, float32 / float64,
-    CSR) and sets the feature count (``reset``) or is held to it; host
-    input (``device="gpu"``) is validated by scikit-learn's rules and copied
-    to the current GPU."""
+    checked there (2-D, finite, float32 / float64, CSR; ``device="cpu"`` was
+    refused by the caller's ``get_backend``) and sets the feature count
+    (``reset``) or is held to it; host input (``device="gpu"``) is validated
+    by scikit-learn's rules and copied to the current GPU."""
     if not is_gpu_array(X):
         X = to_device(validate_data(est, X, accept_sparse="csr",
                                     dtype=[np.float64, np.float32], reset=reset))
         return X, cupyx_sparse().issparse(X)
-    check_device(est)
     if not reset:
         return device_matrix(est, X)
     X, sparse = _as_float_matrix(cupy(), cupyx_sparse(), X)
@@ -98,7 +97,6 @@ def check_device(est):
         raise ValueError(f"{type(est).__name__}(device='cpu') was given a CuPy array: move "
                          "it to the host first (cupy.asnumpy(X)); sparsecode makes no "
                          "silent copies.")
-    return est
 
 
 # What the layers above use of this backend (README.md, "Developing": no
@@ -331,9 +329,9 @@ def attention_transform_gpu(X, Q, K, V, bias, *, lengths, offsets, output, half=
     sequences of ``lengths`` starting at ``offsets``) or given as the CSR
     rows ``csr = (indptr, indices)`` (built on the host, so the keys are the
     CPU's exactly); ``output`` "attention", "residual" or "concat". The
-    output stays on the GPU."""
+    output stays on the GPU. ``V``'s width is the caller's to check
+    (:func:`check_value_width`), before it plans any key set."""
     cp, csp = cupy(), cupyx_sparse()
-    check_value_width(V)
     if csr is None:
         seq = np.repeat(np.arange(lengths.size), lengths)
         start = offsets[:-1][seq]
