@@ -23,7 +23,7 @@ from ._dictionary_model import (
     lasso_objective,
     worst_rows,
 )
-from ._encode import encode_checked, sparse_encode
+from ._encode import MAX_ITER, TOL, encode_checked, sparse_encode
 from ._encode_rules import ALGORITHMS, check_arguments, pick_algorithm
 from ._kernels._dict_update import bcd_update
 from ._threads import blas_limit
@@ -264,14 +264,14 @@ class DictionaryLearner(BaseSparseCoder, BaseEstimator):
     def _encode_fit(self, X, D, init=None, gram=None):
         settings = dict(alpha=self.alpha, l2=self.l2, positive=self.positive_code, init=init,
                         n_jobs=self.n_jobs, gram=gram)
-        if not (get_backend(X).name == get_backend(D).name == "numpy"
-                and (isinstance(X, np.ndarray) or sp.issparse(X)) and isinstance(D, np.ndarray)):
+        if not get_backend(X).name == get_backend(D).name == "numpy":
             return sparse_encode(X, D, algorithm=self.fit_algorithm, **settings)
-        # host arrays that fit() checked: sparse_encode's checks of them skipped
+        # host arrays that fit() checked (validate_data: numpy or CSR):
+        # sparse_encode's checks of them skipped
         algorithm = check_arguments(self.fit_algorithm, l2=self.l2, positive=self.positive_code,
                                     n_nonzero_coefs=None)
-        return encode_checked(X, D, algorithm=algorithm, n_nonzero_coefs=None, max_iter=1000,
-                              tol=1e-6, sparse_output=False, **settings)[0]
+        return encode_checked(X, D, algorithm=algorithm, n_nonzero_coefs=None,
+                              max_iter=MAX_ITER, tol=TOL, sparse_output=False, **settings)[0]
 
     def _resample(self, D, unused, X, codes, rng):
         """Replace unused atoms by the worst reconstructed samples of ``X``."""

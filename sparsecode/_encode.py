@@ -39,6 +39,11 @@ from ._validation import ANY_INT, IntInterval
 # and the kernels read each covariance row while the GEMM left it in cache.
 _CHUNK_ENTRIES = 1 << 19
 
+# sparse_encode's iteration budget and tolerance, also what a
+# dictionary-learning step codes with (through encode_checked)
+MAX_ITER, TOL = 1000, 1e-6
+
+
 def canonical_csr(X):
     """``X`` as CSR without duplicate entries (summed on a copy when there
     are): kernels that walk the triplet, like the squared row norms, would
@@ -144,7 +149,7 @@ def _encode(X, dictionary, *, algorithm, alpha, l2, positive, n_nonzero, omp_tol
     prefer_skip_nested_validation=True,
 )
 def sparse_encode(X, dictionary, *, algorithm="auto", alpha=None, l2=0.0, positive=False,
-                  n_nonzero_coefs=None, max_iter=1000, tol=1e-6, init=None,
+                  n_nonzero_coefs=None, max_iter=MAX_ITER, tol=TOL, init=None,
                   sparse_output=False, n_jobs=None, return_n_iter=False, gram=None,
                   device=None):
     r"""Sparse coding: find codes ``Z`` such that ``X ~= Z @ dictionary``.
