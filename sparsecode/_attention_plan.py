@@ -17,6 +17,7 @@ import numpy as np
 from ._chunks import Scratch, map_chunks
 from ._kernels._attention import (
     band_softmax,
+    divide_rows,
     extra_keys,
     full_keys,
     grid_keys,
@@ -26,10 +27,20 @@ from ._kernels._attention import (
     random_block_softmax,
     softmax_scratch_dtypes,
 )
+from ._threads import _effective_threads
 
-# Queries per tile of the window path: the tile's scores (tile x (tile +
-# window)) stay in L2 between the product that writes them and the softmax.
-_TILE = 128
+# Queries per tile of the window path, and tiles per stacked product (at
+# most; fewer where a batch's scores would pass 512 Ki entries). A tile
+# computes its queries' scores against ``tile + window`` keys, of which each
+# query uses ``window + 1``: smaller tiles waste less and run smaller
+# products. Problem D (window 256, d = 64), two threads, useful GFLOP/s,
+# tile x batch: float32 114 at 48 x 8, 119 at 48 x 32, 123 at 32 x 32, 118
+# at 32 x 64; float64 63 at 32 x 32, 61 at 48 x 16, 48 at 64 x 16.
+_TILE = 32
+_BATCH = 32
+
+# Queries per tile of "dense" (whose tiles are not stacked)
+_DENSE_TILE = 128
 
 # Entries per chunk of the key-list path's lists and scores.
 _LIST_ENTRIES = 1 << 16
@@ -148,14 +159,26 @@ class _Plan:
 
     def band_range(self, a, b):
         """``lo, hi`` of band rows ``a:b`` (in band order)."""
-        idx = np.arange(a, b, dtype=np.int64)
-        lo = self.band_starts[a:b].copy()
-        hi = idx + 1 if self.causal else self.band_ends[a:b].copy()
+        return self._band_bounds(np.arange(a, b, dtype=np.int64))
+
+    def _band_bounds(self, idx):
+        """``lo, hi`` of band rows ``idx``. Both rise with the row: row ``i``
+        sees ``i`` itself, and its group's bounds and ``i -+ half`` rise."""
+        lo = self.band_starts[idx]
+        hi = idx + 1 if self.causal else self.band_ends[idx]
         if not self.full_band:
             np.maximum(lo, idx - self.half, out=lo)
             if not self.causal:
                 np.minimum(hi, idx + self.half + 1, out=hi)
         return lo, hi
+
+    def tile_keys(self, tile):
+        """The most keys a band tile of ``tile`` rows (from row 0) spans:
+        from its first row's ``lo`` to its last row's ``hi``."""
+        first = np.arange(0, self.n, tile, dtype=np.int64)
+        lo, _ = self._band_bounds(first)
+        _, hi = self._band_bounds(np.minimum(first + tile, self.n) - 1)
+        return int((hi - lo).max())
 
     def global_range(self, rows):
         """First key and end of keys of global queries ``rows``."""
@@ -304,6 +327,119 @@ def _lsh_ranges(K, seq, offsets, rotations, mode, chunk):
     return order, lo, hi
 
 
+def _band_pass(plan, Q, K, V, bias, has_bias, n_jobs):
+    """The band part of every row (in band order): ``out`` and ``lse``.
+
+    Rows go by tiles of ``tile`` queries. A tile's keys lie in a window of
+    ``span = tile + left + right`` keys from ``left`` before its first row
+    (``left = right = half``; ``right = 0`` if causal). Consecutive whole
+    tiles go through BLAS together: one stacked product of each tile's
+    queries with its window of the keys (strided views of one transposed
+    copy of the batch's keys), one softmax over their rows, one stacked
+    product with the values' windows (strided views of ``V``, or of a copy
+    padded with zeros where the windows pass an end of ``[0, n)``; the
+    softmax gives those keys weight 0). Each Python-level call then covers
+    up to ``_BATCH`` tiles: per tile, the calls took 20 us of a 190 us tile
+    of 128 queries, and made small tiles, which waste fewer keys, a loss.
+    A last partial tile, and every tile of ``"dense"`` (whose keys are its
+    sequences'), go one by one over the keys they span.
+    """
+    n, d, dv = Q.shape[0], Q.shape[1], V.shape[1]
+    dtype = Q.dtype
+    out = np.empty((n, dv), dtype=dtype)
+    lse = np.empty(n, dtype=np.float64)
+    work_dtype, bits_dtype = softmax_scratch_dtypes(dtype)
+    left = plan.half
+    right = 0 if plan.causal else plan.half
+    if plan.full_band:
+        # no stacking (the keys are the sequences'): larger tiles, fewer calls
+        longest = int(plan.lengths.max())
+        tile = max(1, min(_DENSE_TILE, (1 << 19) // (longest + _DENSE_TILE)))
+        whole = 0  # tiles stacked
+        keys = plan.tile_keys(tile)  # the most keys of a tile
+        batch = 1
+    else:
+        tile = max(1, min(_TILE, (1 << 19) // (left + right + 1 + _TILE)))
+        whole = n // tile
+        keys = span = tile + left + right
+        # a tile's result does not depend on its batch, so the batch may
+        # depend on the thread count: two batches a thread at least (each
+        # call's scratch is new, and its page faults cost more than the calls
+        # for small n: 1,000 float64 tokens took 2.4 ms in batches of 16
+        # tiles, 1.2 ms in batches of 8)
+        threads = _effective_threads(n_jobs)
+        batch = max(1, min(_BATCH, (1 << 19) // (tile * span), -(-whole // (2 * threads))))
+
+    def softmax(scratch, r0, r1, S, koff):
+        """``S`` (the rows ``r0:r1``) becomes their weights; returns their sums."""
+        rows = r1 - r0
+        lo, hi = plan.band_range(r0, r1)
+        sums = scratch.get("sums", (rows,), np.float64)
+        band_softmax(S.reshape(rows, -1), bias, has_bias, lo, hi, koff, sums, lse[r0:r1],
+                     scratch.get("work", (2, keys), work_dtype),
+                     scratch.get("bits", (keys,), bits_dtype))
+        return sums
+
+    def one_tile(scratch, t):
+        r0, r1 = t * tile, min(n, (t + 1) * tile)
+        lo, hi = plan.band_range(r0, r1)
+        k0, k1 = int(lo[0]), int(hi[-1])  # (both rise with the row: _band_bounds)
+        S = scratch.get("scores", (r1 - r0, k1 - k0), dtype)
+        np.matmul(Q[r0:r1], K[k0:k1].T, out=S)
+        sums = softmax(scratch, r0, r1, S, np.full(r1 - r0, k0, dtype=np.int64))
+        np.matmul(S, V[k0:k1], out=out[r0:r1])
+        divide_rows(out[r0:r1], sums)
+
+    def windows(M, scratch, name, k0, k1, c, transpose):
+        """Strided views of the ``c`` windows of ``M[k0:k1]`` (rows outside
+        ``[0, n)`` zero), each ``span`` rows from the last one's plus
+        ``tile``, transposed (from one transposed copy) if asked."""
+        a, b = max(k0, 0), min(k1, n)
+        if transpose:
+            # q @ K.T as a product of two row-major operands ran in 18 us
+            # against 29 us per tile (OpenBLAS packs the transposed one slower)
+            C = scratch.get(name, (M.shape[1], k1 - k0), dtype)
+            np.copyto(C[:, a - k0:b - k0], M[a:b].T)
+            C[:, :a - k0] = 0
+            C[:, b - k0:] = 0
+            return np.lib.stride_tricks.as_strided(
+                C, shape=(c, M.shape[1], span), strides=(tile * C.strides[1],) + C.strides,
+                writeable=False)
+        if a == k0 and b == k1:
+            C = M[k0:k1]
+        else:
+            C = scratch.get(name, (k1 - k0, M.shape[1]), dtype)
+            C[:a - k0] = 0
+            C[a - k0:b - k0] = M[a:b]
+            C[b - k0:] = 0
+        return np.lib.stride_tricks.as_strided(
+            C, shape=(c, span, M.shape[1]), strides=(tile * C.strides[0],) + C.strides,
+            writeable=False)
+
+    def stacked(scratch, t0, t1):
+        c, r0, r1 = t1 - t0, t0 * tile, t1 * tile
+        k0, k1 = r0 - left, r1 + right
+        S = scratch.get("scores", (c, tile, span), dtype)
+        np.matmul(Q[r0:r1].reshape(c, tile, d), windows(K, scratch, "keys", k0, k1, c, True),
+                  out=S)
+        koff = np.repeat(np.arange(k0, r1 - left, tile), tile)
+        sums = softmax(scratch, r0, r1, S, koff)
+        np.matmul(S, windows(V, scratch, "values", k0, k1, c, False),
+                  out=out[r0:r1].reshape(c, tile, dv))
+        divide_rows(out[r0:r1], sums)
+
+    def band_work(a, b, scratch):
+        t0, t1 = a // tile, -(-b // tile)
+        if min(t1, whole) > t0:
+            stacked(scratch, t0, min(t1, whole))
+        for t in range(max(t0, whole), t1):
+            one_tile(scratch, t)
+
+    # chunks of whole tiles: the results do not depend on the thread count
+    map_chunks(n, tile * batch, band_work, n_jobs)
+    return out, lse
+
+
 def _attend(plan, Q, K, V, bias, n_jobs):
     """The attention output of every row under ``plan``'s key sets."""
     n, dv = Q.shape[0], V.shape[1]
@@ -315,26 +451,7 @@ def _attend(plan, Q, K, V, bias, n_jobs):
             Qb, Kb, Vb, biasb = Q[plan.perm], K[plan.perm], V[plan.perm], bias[plan.perm]
         else:
             Qb, Kb, Vb, biasb = Q, K, V, bias
-        out = np.empty((n, dv), dtype=dtype)
-        lse = np.empty(n, dtype=np.float64)
-        longest = int(plan.lengths.max())
-        width = longest if plan.full_band else min(2 * plan.half + 1, longest)
-        tile = max(1, min(_TILE, (1 << 20) // (width + _TILE)))
-        work_dtype, bits_dtype = softmax_scratch_dtypes(dtype)
-
-        def band_work(a, b, scratch):
-            lo, hi = plan.band_range(a, b)
-            k0, k1 = int(lo.min()), int(hi.max())
-            S = scratch.get("scores", (b - a, k1 - k0), dtype)
-            np.matmul(Qb[a:b], Kb[k0:k1].T, out=S)
-            sums = scratch.get("sums", (b - a,), np.float64)
-            work = scratch.get("work", (1, k1 - k0), work_dtype)
-            bits = scratch.get("bits", (k1 - k0,), bits_dtype)
-            band_softmax(S, biasb[k0:k1], has_bias, lo - k0, hi - k0, sums, lse[a:b], work,
-                         bits)
-            np.matmul(S, Vb[k0:k1], out=out[a:b])  # S: normalised weights
-
-        map_chunks(n, tile, band_work, n_jobs)
+        out, lse = _band_pass(plan, Qb, Kb, Vb, biasb, has_bias, n_jobs)
         if plan.perm is not None:
             inverse = np.empty_like(plan.perm)
             inverse[plan.perm] = np.arange(n)
@@ -459,14 +576,15 @@ def _global_rows_blocked(plan, Q, K, V, bias, out, rows):
         for k0 in range(o, end, block):
             k1 = min(end, k0 + block)
             S = np.ascontiguousarray(Qr @ K[k0:k1].T)
-            lo = np.zeros(r.size, dtype=np.int64)
-            hi = np.clip(hi_all - k0, 0, k1 - k0)
+            koff = np.full(r.size, k0, dtype=np.int64)
+            hi = np.clip(hi_all, k0, k1)
             sums = np.empty(r.size)
             part_lse = np.empty(r.size)
-            band_softmax(S, bias[k0:k1], has_bias, lo, hi, sums, part_lse,
-                         np.empty((1, k1 - k0), dtype=work_dtype),
+            band_softmax(S, bias, has_bias, koff, hi, koff, sums, part_lse,
+                         np.empty((2, k1 - k0), dtype=work_dtype),
                          np.empty(k1 - k0, dtype=bits_dtype))
-            part = S @ V[k0:k1]  # normalised weights (rows of empty bands 0)
+            part = S @ V[k0:k1]
+            divide_rows(part, sums)  # (rows of empty bands stay 0)
             merge_lse(acc, acc_lse, part, part_lse)
         out[r] = acc
 

@@ -304,20 +304,62 @@ def test_float32_exp_kernel_matches_numpy():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("has_bias", [False, True])
-def test_band_softmax_normalises_and_flushes_denormal_weights(dtype, has_bias):
-    from sparsecode._kernels._attention import band_softmax, softmax_scratch_dtypes
+def test_band_softmax_weights_flush_and_divide(dtype, has_bias):
+    from sparsecode._kernels._attention import band_softmax, divide_rows, softmax_scratch_dtypes
 
-    S = np.array([[0.0, 0.0, 0.0, 0.0, -200.0, -1e6, 5.0]], dtype=dtype)
-    lo, hi = np.array([0]), np.array([6])  # the last score is outside the band
-    sums, lse = np.empty(1), np.empty(1)
+    S = np.array([[0.0, 0.0, 0.0, 0.0, -200.0, -1e6, 5.0],
+                  [1.0, 2.0, 3.0, -80.0, 0.0, 0.0, 0.0]], dtype=dtype)
+    S0 = S.copy()
+    # column j of row t holds key koff[t] + j; keys past hi are outside the band
+    koff = np.array([10, 20])
+    lo, hi = koff + [0, 0], koff + [6, 4]
+    bias = np.zeros(30, dtype)
+    if has_bias:
+        bias[10:17] = [1, 0, 0, 0.5, 0, 0, 0.5]
+        bias[20:27] = [0, -1, 2, 0, 0, 0, 0]
+    sums, lse = np.empty(2), np.empty(2)
     work_dtype, bits_dtype = softmax_scratch_dtypes(dtype)
-    band_softmax(S, np.zeros(7, dtype), has_bias, lo, hi, sums, lse,
-                 np.empty((1, 7), work_dtype), np.empty(7, bits_dtype))
-    # exp(-200) / 4 and the clamped exp(-87 or -708) / 4 would be denormal or
-    # below float32's smallest normal: 0, as is the key outside the band
-    np.testing.assert_allclose(S[0], [0.25, 0.25, 0.25, 0.25, 0, 0, 0], rtol=1e-7, atol=0)
-    assert np.all(S[0, 4:] == 0) and sums[0] == pytest.approx(4.0)
-    assert lse[0] == pytest.approx(np.log(4.0))
+    band_softmax(S, bias, has_bias, lo, hi, koff, sums, lse,
+                 np.full((2, 7), np.nan, work_dtype), np.empty(7, bits_dtype))
+    W = S  # rewritten in place
+    hi = hi - koff
+    for t in range(2):
+        x = S0[t, :hi[t]].astype(np.float64) + bias[koff[t]:koff[t] + hi[t]]
+        ref = np.exp(x - x.max())
+        # exp(-200) and the clamped exp(-1e6) are below 2^-125: 0; exp(-83)
+        # (row 2) is above it and kept
+        ref[ref < 2.0 ** -125] = 0
+        np.testing.assert_allclose(W[t, :hi[t]], ref, rtol=1e-6, atol=0)
+        assert np.all(W[t, hi[t]:] == 0)  # keys outside the band
+        assert sums[t] == pytest.approx(ref.sum(), rel=1e-6)
+        assert lse[t] == pytest.approx(x.max() + np.log(ref.sum()), rel=1e-6)
+    assert W[0, 4] == 0 and W[0, 5] == 0 and W[1, 3] > 0
+    out = np.ones((3, 2), dtype)
+    divide_rows(out, np.array([4.0, 0.0, 0.5]))
+    np.testing.assert_array_equal(out, [[0.25, 0.25], [1, 1], [2, 2]])
+
+
+@pytest.mark.parametrize("name", ["window", "window_dilated", "window_causal", "longformer",
+                                  "neg_sq_dist", "dense_causal"])
+def test_stacked_band_tiles_match_the_oracle_and_any_thread_count(name, monkeypatch):
+    # tiles of 4 queries: 50 tiles over 200 tokens, windows padded past both
+    # ends and crossing the sequences' bounds, stacked by 40 tiles on one
+    # thread, 25 on two (one batch a thread), 3 (chunks cut the runs)
+    import sparsecode._attention_plan as plan_module
+
+    monkeypatch.setattr(plan_module, "_TILE", 4)
+    monkeypatch.setattr(plan_module, "_DENSE_TILE", 4)
+    X = _data(200)
+    est = SparseAttentionTransformer(**CONFIGS[name], random_state=0).fit(X, lengths=LENGTHS)
+    outs = []
+    for batch, n_jobs in [(40, 1), (40, 2), (3, 1)]:
+        monkeypatch.setattr(plan_module, "_BATCH", batch)
+        outs.append(est.set_params(n_jobs=n_jobs).transform(X, lengths=LENGTHS))
+    for other in outs[1:]:  # a tile's result depends on neither
+        np.testing.assert_array_equal(outs[0], other)
+    mask = _mask(est, X, LENGTHS)
+    ref = _dense_oracle(est, X, mask)
+    np.testing.assert_allclose(outs[0], ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
 
 
 def test_exp_kernel_matches_numpy():
