@@ -362,18 +362,19 @@ def _band_pass(plan, Q, K, V, bias, has_bias, n_jobs):
         tile = max(1, min(_TILE, (1 << 19) // (left + right + 1 + _TILE)))
         whole = n // tile
         keys = span = tile + left + right
-        # a tile's result does not depend on its batch, so the batch may
-        # depend on the thread count: two batches a thread at least (each
+        # a tile's result does not depend on its batch (each stacked item is
+        # its own BLAS call of the same shapes; observed bit for bit, a BLAS
+        # behaviour rather than a guarantee), so the batch may depend on the
+        # thread count: two batches a thread at least (each
         # call's scratch is new, and its page faults cost more than the calls
         # for small n: 1,000 float64 tokens took 2.4 ms in batches of 16
         # tiles, 1.2 ms in batches of 8)
         threads = _effective_threads(n_jobs)
         batch = max(1, min(_BATCH, (1 << 19) // (tile * span), -(-whole // (2 * threads))))
 
-    def softmax(scratch, r0, r1, S, koff):
+    def softmax(scratch, r0, r1, S, koff, lo, hi):
         """``S`` (the rows ``r0:r1``) becomes their weights; returns their sums."""
         rows = r1 - r0
-        lo, hi = plan.band_range(r0, r1)
         sums = scratch.get("sums", (rows,), np.float64)
         band_softmax(S.reshape(rows, -1), bias, has_bias, lo, hi, koff, sums, lse[r0:r1],
                      scratch.get("work", (2, keys), work_dtype),
@@ -386,7 +387,7 @@ def _band_pass(plan, Q, K, V, bias, has_bias, n_jobs):
         k0, k1 = int(lo[0]), int(hi[-1])  # (both rise with the row: _band_bounds)
         S = scratch.get("scores", (r1 - r0, k1 - k0), dtype)
         np.matmul(Q[r0:r1], K[k0:k1].T, out=S)
-        sums = softmax(scratch, r0, r1, S, np.full(r1 - r0, k0, dtype=np.int64))
+        sums = softmax(scratch, r0, r1, S, np.full(r1 - r0, k0, dtype=np.int64), lo, hi)
         np.matmul(S, V[k0:k1], out=out[r0:r1])
         divide_rows(out[r0:r1], sums)
 
@@ -423,7 +424,7 @@ def _band_pass(plan, Q, K, V, bias, has_bias, n_jobs):
         np.matmul(Q[r0:r1].reshape(c, tile, d), windows(K, scratch, "keys", k0, k1, c, True),
                   out=S)
         koff = np.repeat(np.arange(k0, r1 - left, tile), tile)
-        sums = softmax(scratch, r0, r1, S, koff)
+        sums = softmax(scratch, r0, r1, S, koff, *plan.band_range(r0, r1))
         np.matmul(S, windows(V, scratch, "values", k0, k1, c, False),
                   out=out[r0:r1].reshape(c, tile, dv))
         divide_rows(out[r0:r1], sums)
@@ -519,8 +520,7 @@ def _random_blocks_pass(plan, Q, K, V, bias, out, lse, n_jobs):
                                  sums, part_lse, scratch.get("work", (2, k_rel.size), np.float64),
                                  scratch.get("bits", (k_rel.size,), np.int64))
             part = S @ V[keys]
-            nonempty = sums > 0
-            part[nonempty] /= sums[nonempty, None]
+            divide_rows(part, sums)  # (rows of empty blocks stay 0)
             merge_lse(out[q0:q1], lse[q0:q1], part, part_lse)
 
     map_chunks(int(n_blocks.sum()), 1, work, n_jobs)

@@ -343,8 +343,8 @@ def test_band_softmax_weights_flush_and_divide(dtype, has_bias):
                                   "neg_sq_dist", "dense_causal"])
 def test_stacked_band_tiles_match_the_oracle_and_any_thread_count(name, monkeypatch):
     # tiles of 4 queries: 50 tiles over 200 tokens, windows padded past both
-    # ends and crossing the sequences' bounds, stacked by 40 tiles on one
-    # thread, 25 on two (one batch a thread), 3 (chunks cut the runs)
+    # ends and crossing the sequences' bounds, stacked by 25 tiles on one
+    # thread, 13 on two (two batches a thread at least), 3 (chunks cut runs)
     import sparsecode._attention_plan as plan_module
 
     monkeypatch.setattr(plan_module, "_TILE", 4)

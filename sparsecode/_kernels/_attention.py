@@ -2,7 +2,8 @@
 two-pass softmax over per-query key lists, the log-sum-exp merge of partial
 results, and the key lists of the sparse patterns.
 
-Every softmax here returns, beside the normalised output, the log-sum-exp
+Every softmax here returns, beside its output (or, for the two that run
+between BLAS products, its unnormalised weights and their sums), the log-sum-exp
 ``lse = m + log(sum_j exp(s_j - m))`` of its scores: two outputs over
 disjoint key sets then merge exactly (``merge_lse``), which is how window,
 global and random keys combine without ever forming a row of all keys.

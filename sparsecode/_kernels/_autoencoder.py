@@ -252,8 +252,8 @@ def adam_update(param, grad, m1, m2, lr, beta1, beta2, eps, bias1, bias2, start,
 
 # The row reductions below are reassociated: LLVM then vectorises them (a
 # float64 sum is otherwise one chain of dependent additions). For 2048 rows of
-# 256 float32 entries, one thread: project 0.52 -> 0.19 ms, normalise 0.51 ->
-# 0.14 ms, within 3e-7 of the ordered sums (in float32). The order of a row's
+# 256 float32 entries, one thread: project 0.52 -> 0.26 ms, normalise 0.51 ->
+# 0.21 ms, within 3e-7 of the ordered sums (in float32). The order of a row's
 # sum depends on the vector width LLVM picks for this CPU, not on the threads.
 
 
