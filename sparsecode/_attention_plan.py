@@ -365,10 +365,9 @@ def _band_pass(plan, Q, K, V, bias, has_bias, n_jobs):
         # a tile's result does not depend on its batch (each stacked item is
         # its own BLAS call of the same shapes; observed bit for bit, a BLAS
         # behaviour rather than a guarantee), so the batch may depend on the
-        # thread count: two batches a thread at least (each
-        # call's scratch is new, and its page faults cost more than the calls
-        # for small n: 1,000 float64 tokens took 2.4 ms in batches of 16
-        # tiles, 1.2 ms in batches of 8)
+        # thread count: two batches a thread at least (each call's scratch is
+        # new, and its page faults cost more than the calls for small n: 1,000
+        # float64 tokens took 2.4 ms in batches of 16 tiles, 1.2 ms in 8)
         threads = _effective_threads(n_jobs)
         batch = max(1, min(_BATCH, (1 << 19) // (tile * span), -(-whole // (2 * threads))))
 
@@ -396,26 +395,25 @@ def _band_pass(plan, Q, K, V, bias, has_bias, n_jobs):
         ``[0, n)`` zero), each ``span`` rows from the last one's plus
         ``tile``, transposed (from one transposed copy) if asked."""
         a, b = max(k0, 0), min(k1, n)
-        if transpose:
-            # q @ K.T as a product of two row-major operands ran in 18 us
-            # against 29 us per tile (OpenBLAS packs the transposed one slower)
-            C = scratch.get(name, (M.shape[1], k1 - k0), dtype)
-            np.copyto(C[:, a - k0:b - k0], M[a:b].T)
-            C[:, :a - k0] = 0
-            C[:, b - k0:] = 0
-            return np.lib.stride_tricks.as_strided(
-                C, shape=(c, M.shape[1], span), strides=(tile * C.strides[1],) + C.strides,
-                writeable=False)
-        if a == k0 and b == k1:
-            C = M[k0:k1]
+        width = M.shape[1]
+        if transpose or a > k0 or b < k1:
+            # a copy: C holds rows k0:k1 of M (as C.T when transposed: q @ K.T
+            # as a product of two row-major operands ran in 18 us against 29
+            # us per tile, OpenBLAS packing the transposed one slower)
+            C = scratch.get(name, (width, k1 - k0) if transpose else (k1 - k0, width), dtype)
+            rows = C.T if transpose else C
+            rows[:a - k0] = 0
+            rows[a - k0:b - k0] = M[a:b]
+            rows[b - k0:] = 0
         else:
-            C = scratch.get(name, (k1 - k0, M.shape[1]), dtype)
-            C[:a - k0] = 0
-            C[a - k0:b - k0] = M[a:b]
-            C[b - k0:] = 0
+            rows = M[k0:k1]
+        step, along = rows.strides
+        if transpose:
+            return np.lib.stride_tricks.as_strided(
+                rows, shape=(c, width, span), strides=(tile * step, along, step),
+                writeable=False)
         return np.lib.stride_tricks.as_strided(
-            C, shape=(c, span, M.shape[1]), strides=(tile * C.strides[0],) + C.strides,
-            writeable=False)
+            rows, shape=(c, span, width), strides=(tile * step, step, along), writeable=False)
 
     def stacked(scratch, t0, t1):
         c, r0, r1 = t1 - t0, t0 * tile, t1 * tile

@@ -204,8 +204,8 @@ def band_softmax(S, bias, has_bias, lo, hi, koff, sums, lse, work, bits):
     below ``2^-125`` (scores more than 86.6 below the row's largest, 2e-38 of
     its weight) are 0 in either dtype: they count for nothing, and the
     clamped ``exp`` would make them ``exp(-87)`` in float32. ``work`` (two
-    rows: the exp goes out of place, in place, aliased, it ran six times
-    slower) and ``bits`` are scratch of ``S.shape[1]`` entries, of
+    rows: the exp is written out of place, since in place, aliased, it ran
+    six times slower) and ``bits`` are scratch of ``S.shape[1]`` entries, of
     ``softmax_scratch_dtypes(S.dtype)``: float64 and int64, or float32 and
     int32 for float32 scores (the float32 exp; sums stay float64)."""
     T, B = S.shape
